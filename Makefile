@@ -1,0 +1,84 @@
+# ngx_ds: build, run and test.
+#
+#   make run     install what is missing, build, start a local demo
+#   make test    install what is missing, build, run every test
+#
+# Other targets: module, dsctl, unit, integration, fuzz, bench, clean.
+
+NGX_SRC  ?= /usr/share/nginx/src
+BUILD    ?= $(CURDIR)/build
+PYTHON   ?= /usr/bin/python3
+CC       ?= cc
+
+CFLAGS   ?= -g -O2
+DS_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror \
+            -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
+            -Ingx_ds_module/core -Itools
+DS_LIBS   = -ljansson -lmaxminddb -lhiredis -lcrypto
+
+CORE_SRCS := $(wildcard ngx_ds_module/core/*.c)
+CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)
+CORE_HDRS := $(wildcard ngx_ds_module/core/*.h)
+TOOL_SRCS := $(wildcard tools/*.c)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+SHELL_SRCS := config $(wildcard ngx_ds_module/*.[ch]) $(CORE_SRCS) $(CORE_HDRS)
+
+.PHONY: all deps module dsctl unit integration test run fuzz bench clean
+
+all: module dsctl
+
+deps:
+	@scripts/deps.sh test
+
+module: $(BUILD)/ngx_http_ds_module.so
+
+$(BUILD)/ngx_http_ds_module.so: $(SHELL_SRCS) scripts/build-module.sh
+	scripts/build-module.sh $(NGX_SRC) $(BUILD)
+
+$(BUILD)/%.o: %.c $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(DS_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libdscore.a: $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+dsctl: $(BUILD)/dsctl
+
+$(BUILD)/dsctl: $(TOOL_SRCS) tools/dsctl.h $(BUILD)/libdscore.a
+	$(CC) $(DS_CFLAGS) -o $@ $(TOOL_SRCS) $(BUILD)/libdscore.a $(DS_LIBS)
+
+$(BUILD)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libdscore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(DS_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libdscore.a \
+	    -lcmocka $(DS_LIBS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: all
+	cd tests/integration && DS_BUILD=$(BUILD) $(PYTHON) -m pytest -q \
+	    -p no:cacheprovider $(PYTEST_ARGS)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) integration
+
+run: 
+	@scripts/deps.sh run
+	$(MAKE) all
+	scripts/run.sh
+
+fuzz:
+	@scripts/deps.sh fuzz
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+bench:
+	@scripts/deps.sh bench
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD)

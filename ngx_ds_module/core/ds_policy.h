@@ -1,0 +1,143 @@
+/*
+ * Policy-as-code: model, loader and the allow/deny decision.
+ *
+ * Pure C (jansson, OpenSSL), no nginx headers. A loaded policy is
+ * immutable and indexed: the token digest leads to its recipient in
+ * O(1), so a decision costs the same for 10 or 100,000 recipients.
+ */
+
+#ifndef DS_POLICY_H
+#define DS_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ds_path.h"
+
+#define DS_ERR_MAX  1024
+
+
+typedef struct ds_policy_s     ds_policy_t;
+typedef struct ds_recipient_s  ds_recipient_t;
+typedef struct ds_grant_s      ds_grant_t;
+
+
+/*
+ * Stable reason codes: they appear in audit records, $ds_reason and
+ * error bodies. Never renumber or rename; append only.
+ */
+typedef enum {
+    DS_REASON_ALLOWED = 0,
+    DS_REASON_TOKEN_MISSING,
+    DS_REASON_TOKEN_MALFORMED,
+    DS_REASON_TOKEN_UNKNOWN,
+    DS_REASON_TOKEN_NOT_YET_VALID,
+    DS_REASON_TOKEN_EXPIRED,
+    DS_REASON_TOKEN_REVOKED,
+    DS_REASON_RECIPIENT_SUSPENDED,
+    DS_REASON_RECIPIENT_REVOKED,
+    DS_REASON_CONTRACT_INACTIVE,
+    DS_REASON_CONTRACT_EXPIRED,
+    DS_REASON_ATTESTATION_MISSING,
+    DS_REASON_NOT_ENTITLED,
+    DS_REASON_OPERATION_DENIED,
+    DS_REASON_PURPOSE_MISSING,
+    DS_REASON_PURPOSE_INVALID,
+    DS_REASON_PURPOSE_DENIED,
+    DS_REASON_COUNTRY_DENIED,
+    DS_REASON_COUNTRY_UNKNOWN,
+    DS_REASON_RATE_LIMITED,
+    DS_REASON_RATE_LIMITER_UNAVAILABLE,
+    DS_REASON_UNKNOWN_ENDPOINT,
+    DS_REASON_BAD_REQUEST,
+    DS_REASON_UPSTREAM_INVALID,         /* list body could not be filtered */
+    DS_REASON_COUNT
+} ds_reason_t;
+
+
+typedef enum {
+    DS_RL_SCOPE_RECIPIENT = 0,
+    DS_RL_SCOPE_SHARE                   /* recipient x share */
+} ds_rl_scope_t;
+
+
+typedef struct {
+    uint64_t        period_ms;          /* 0: no limit */
+    uint64_t        requests;           /* per period */
+    uint64_t        burst;              /* extra requests allowed at once */
+    ds_rl_scope_t   scope;
+} ds_rate_limit_t;
+
+
+/* what the nginx shell (or dsctl explain) knows about one request */
+typedef struct {
+    ds_op_t         op;
+    const char     *share;              /* decoded names, NUL-terminated */
+    const char     *schema;
+    const char     *table;
+    const char     *token;              /* raw bearer token, NULL if none */
+    size_t          token_len;
+    int             token_malformed;    /* Authorization present but bad */
+    const char     *token_id;           /* dsctl explain: by id, no secret */
+    int64_t         now_ms;
+    const char     *country;            /* "US"; "" unknown; NULL no geo */
+    const char     *purpose;            /* header value, NULL if absent */
+    size_t          purpose_len;
+} ds_facts_t;
+
+
+typedef struct {
+    int                     allow;
+    ds_reason_t             reason;
+    int                     http_status;    /* 200, 401, 403, 404 */
+    const ds_recipient_t   *recipient;      /* NULL: unauthenticated */
+    const char             *recipient_id;   /* NULL: unauthenticated */
+    const char             *token_id;
+    const char             *purpose;        /* effective, NULL if none */
+    size_t                  purpose_len;
+    ds_rate_limit_t         rate_limit;     /* what applies to this call */
+    char                    detail[256];    /* safe for the client to see */
+} ds_verdict_t;
+
+
+/*
+ * path: a file, or a directory whose *.json files are merged (in name
+ * order). On error returns NULL and writes "file:line:col: reason" or
+ * "file: $.recipients[2].tokens[0].sha256: reason" into err.
+ */
+ds_policy_t *ds_policy_load(const char *path, char *err, size_t err_size);
+
+/* same from memory (fuzzing, tests); name is used in messages */
+ds_policy_t *ds_policy_load_buffer(const char *name, const char *data,
+    size_t len, char *err, size_t err_size);
+
+void ds_policy_free(ds_policy_t *p);
+
+/* hex SHA-256 over the policy sources: the "policy version" */
+const char *ds_policy_digest(const ds_policy_t *p);
+size_t ds_policy_recipient_count(const ds_policy_t *p);
+
+void ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v);
+
+/*
+ * Body filter: may this recipient see this list item? share/schema/table
+ * may be NULL for list levels above them.
+ */
+int ds_policy_visible(const ds_recipient_t *r, const char *share,
+    const char *schema, const char *table);
+
+const char *ds_reason_name(ds_reason_t reason);   /* "token_expired" */
+
+/* Delta Sharing errorCode for a denial: "UNAUTHENTICATED", ... */
+const char *ds_reason_error_code(ds_reason_t reason);
+
+const char *ds_recipient_id(const ds_recipient_t *r);
+
+/* iterate (dsctl policy expiring / explain) */
+size_t ds_policy_recipients(const ds_policy_t *p,
+    const ds_recipient_t *const **list);
+
+/* SHA-256 of a token as lowercase hex (65 bytes with NUL) */
+void ds_token_digest_hex(const char *token, size_t len, char out[65]);
+
+#endif /* DS_POLICY_H */

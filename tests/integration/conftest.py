@@ -1,0 +1,460 @@
+"""Integration harness: real nginx with the built module, a real
+redis-server, the protocol-following upstream and a MaxMind DB built at
+test time. Every process is started on an ephemeral loopback port under
+a per-test prefix and is stopped at teardown, pass or fail.
+
+Fixtures
+  upstream        session: the Delta Sharing upstream (.port, .requests(),
+                  .reset(), .mode(list_body=...))
+  mmdb            session: path of the test MMDB (tests/tools/README.md)
+  redis           function: a fresh redis-server (.port, .cli(), .stop(),
+                  .start(), .pause(), .resume())
+  nginx           function: factory; nginx(policy=..., **conf) -> Nginx
+  policy          helpers to write policies (see make_policy)
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+BUILD = os.environ.get("DS_BUILD", os.path.join(REPO, "build"))
+MODULE = os.environ.get("DS_MODULE", os.path.join(BUILD, "ngx_http_ds_module.so"))
+DSCTL = os.environ.get("DS_DSCTL", os.path.join(BUILD, "dsctl"))
+NGINX = os.environ.get("DS_NGINX", "/usr/sbin/nginx")
+PYTHON = "/usr/bin/python3"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+sys.path.insert(0, HERE)
+
+UPSTREAM_TOKEN = "upstream-secret-0123456789"
+PREFIX = "/delta-sharing"
+
+# error-log lines that fail any test: a crash, an assertion, a sanitizer
+FATAL_LOG_MARKERS = ("[alert]", "[emerg]", "AddressSanitizer",
+                     "runtime error:", "LeakSanitizer", "signal 11",
+                     "signal 6", "exited on signal")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise TimeoutError("timed out waiting for %s" % what)
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def stop_process(p, sig=signal.SIGTERM, timeout=10):
+    if p is None or p.poll() is not None:
+        return
+    try:
+        p.send_signal(sig)
+        p.wait(timeout=timeout)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        p.kill()
+        p.wait(timeout=5)
+
+
+def sha256_hex(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- upstream
+
+class Upstream:
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.port_file = os.path.join(workdir, "upstream.port")
+        self.log_file = os.path.join(workdir, "upstream.log")
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [PYTHON, os.path.join(REPO, "tests", "upstream", "ds_upstream.py"),
+             "--host", "127.0.0.1", "--port", "0", "--prefix", PREFIX,
+             "--token", UPSTREAM_TOKEN, "--port-file", self.port_file,
+             "--log-file", self.log_file],
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.workdir, "upstream.err"), "w"))
+        wait_for(lambda: os.path.exists(self.port_file), what="upstream port")
+        self.port = int(open(self.port_file).read().strip())
+        wait_for(lambda: port_open(self.port), what="upstream listening")
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def requests(self):
+        """What reached the upstream since the last reset()."""
+        return requests.get(self.url("/_upstream/requests"), timeout=5).json()
+
+    def reset(self):
+        requests.post(self.url("/_upstream/reset"), timeout=5)
+
+    def mode(self, **kw):
+        requests.post(self.url("/_upstream/mode"), json=kw, timeout=5)
+
+    def stop(self):
+        stop_process(self.proc)
+
+
+@pytest.fixture(scope="session")
+def upstream(tmp_path_factory):
+    u = Upstream(str(tmp_path_factory.mktemp("upstream")))
+    u.start()
+    yield u
+    u.stop()
+
+
+@pytest.fixture(autouse=True)
+def _reset_upstream(request):
+    # a test that uses the upstream starts from a clean request log
+    if "upstream" in request.fixturenames:
+        u = request.getfixturevalue("upstream")
+        u.reset()
+        u.mode(list_body="normal")
+    yield
+
+
+# -------------------------------------------------------------------- mmdb
+
+@pytest.fixture(scope="session")
+def mmdb(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("mmdb") / "test-country.mmdb")
+    subprocess.run(["perl", os.path.join(REPO, "tests", "tools", "make_mmdb.pl"),
+                    out], check=True)
+    return out
+
+
+# ------------------------------------------------------------------- redis
+
+class Redis:
+    def __init__(self, workdir, port=None):
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.proc = None
+        self.paused = False
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.workdir,
+             "--logfile", os.path.join(self.workdir, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.ping(), what="redis on %d" % self.port)
+
+    def ping(self):
+        try:
+            return self.cli("PING") == "PONG"
+        except Exception:
+            return False
+
+    def cli(self, *args):
+        r = subprocess.run([REDIS_CLI, "-p", str(self.port)] + list(args),
+                           capture_output=True, text=True, timeout=5)
+        return r.stdout.strip()
+
+    def pause(self):
+        """The process keeps its socket but never answers."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+        self.paused = False
+
+    def stop(self):
+        if self.paused:
+            self.resume()
+        stop_process(self.proc, signal.SIGKILL)
+        self.proc = None
+
+
+@pytest.fixture
+def redis(tmp_path):
+    d = tmp_path / "redis"
+    d.mkdir()
+    r = Redis(str(d))
+    r.start()
+    yield r
+    r.stop()
+
+
+# ------------------------------------------------------------------ policy
+
+# tokens used across tests; the policy holds only their digests
+TOKENS = {
+    "fraud": "dst_fraud_analytics_token_000000000000000000000001",
+    "fraud2": "dst_fraud_analytics_token_000000000000000000000002",
+    "dist": "dst_distribution_partner_token_00000000000000000001",
+    "expired": "dst_expired_token_0000000000000000000000000000001",
+    "suspended": "dst_suspended_recipient_token_000000000000000001",
+}
+
+
+def iso(ts):
+    """Epoch seconds -> RFC 3339 UTC."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def make_policy(recipients=None):
+    """A policy dict in the ngx_ds format (policies/ds-policy.schema.json).
+    With no arguments: a fraud-analytics vendor entitled to `claims`
+    (all schemas, read operations, purposes FRAUD/HPAYMT) and a
+    distribution partner entitled to `provider_directory`."""
+    now = time.time()
+    if recipients is None:
+        recipients = [
+            {
+                "id": "fraud-analytics",
+                "display_name": "Acme Fraud Analytics",
+                "status": "active",
+                "contract": {"id": "DSA-1", "valid_from": iso(now - 86400),
+                             "valid_until": iso(now + 86400 * 365)},
+                "tokens": [
+                    {"id": "fa-1", "sha256": sha256_hex(TOKENS["fraud"])},
+                    {"id": "fa-expired", "sha256": sha256_hex(TOKENS["expired"]),
+                     "expires": iso(now - 3600)},
+                ],
+                "grants": [{"share": "claims", "schema": "*", "table": "*",
+                            "operations": ["read"]}],
+            },
+            {
+                "id": "distribution-partner",
+                "status": "active",
+                "tokens": [{"id": "dp-1", "sha256": sha256_hex(TOKENS["dist"])}],
+                "grants": [{"share": "provider_directory", "schema": "*",
+                            "table": "*", "operations": ["read"]}],
+            },
+            {
+                "id": "suspended-co",
+                "status": "suspended",
+                "tokens": [{"id": "sc-1",
+                            "sha256": sha256_hex(TOKENS["suspended"])}],
+                "grants": [{"share": "claims", "schema": "*", "table": "*"}],
+            },
+        ]
+    return {"version": 1, "recipients": recipients}
+
+
+def write_policy(path, policy):
+    with open(path, "w") as f:
+        json.dump(policy, f, indent=2)
+    return str(path)
+
+
+# ------------------------------------------------------------------- nginx
+
+class Nginx:
+    """One nginx master (daemon off) with its own prefix directory."""
+
+    def __init__(self, prefix, conf_text, workers=1):
+        self.prefix = prefix
+        self.conf = os.path.join(prefix, "conf", "nginx.conf")
+        self.error_log = os.path.join(prefix, "logs", "error.log")
+        self.proc = None
+        os.makedirs(os.path.dirname(self.conf), exist_ok=True)
+        os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
+        for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(prefix, "temp", d), exist_ok=True)
+        self.write_conf(conf_text)
+
+    def write_conf(self, text):
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def cmd(self, *args):
+        return [NGINX, "-p", self.prefix + "/", "-c", self.conf,
+                "-e", self.error_log] + list(args)
+
+    def test_config(self):
+        """`nginx -t`: (returncode, combined output)."""
+        r = subprocess.run(self.cmd("-t"), capture_output=True, text=True)
+        return r.returncode, r.stdout + r.stderr
+
+    def start(self):
+        rc, out = self.test_config()
+        if rc != 0:
+            raise RuntimeError("nginx -t failed:\n" + out)
+        self.proc = subprocess.Popen(self.cmd(), stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(
+                                         self.prefix, "logs", "stderr.log"), "w"))
+        wait_for(lambda: port_open(self.port), what="nginx on %d" % self.port)
+        wait_for(lambda: len(self.worker_pids()) > 0, what="nginx workers")
+
+    def worker_pids(self):
+        if self.proc is None:
+            return []
+        r = subprocess.run(["pgrep", "-P", str(self.proc.pid)],
+                           capture_output=True, text=True)
+        return [int(x) for x in r.stdout.split()]
+
+    def reload(self, timeout=10):
+        """SIGHUP and wait until the old workers are gone. Returns True
+        if the new configuration was taken, False if nginx refused it."""
+        old = set(self.worker_pids())
+        mark = self.log_size()
+        self.proc.send_signal(signal.SIGHUP)
+
+        def settled():
+            log = self.log_since(mark)
+            if "[emerg]" in log:
+                return "refused"
+            new = set(self.worker_pids())
+            if new and not (new & old):
+                return "taken"
+            return None
+        return wait_for(settled, timeout=timeout, what="reload") == "taken"
+
+    def reopen(self):
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.error_log)
+        except OSError:
+            return 0
+
+    def log_since(self, offset=0):
+        try:
+            with open(self.error_log, errors="replace") as f:
+                f.seek(offset)
+                return f.read()
+        except OSError:
+            return ""
+
+    def fatal_log_lines(self, allow=()):
+        bad = []
+        for line in self.log_since(0).splitlines():
+            if any(m in line for m in FATAL_LOG_MARKERS):
+                if not any(a in line for a in allow):
+                    bad.append(line)
+        return bad
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def stop(self):
+        stop_process(self.proc, signal.SIGQUIT)
+
+
+BASE_CONF = """\
+{user}
+worker_processes {workers};
+load_module {module};
+error_log {prefix}/logs/error.log {log_level};
+pid {prefix}/logs/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/temp/client_body;
+    proxy_temp_path {prefix}/temp/proxy;
+    fastcgi_temp_path {prefix}/temp/fastcgi;
+    uwsgi_temp_path {prefix}/temp/uwsgi;
+    scgi_temp_path {prefix}/temp/scgi;
+    {policy_line}
+{http_extra}
+    server {{
+        listen 127.0.0.1:{port};
+{server_extra}
+        location {location_prefix}/ {{
+            ds_enforce on;
+            ds_prefix {location_prefix};
+            proxy_set_header Authorization "Bearer {upstream_token}";
+            proxy_pass http://127.0.0.1:{upstream_port};
+{location_extra}
+        }}
+        location = /plain {{
+            return 200 "plain\\n";
+        }}
+    }}
+}}
+"""
+
+
+def render_conf(prefix, port, upstream_port, policy_path=None, workers=1,
+                http_extra="", server_extra="", location_extra="",
+                log_level="info", location_prefix=PREFIX):
+    return BASE_CONF.format(
+        user="user root;" if os.geteuid() == 0 else "",
+        workers=workers, module=MODULE, prefix=prefix, log_level=log_level,
+        policy_line=("ds_policy %s;" % policy_path) if policy_path else "",
+        http_extra=http_extra, server_extra=server_extra,
+        location_extra=location_extra, port=port,
+        upstream_port=upstream_port, upstream_token=UPSTREAM_TOKEN,
+        location_prefix=location_prefix)
+
+
+@pytest.fixture
+def nginx(tmp_path, upstream, request):
+    """Factory: nginx(policy=dict|None, policy_path=..., http_extra=...,
+    location_extra=..., workers=1, start=True) -> started Nginx.
+    Teardown stops every instance and fails the test on a crash or
+    sanitizer line in the error log."""
+    instances = []
+
+    def factory(policy=None, policy_path=None, start=True, **kw):
+        n = len(instances)
+        prefix = str(tmp_path / ("nginx%d" % n))
+        os.makedirs(prefix, exist_ok=True)
+        if policy_path is None:
+            policy_path = write_policy(os.path.join(prefix, "policy.json"),
+                                       policy if policy is not None
+                                       else make_policy())
+        port = free_port()
+        conf = render_conf(prefix, port, upstream.port, policy_path, **kw)
+        ng = Nginx(prefix, conf)
+        ng.port = port
+        ng.policy_path = policy_path
+        ng.render = lambda **k: render_conf(prefix, port, upstream.port,
+                                            k.pop("policy_path", policy_path), **k)
+        instances.append(ng)
+        if start:
+            ng.start()
+        return ng
+
+    yield factory
+
+    problems = []
+    for ng in instances:
+        ng.stop()
+        problems += ng.fatal_log_lines(allow=getattr(request.node, "allow_log", ()))
+    if problems:
+        pytest.fail("nginx error log has fatal lines:\n" + "\n".join(problems[:20]))
+
+
+def bearer(name_or_token):
+    tok = TOKENS.get(name_or_token, name_or_token)
+    return {"Authorization": "Bearer " + tok}
+
+
+def dsctl(*args, input=None):
+    return subprocess.run([DSCTL] + list(args), capture_output=True,
+                          text=True, input=input, timeout=60)

@@ -1,0 +1,21 @@
+/*
+ * dsctl: the command-line tool over the ngx_ds core. Each command
+ * family lives in its own file; main() in dsctl.c only dispatches.
+ * Exit codes: 0 ok, 1 the check failed (bad policy, tampered audit
+ * file...), 2 usage or environment error.
+ */
+
+#ifndef DSCTL_H
+#define DSCTL_H
+
+#define DSCTL_OK        0
+#define DSCTL_FAIL      1
+#define DSCTL_USAGE     2
+
+int dsctl_policy(int argc, char **argv);     /* dsctl_policy.c */
+int dsctl_token(int argc, char **argv);      /* dsctl_token.c */
+int dsctl_audit(int argc, char **argv);      /* dsctl_audit.c */
+int dsctl_revoke(int argc, char **argv);     /* dsctl_revoke.c */
+int dsctl_unrevoke(int argc, char **argv);   /* dsctl_revoke.c */
+
+#endif /* DSCTL_H */

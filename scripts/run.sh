@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# `make run`: a local ngx_ds gateway on localhost, with real parts:
+# redis-server, the protocol-following upstream, a MaxMind DB built by
+# MaxMind's writer, and nginx with the module and policies/example.
+#
+#   scripts/run.sh          start everything (in the background)
+#   scripts/run.sh stop     stop what a previous start left running
+#
+# Ports (override with the environment): DS_PORT (gateway, 8080),
+# DS_UPSTREAM_PORT (8081), DS_REDIS_PORT (6390).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-$repo/build}
+run=$build/run
+port=${DS_PORT:-8080}
+up_port=${DS_UPSTREAM_PORT:-8081}
+redis_port=${DS_REDIS_PORT:-6390}
+nginx=${DS_NGINX:-/usr/sbin/nginx}
+upstream_secret=demo-upstream-credential
+
+stop() {
+    if [ -f "$run/logs/nginx.pid" ]; then
+        "$nginx" -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log" \
+            -s quit 2>/dev/null || true
+    fi
+    for f in upstream.pid redis.pid; do
+        if [ -f "$run/$f" ]; then
+            kill "$(cat "$run/$f")" 2>/dev/null || true
+            rm -f "$run/$f"
+        fi
+    done
+    # nginx removes its pid file on exit; give it a moment
+    for _ in $(seq 50); do
+        [ -f "$run/logs/nginx.pid" ] || break
+        sleep 0.1
+    done
+}
+
+if [ "${1:-}" = stop ]; then
+    stop
+    echo "stopped"
+    exit 0
+fi
+
+wait_port() {
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "run: nothing listens on 127.0.0.1:$1 ($2)" >&2
+    exit 1
+}
+
+stop
+mkdir -p "$run/logs" "$run/temp" "$run/profiles"
+
+# 1. redis, only on loopback, nothing persisted
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" \
+    --appendonly no --daemonize yes --dir "$run" \
+    --pidfile "$run/redis.pid" --logfile "$run/logs/redis.log"
+wait_port "$redis_port" redis
+
+# 2. the Delta Sharing upstream (our protocol-following test server)
+/usr/bin/python3 "$repo/tests/upstream/ds_upstream.py" --host 127.0.0.1 \
+    --port "$up_port" --prefix /delta-sharing --token "$upstream_secret" \
+    > "$run/logs/upstream.log" 2>&1 &
+echo $! > "$run/upstream.pid"
+wait_port "$up_port" upstream
+
+# 3. a country database built by MaxMind's own writer
+perl "$repo/tests/tools/make_mmdb.pl" "$run/demo-country.mmdb" >/dev/null
+
+# 4. the audit HMAC key (kept, so a restarted demo's chains still verify)
+[ -f "$run/audit.key" ] || { umask 077; openssl rand -hex 32 > "$run/audit.key"; }
+
+sed -e "s|@RUN@|$run|g" -e "s|@MODULE@|$build/ngx_http_ds_module.so|g" \
+    -e "s|@PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$up_port|g" \
+    -e "s|@REDIS_PORT@|$redis_port|g" -e "s|@POLICY@|$repo/policies/example|g" \
+    -e "s|@UPSTREAM_SECRET@|$upstream_secret|g" \
+    -e "s|@USER@|$([ "$(id -u)" = 0 ] && echo 'user root;')|" \
+    "$repo/scripts/run-nginx.conf.in" > "$run/nginx.conf"
+
+"$nginx" -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log" -t -q
+"$nginx" -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log"
+wait_port "$port" nginx
+
+# 5. profiles for the demo recipients, and what to try
+/usr/bin/python3 "$repo/scripts/demo_profiles.py" \
+    "$repo/policies/example/demo-tokens.json" \
+    "http://127.0.0.1:$port/delta-sharing/" "$run/profiles"
+
+cat <<TXT
+
+ngx_ds is running:
+  gateway   http://127.0.0.1:$port/delta-sharing/   (nginx + ngx_http_ds_module)
+  upstream  http://127.0.0.1:$up_port/delta-sharing/   (Delta Sharing server)
+  redis     127.0.0.1:$redis_port
+  audit     $run/logs/audit.log   (verify: $build/dsctl audit verify $run/logs/audit.log --key $run/audit.key)
+  errors    $run/logs/error.log
+
+Stop it with: make stop   (or scripts/run.sh stop)
+TXT

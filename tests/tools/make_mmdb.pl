@@ -1,0 +1,105 @@
+#!/usr/bin/perl
+# Build the test MaxMind DB used by the integration tests and `make run`.
+#
+#   perl tests/tools/make_mmdb.pl OUT.mmdb
+#
+# The records are shaped like GeoLite2-Country (country / continent /
+# registered_country) so the module reads the test file exactly as it
+# reads a real one. Tests run on loopback only, so most networks are
+# carved out of 127/8; the documentation ranges are here for unit-style
+# lookups. The network -> country table is in tests/tools/README.md and
+# tests depend on it: change both together.
+
+use strict;
+use warnings;
+
+use MaxMind::DB::Writer::Tree;
+
+my $out = shift @ARGV or die "usage: $0 OUT.mmdb\n";
+
+my %continents = (
+    NA => { geoname_id => 6255149, names => { en => 'North America' } },
+    EU => { geoname_id => 6255148, names => { en => 'Europe' } },
+    AS => { geoname_id => 6255147, names => { en => 'Asia' } },
+);
+
+# iso_code => [continent, geoname_id, English name, in the EU]
+my %countries = (
+    US => [ 'NA', 6252001, 'United States', 0 ],
+    CA => [ 'NA', 6251999, 'Canada',        0 ],
+    DE => [ 'EU', 2921044, 'Germany',       1 ],
+    FR => [ 'EU', 3017382, 'France',        1 ],
+    CN => [ 'AS', 1814991, 'China',         0 ],
+);
+
+# 127.0.4.0/24 is deliberately absent: it is the "country unknown" range.
+my @networks = (
+    [ '127.0.0.0/24',    'US' ],
+    [ '127.0.1.0/24',    'DE' ],
+    [ '127.0.2.0/24',    'FR' ],
+    [ '127.0.3.0/24',    'CN' ],
+    [ '127.0.5.0/24',    'CA' ],
+    [ '192.0.2.0/24',    'US' ],
+    [ '198.51.100.0/24', 'DE' ],
+    [ '203.0.113.0/24',  'CN' ],
+    [ '2001:db8:1::/48', 'US' ],
+    [ '2001:db8:2::/48', 'DE' ],
+    [ '2001:db8:3::/48', 'CN' ],
+    # With IPv4 aliased into ::/96, ::1 sits where 0.0.0.1 would; no
+    # IPv4 network here covers that address, so the two cannot collide.
+    [ '::1/128',         'US' ],
+);
+
+sub country_record {
+    my ($iso) = @_;
+    my ( $cont, $gid, $name, $eu ) = @{ $countries{$iso} };
+    my %country = ( geoname_id => $gid, iso_code => $iso,
+                    names => { en => $name } );
+    # GeoLite2 only carries the flag when it is true.
+    $country{is_in_european_union} = 1 if $eu;
+    return {
+        continent          => { code => $cont, %{ $continents{$cont} } },
+        country            => {%country},
+        registered_country => {%country},
+    };
+}
+
+my %types = (
+    continent            => 'map',
+    country              => 'map',
+    registered_country   => 'map',
+    names                => 'map',
+    code                 => 'utf8_string',
+    iso_code             => 'utf8_string',
+    en                   => 'utf8_string',
+    geoname_id           => 'uint32',
+    is_in_european_union => 'boolean',
+);
+
+my $tree = MaxMind::DB::Writer::Tree->new(
+    database_type => 'GeoIP2-Country',
+    description   => { en => 'ngx_ds test country database (not real data)' },
+    languages     => ['en'],
+    ip_version    => 6,
+    record_size   => 24,
+    # IPv4 clients are looked up at ::a.b.c.d; aliasing makes
+    # ::ffff:a.b.c.d (and 6to4/Teredo) resolve to the same records.
+    alias_ipv6_to_ipv4 => 1,
+    # The default silently drops loopback and documentation ranges,
+    # which are the only ones the tests use.
+    remove_reserved_networks => 0,
+    map_key_type_callback    => sub {
+        my $t = $types{ $_[0] };
+        die "make_mmdb.pl: no type for key '$_[0]'\n" unless defined $t;
+        return $t;
+    },
+);
+
+$tree->insert_network( $_->[0], country_record( $_->[1] ) ) for @networks;
+
+# Write next to the target and rename, so a reader never sees half a file.
+my $tmp = "$out.tmp.$$";
+open my $fh, '>:raw', $tmp or die "cannot write $tmp: $!\n";
+$tree->write_tree($fh);
+close $fh or die "cannot close $tmp: $!\n";
+rename $tmp, $out or die "cannot rename $tmp to $out: $!\n";

@@ -1,0 +1,366 @@
+/*
+ * GCRA rate limiting and live revocation: the Redis script and the
+ * pure parts around it (keys, parameters, reply). See ds_gcra.h.
+ */
+
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "ds_gcra.h"
+
+
+/*
+ * KEYS: limit key, revoked recipients set, revoked tokens set.
+ * ARGV: recipient id, token id, emission us, tolerance us, limit.
+ * Revocation is checked first so a revoked caller never spends quota.
+ * Numbers are doubles in Lua: microsecond timestamps (~2^51) stay exact,
+ * and string.format('%.0f') keeps tostring()'s 14 digits from rounding
+ * the stored TAT. Redis 5+ replicates a script by its effects, so TIME
+ * before a write is allowed; replicate_commands() covers Redis 3.2-4.
+ */
+static const char  ds_gcra_lua[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then\n"
+    "  return {3, 0, 0, 0, 0}\n"
+    "end\n"
+    "if ARGV[2] ~= '' and redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1"
+    " then\n"
+    "  return {2, 0, 0, 0, 0}\n"
+    "end\n"
+    "local t = tonumber(ARGV[3])\n"
+    "if not t or t <= 0 then\n"
+    "  return {0, 0, 0, 0, 0}\n"
+    "end\n"
+    "local tau = tonumber(ARGV[4])\n"
+    "local limit = tonumber(ARGV[5])\n"
+    "local now = redis.call('TIME')\n"
+    "now = tonumber(now[1]) * 1000000 + tonumber(now[2])\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1]))\n"
+    "if not tat or tat < now then\n"
+    "  tat = now\n"
+    "end\n"
+    "if tat - now > tau then\n"
+    "  return {1, limit, 0, math.ceil((tat - now) / 1000),\n"
+    "          math.ceil((tat - tau - now) / 1000)}\n"
+    "end\n"
+    "tat = tat + t\n"
+    "redis.call('SET', KEYS[1], string.format('%.0f', tat),\n"
+    "           'PX', math.ceil((tat - now) / 1000))\n"
+    "return {0, limit, math.floor((tau - (tat - now)) / t) + 1,\n"
+    "        math.ceil((tat - now) / 1000), 0}\n";
+
+
+/* bounds that keep every product below 2^53 (exact in Lua doubles) */
+#define DS_GCRA_PERIOD_MAX_MS   (366ULL * 24 * 3600 * 1000)
+#define DS_GCRA_LIMIT_MAX       1000000000ULL
+#define DS_GCRA_US_MAX          (1ULL << 52)
+
+
+const char *
+ds_gcra_script(void)
+{
+    return ds_gcra_lua;
+}
+
+
+size_t
+ds_gcra_script_len(void)
+{
+    return sizeof(ds_gcra_lua) - 1;
+}
+
+
+int
+ds_gcra_script_sha1(char out[DS_GCRA_SHA1_LEN + 1])
+{
+    static const char  hex[] = "0123456789abcdef";
+    unsigned char      md[EVP_MAX_MD_SIZE];
+    unsigned int       len, i;
+
+    if (EVP_Digest(ds_gcra_lua, sizeof(ds_gcra_lua) - 1, md, &len,
+                   EVP_sha1(), NULL) != 1
+        || len * 2 != DS_GCRA_SHA1_LEN)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < len; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0x0f];
+    }
+
+    out[DS_GCRA_SHA1_LEN] = '\0';
+
+    return 0;
+}
+
+
+int
+ds_gcra_params(const ds_rate_limit_t *rl, ds_gcra_params_t *p)
+{
+    uint64_t  limit;
+
+    memset(p, 0, sizeof(*p));
+
+    if (rl == NULL || rl->period_ms == 0 || rl->requests == 0) {
+        return 0;
+    }
+
+    if (rl->period_ms > DS_GCRA_PERIOD_MAX_MS
+        || rl->requests > DS_GCRA_LIMIT_MAX
+        || rl->burst > DS_GCRA_LIMIT_MAX)
+    {
+        return -1;
+    }
+
+    limit = rl->requests + rl->burst;
+
+    /* rounded up: the fleet never admits more than the configured rate */
+    p->emission_us = (rl->period_ms * 1000 + rl->requests - 1)
+                     / rl->requests;
+    p->limit = limit;
+
+    if ((limit - 1) > DS_GCRA_US_MAX / p->emission_us) {
+        return -1;
+    }
+
+    p->tolerance_us = (limit - 1) * p->emission_us;
+
+    return 0;
+}
+
+
+int
+ds_gcra_prefix_valid(const char *prefix, size_t len)
+{
+    size_t         i;
+    unsigned char  c;
+
+    if (len == 0 || len > DS_GCRA_PREFIX_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) prefix[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '_'
+              || c == '-' || c == ':' || c == '{' || c == '}'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+ds_gcra_plain(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+
+/* appends s percent-encoded; returns the new length or 0 on overflow */
+static size_t
+ds_gcra_put_name(char *buf, size_t size, size_t n, const char *s,
+    int lower)
+{
+    static const char  hex[] = "0123456789ABCDEF";
+    unsigned char      c;
+
+    for ( /* void */ ; *s; s++) {
+        c = (unsigned char) *s;
+
+        if (lower && c >= 'A' && c <= 'Z') {
+            c |= 0x20;
+        }
+
+        if (ds_gcra_plain(c)) {
+            if (n + 1 >= size) {
+                return 0;
+            }
+
+            buf[n++] = (char) c;
+            continue;
+        }
+
+        if (n + 3 >= size) {
+            return 0;
+        }
+
+        buf[n++] = '%';
+        buf[n++] = hex[c >> 4];
+        buf[n++] = hex[c & 0x0f];
+    }
+
+    return n;
+}
+
+
+static size_t
+ds_gcra_put(char *buf, size_t size, size_t n, const char *s)
+{
+    size_t  len;
+
+    len = strlen(s);
+
+    if (n + len >= size) {
+        return 0;
+    }
+
+    memcpy(buf + n, s, len);
+
+    return n + len;
+}
+
+
+size_t
+ds_gcra_limit_key(char *buf, size_t size, const char *prefix,
+    const char *recipient, const char *share)
+{
+    size_t  n;
+
+    if (recipient == NULL || recipient[0] == '\0') {
+        return 0;
+    }
+
+    n = ds_gcra_put(buf, size, 0, prefix);
+
+    if (n == 0 && prefix[0] != '\0') {
+        return 0;
+    }
+
+    n = ds_gcra_put(buf, size, n, "rl:");
+    if (n == 0) {
+        return 0;
+    }
+
+    n = ds_gcra_put_name(buf, size, n, recipient, 0);
+    if (n == 0) {
+        return 0;
+    }
+
+    if (share != NULL) {
+        if (share[0] == '\0') {
+            return 0;
+        }
+
+        n = ds_gcra_put(buf, size, n, ":");
+        if (n == 0) {
+            return 0;
+        }
+
+        n = ds_gcra_put_name(buf, size, n, share, 1);
+        if (n == 0) {
+            return 0;
+        }
+    }
+
+    buf[n] = '\0';
+
+    return n;
+}
+
+
+static size_t
+ds_gcra_join(char *buf, size_t size, const char *prefix, const char *name)
+{
+    size_t  n;
+
+    n = ds_gcra_put(buf, size, 0, prefix);
+
+    if (n == 0 && prefix[0] != '\0') {
+        return 0;
+    }
+
+    n = ds_gcra_put(buf, size, n, name);
+    if (n == 0) {
+        return 0;
+    }
+
+    buf[n] = '\0';
+
+    return n;
+}
+
+
+size_t
+ds_gcra_revoked_key(char *buf, size_t size, const char *prefix, int tokens)
+{
+    return ds_gcra_join(buf, size, prefix,
+                        tokens ? "revoked:tokens" : "revoked:recipients");
+}
+
+
+size_t
+ds_gcra_channel(char *buf, size_t size, const char *prefix)
+{
+    return ds_gcra_join(buf, size, prefix, "revocations");
+}
+
+
+int
+ds_gcra_parse_reply(const long long *v, size_t n, ds_gcra_result_t *res)
+{
+    memset(res, 0, sizeof(*res));
+
+    if (v == NULL || n != 5) {
+        return -1;
+    }
+
+    if (v[0] < DS_GCRA_ALLOWED || v[0] > DS_GCRA_RECIPIENT_REVOKED
+        || v[1] < 0 || v[2] < 0 || v[3] < 0 || v[4] < 0
+        || v[2] > v[1])
+    {
+        return -1;
+    }
+
+    switch (v[0]) {
+
+    case DS_GCRA_LIMITED:
+        /* a limited answer always says when to come back */
+        if (v[1] == 0 || v[2] != 0 || v[4] == 0) {
+            return -1;
+        }
+        break;
+
+    case DS_GCRA_ALLOWED:
+        if (v[4] != 0 || (v[1] == 0 && (v[2] != 0 || v[3] != 0))) {
+            return -1;
+        }
+        break;
+
+    default:
+        break;
+    }
+
+    res->status = (ds_gcra_status_t) v[0];
+    res->limit = v[1];
+    res->remaining = v[2];
+    res->reset_ms = v[3];
+    res->retry_ms = v[4];
+
+    return 0;
+}
+
+
+int
+ds_gcra_is_noscript(const char *err, size_t len)
+{
+    return err != NULL && len >= 8 && memcmp(err, "NOSCRIPT", 8) == 0;
+}
+
+
+int64_t
+ds_gcra_seconds(int64_t ms)
+{
+    if (ms <= 0) {
+        return 0;
+    }
+
+    return (ms + 999) / 1000;
+}

@@ -140,4 +140,16 @@ size_t ds_policy_recipients(const ds_policy_t *p,
 /* SHA-256 of a token as lowercase hex (65 bytes with NUL) */
 void ds_token_digest_hex(const char *token, size_t len, char out[65]);
 
+size_t ds_policy_token_count(const ds_policy_t *p);
+
+/* by exact id (dsctl explain, live revocation by recipient id) */
+const ds_recipient_t *ds_policy_find_recipient(const ds_policy_t *p,
+    const char *id, size_t len);
+
+/* the HTTP status a denial with this reason answers with */
+int ds_reason_http_status(ds_reason_t reason);
+
+/* generic client-safe message for a reason (verdict.detail is finer) */
+const char *ds_reason_message(ds_reason_t reason);
+
 #endif /* DS_POLICY_H */

@@ -1,0 +1,511 @@
+/*
+ * The decision: facts in, verdict out. Default deny; the first failing
+ * check wins, in the order docs/policy.md documents. A request costs
+ * one SHA-256, one hash probe and a walk over the recipient's own
+ * (few) grants, whatever the number of recipients.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ds_http.h"
+#include "ds_policy_int.h"
+
+
+/* grant checks in order; a later stage is a "better" near-miss */
+typedef enum {
+    DS_STAGE_WINDOW = 1,
+    DS_STAGE_ATTESTATION,
+    DS_STAGE_PURPOSE,
+    DS_STAGE_COUNTRY
+} ds_stage_t;
+
+
+typedef struct {
+    const ds_facts_t      *f;
+    const ds_recipient_t  *r;
+    const char            *purpose;     /* effective */
+    size_t                 purpose_len;
+    unsigned               purpose_bad:1;
+    char                   cc[3];       /* upper case; "" unknown */
+    const char            *missing;     /* attestation type */
+} ds_ctx_t;
+
+
+static void
+ds_deny(ds_verdict_t *v, ds_reason_t reason)
+{
+    v->allow = 0;
+    v->reason = reason;
+    v->http_status = ds_reason_http_status(reason);
+    snprintf(v->detail, sizeof(v->detail), "%s", ds_reason_message(reason));
+}
+
+
+static int
+ds_name_match(const ds_cstr_t *g, const char *name)
+{
+    if (g->len == 1 && g->str[0] == '*') {
+        return 1;
+    }
+
+    if (name == NULL) {
+        return 0;
+    }
+
+    return ds_name_eq(g->str, g->len, name, strlen(name));
+}
+
+
+/* the names a grant must match depend on the operation's level */
+static int
+ds_grant_names_match(const ds_grant_t *g, ds_op_t op, const char *share,
+    const char *schema, const char *table)
+{
+    switch (op) {
+
+    case DS_OP_LIST_SHARES:
+        return 1;
+
+    case DS_OP_GET_SHARE:
+    case DS_OP_LIST_SCHEMAS:
+    case DS_OP_LIST_ALL_TABLES:
+        return ds_name_match(&g->share, share);
+
+    case DS_OP_LIST_TABLES:
+        return ds_name_match(&g->share, share)
+               && ds_name_match(&g->schema, schema);
+
+    default:
+        return ds_name_match(&g->share, share)
+               && ds_name_match(&g->schema, schema)
+               && ds_name_match(&g->table, table);
+    }
+}
+
+
+static int
+ds_country_in(const ds_country_list_t *l, const char *cc)
+{
+    size_t  i;
+
+    for (i = 0; i < l->n; i++) {
+        if (l->codes[i][0] == cc[0] && l->codes[i][1] == cc[1]) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Every rule set applies: a deny anywhere wins; each allow list present
+ * must hold the country. An unknown country passes only when allow
+ * lists exist and every one of them names "unknown".
+ */
+static ds_reason_t
+ds_country_check(const ds_country_rules_t *const *rules, size_t n,
+    const char *cc)
+{
+    size_t  i, allows;
+    int     unknown;
+
+    unknown = (cc[0] == '\0');
+    allows = 0;
+
+    for (i = 0; i < n; i++) {
+        if (unknown ? rules[i]->deny.unknown
+                    : ds_country_in(&rules[i]->deny, cc))
+        {
+            return unknown ? DS_REASON_COUNTRY_UNKNOWN
+                           : DS_REASON_COUNTRY_DENIED;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (!rules[i]->allow.present) {
+            continue;
+        }
+
+        allows++;
+
+        if (unknown ? !rules[i]->allow.unknown
+                    : !ds_country_in(&rules[i]->allow, cc))
+        {
+            return unknown ? DS_REASON_COUNTRY_UNKNOWN
+                           : DS_REASON_COUNTRY_DENIED;
+        }
+    }
+
+    if (unknown && allows == 0) {
+        return DS_REASON_COUNTRY_UNKNOWN;
+    }
+
+    return DS_REASON_ALLOWED;
+}
+
+
+static int
+ds_attested(const ds_recipient_t *r, const char *type, int64_t now)
+{
+    size_t                   i;
+    const ds_attestation_t  *a;
+
+    for (i = 0; i < r->nattestations; i++) {
+        a = &r->attestations[i];
+
+        if (strcmp(a->type, type) == 0
+            && (a->expires == DS_TIME_NONE || now < a->expires))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ds_reason_t
+ds_purpose_check(ds_ctx_t *c, const ds_grant_t *g)
+{
+    size_t  i;
+
+    if (c->purpose_bad) {
+        return DS_REASON_PURPOSE_INVALID;
+    }
+
+    if (g == NULL || g->purposes == NULL) {
+        return DS_REASON_ALLOWED;
+    }
+
+    if (c->purpose == NULL) {
+        return DS_REASON_PURPOSE_MISSING;
+    }
+
+    for (i = 0; i < g->npurposes; i++) {
+        if (g->purposes[i].len == c->purpose_len
+            && memcmp(g->purposes[i].str, c->purpose, c->purpose_len) == 0)
+        {
+            return DS_REASON_ALLOWED;
+        }
+    }
+
+    return DS_REASON_PURPOSE_DENIED;
+}
+
+
+static ds_reason_t
+ds_grant_check(ds_ctx_t *c, const ds_grant_t *g, ds_stage_t *stage)
+{
+    const ds_country_rules_t  *rules[2];
+    ds_reason_t                reason;
+    int64_t                    now;
+    size_t                     i;
+
+    now = c->f->now_ms;
+
+    *stage = DS_STAGE_WINDOW;
+
+    if (g->valid_from != DS_TIME_NONE && now < g->valid_from) {
+        return DS_REASON_CONTRACT_INACTIVE;
+    }
+
+    if (g->valid_until != DS_TIME_NONE && now >= g->valid_until) {
+        return DS_REASON_CONTRACT_EXPIRED;
+    }
+
+    *stage = DS_STAGE_ATTESTATION;
+
+    for (i = 0; i < g->nattestations; i++) {
+        if (!ds_attested(c->r, g->attestations[i], now)) {
+            c->missing = g->attestations[i];
+            return DS_REASON_ATTESTATION_MISSING;
+        }
+    }
+
+    *stage = DS_STAGE_PURPOSE;
+
+    reason = ds_purpose_check(c, g);
+    if (reason != DS_REASON_ALLOWED) {
+        return reason;
+    }
+
+    *stage = DS_STAGE_COUNTRY;
+
+    if (c->f->country == NULL) {
+        return DS_REASON_ALLOWED;
+    }
+
+    rules[0] = &c->r->countries;
+    rules[1] = &g->countries;
+
+    return ds_country_check(rules, 2, c->cc);
+}
+
+
+static void
+ds_detail(ds_verdict_t *v, ds_ctx_t *c, ds_op_t op)
+{
+    switch (v->reason) {
+
+    case DS_REASON_ATTESTATION_MISSING:
+        snprintf(v->detail, sizeof(v->detail), "The %s attestation required "
+                 "for this data is missing or has expired", c->missing);
+        break;
+
+    case DS_REASON_OPERATION_DENIED:
+        snprintf(v->detail, sizeof(v->detail), "Operation %s is not "
+                 "permitted on the requested data", ds_op_name(op));
+        break;
+
+    case DS_REASON_PURPOSE_DENIED:
+        snprintf(v->detail, sizeof(v->detail), "Purpose %.*s is not "
+                 "permitted for this data", (int) c->purpose_len, c->purpose);
+        break;
+
+    case DS_REASON_COUNTRY_DENIED:
+        snprintf(v->detail, sizeof(v->detail), "Access from country %s is "
+                 "not permitted", c->cc);
+        break;
+
+    default:
+        break;
+    }
+}
+
+
+static void
+ds_allow(ds_verdict_t *v, const ds_grant_t *g)
+{
+    v->allow = 1;
+    v->reason = DS_REASON_ALLOWED;
+    v->http_status = 200;
+    snprintf(v->detail, sizeof(v->detail), "Allowed");
+
+    if (g && g->rate_limit.period_ms) {
+        v->rate_limit = g->rate_limit;
+    }
+}
+
+
+/* list_shares: no names to match; the body filter hides what it must */
+static void
+ds_decide_list_shares(ds_ctx_t *c, ds_verdict_t *v)
+{
+    const ds_country_rules_t  *rules[1];
+    ds_reason_t                reason;
+
+    reason = ds_purpose_check(c, NULL);
+
+    if (reason == DS_REASON_ALLOWED && c->f->country) {
+        rules[0] = &c->r->countries;
+        reason = ds_country_check(rules, 1, c->cc);
+    }
+
+    if (reason != DS_REASON_ALLOWED) {
+        ds_deny(v, reason);
+        ds_detail(v, c, DS_OP_LIST_SHARES);
+        return;
+    }
+
+    ds_allow(v, NULL);
+}
+
+
+static void
+ds_decide_grants(ds_ctx_t *c, ds_verdict_t *v)
+{
+    const ds_facts_t  *f;
+    const ds_grant_t  *g;
+    ds_reason_t        reason, best;
+    ds_stage_t         stage, best_stage;
+    int                matched, permitted;
+    size_t             i;
+    const char        *best_missing;
+
+    f = c->f;
+    matched = 0;
+    permitted = 0;
+    best = DS_REASON_NOT_ENTITLED;
+    best_stage = 0;
+    best_missing = NULL;
+
+    for (i = 0; i < c->r->ngrants; i++) {
+        g = &c->r->grants[i];
+
+        if (!ds_grant_names_match(g, f->op, f->share, f->schema, f->table)) {
+            continue;
+        }
+
+        matched = 1;
+
+        if (!(g->ops & (1u << f->op))) {
+            continue;
+        }
+
+        permitted = 1;
+
+        reason = ds_grant_check(c, g, &stage);
+        if (reason == DS_REASON_ALLOWED) {
+            ds_allow(v, g);
+            return;
+        }
+
+        if (stage > best_stage) {
+            best = reason;
+            best_stage = stage;
+            best_missing = c->missing;
+        }
+    }
+
+    if (!matched) {
+        best = DS_REASON_NOT_ENTITLED;
+    } else if (!permitted) {
+        best = DS_REASON_OPERATION_DENIED;
+    }
+
+    c->missing = best_missing;
+    ds_deny(v, best);
+    ds_detail(v, c, f->op);
+}
+
+
+static void
+ds_effective_purpose(ds_ctx_t *c, const ds_token_t *t, ds_verdict_t *v)
+{
+    const ds_facts_t  *f;
+
+    f = c->f;
+
+    if (f->purpose) {
+        if (ds_purpose_valid(f->purpose, f->purpose_len)) {
+            c->purpose = f->purpose;
+            c->purpose_len = f->purpose_len;
+        } else {
+            c->purpose_bad = 1;     /* never echoed, never logged */
+        }
+
+    } else if (t->purpose) {
+        c->purpose = t->purpose;
+        c->purpose_len = t->purpose_len;
+    }
+
+    v->purpose = c->purpose;
+    v->purpose_len = c->purpose_len;
+}
+
+
+static void
+ds_country_of(ds_ctx_t *c)
+{
+    const char  *s;
+
+    s = c->f->country;
+    c->cc[0] = '\0';
+
+    if (s && strlen(s) == 2) {
+        c->cc[0] = (s[0] >= 'a' && s[0] <= 'z') ? s[0] - 0x20 : s[0];
+        c->cc[1] = (s[1] >= 'a' && s[1] <= 'z') ? s[1] - 0x20 : s[1];
+        c->cc[2] = '\0';
+    }
+}
+
+
+void
+ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
+{
+    const ds_token_t      *t;
+    const ds_recipient_t  *r;
+    unsigned char          d[DS_DIGEST_LEN];
+    ds_ctx_t               c;
+    int64_t                now;
+
+    memset(v, 0, sizeof(*v));
+    memset(&c, 0, sizeof(c));
+    c.f = f;
+    now = f->now_ms;
+
+    if (f->token_id) {
+        t = ds_policy_find_token_id(p, f->token_id);
+
+    } else if (f->token_malformed) {
+        ds_deny(v, DS_REASON_TOKEN_MALFORMED);
+        return;
+
+    } else if (f->token == NULL || f->token_len == 0) {
+        ds_deny(v, DS_REASON_TOKEN_MISSING);
+        return;
+
+    } else {
+        ds_token_digest(f->token, f->token_len, d);
+        t = ds_policy_find_token(p, d);
+    }
+
+    if (t == NULL) {
+        ds_deny(v, DS_REASON_TOKEN_UNKNOWN);
+        return;
+    }
+
+    /* known from here on, even when denied: the audit wants to know */
+    r = t->recipient;
+    c.r = r;
+    v->recipient = r;
+    v->recipient_id = r->id;
+    v->token_id = t->id;
+    v->rate_limit = r->rate_limit;
+
+    ds_effective_purpose(&c, t, v);
+    ds_country_of(&c);
+
+    if (t->not_before != DS_TIME_NONE && now < t->not_before) {
+        ds_deny(v, DS_REASON_TOKEN_NOT_YET_VALID);
+
+    } else if (t->expires != DS_TIME_NONE && now >= t->expires) {
+        ds_deny(v, DS_REASON_TOKEN_EXPIRED);
+
+    } else if (r->suspended) {
+        ds_deny(v, DS_REASON_RECIPIENT_SUSPENDED);
+
+    } else if (r->valid_from != DS_TIME_NONE && now < r->valid_from) {
+        ds_deny(v, DS_REASON_CONTRACT_INACTIVE);
+
+    } else if (r->valid_until != DS_TIME_NONE && now >= r->valid_until) {
+        ds_deny(v, DS_REASON_CONTRACT_EXPIRED);
+
+    } else if (f->op <= DS_OP_UNKNOWN || f->op >= DS_OP_COUNT) {
+        ds_deny(v, DS_REASON_UNKNOWN_ENDPOINT);
+
+    } else if (f->op == DS_OP_LIST_SHARES) {
+        ds_decide_list_shares(&c, v);
+
+    } else {
+        ds_decide_grants(&c, v);
+    }
+}
+
+
+int
+ds_policy_visible(const ds_recipient_t *r, const char *share,
+    const char *schema, const char *table)
+{
+    size_t             i;
+    const ds_grant_t  *g;
+
+    if (r == NULL) {
+        return 0;
+    }
+
+    for (i = 0; i < r->ngrants; i++) {
+        g = &r->grants[i];
+
+        if ((share == NULL || ds_name_match(&g->share, share))
+            && (schema == NULL || ds_name_match(&g->schema, schema))
+            && (table == NULL || ds_name_match(&g->table, table)))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}

@@ -1,0 +1,147 @@
+/*
+ * The loaded policy model. Private to the core (ds_policy_load.c,
+ * ds_policy_index.c, ds_decide.c) and dsctl; the nginx shell sees only
+ * ds_policy.h. Everything here is immutable once loaded and lives in
+ * one arena freed with the policy.
+ */
+
+#ifndef DS_POLICY_INT_H
+#define DS_POLICY_INT_H
+
+#include "ds_policy.h"
+#include "ds_time.h"
+
+#define DS_DIGEST_LEN  32
+#define DS_ID_MAX      128
+
+
+typedef struct {
+    const char         (*codes)[2];     /* "US" without NUL */
+    size_t               n;
+    unsigned             present:1;     /* the list exists in the policy */
+    unsigned             unknown:1;     /* holds the keyword "unknown" */
+} ds_country_list_t;
+
+
+typedef struct {
+    ds_country_list_t    allow;
+    ds_country_list_t    deny;
+} ds_country_rules_t;
+
+
+typedef struct {
+    const char          *type;          /* "BAA", "DPA" ... */
+    int64_t              expires;       /* DS_TIME_NONE: never */
+} ds_attestation_t;
+
+
+typedef struct {
+    const char          *str;
+    size_t               len;
+} ds_cstr_t;
+
+
+typedef struct {
+    const char          *id;
+    unsigned char        sha256[DS_DIGEST_LEN];
+    int64_t              not_before;    /* DS_TIME_NONE: no bound */
+    int64_t              expires;       /* exclusive; DS_TIME_NONE: never */
+    const char          *purpose;       /* bound purpose, NULL if none */
+    size_t               purpose_len;
+    const ds_recipient_t *recipient;
+} ds_token_t;
+
+
+struct ds_grant_s {
+    ds_cstr_t            share;         /* "*": any */
+    ds_cstr_t            schema;
+    ds_cstr_t            table;
+    uint32_t             ops;           /* 1 << ds_op_t */
+    ds_cstr_t           *purposes;      /* NULL: no purpose required */
+    size_t               npurposes;
+    const char         **attestations;  /* required types */
+    size_t               nattestations;
+    ds_country_rules_t   countries;
+    int64_t              valid_from;    /* DS_TIME_NONE: no bound */
+    int64_t              valid_until;   /* exclusive */
+    ds_rate_limit_t      rate_limit;    /* period_ms 0: recipient's */
+};
+
+
+struct ds_recipient_s {
+    const char          *id;
+    size_t               id_len;
+    const char          *display_name;
+    const char          *source;        /* file it came from */
+    unsigned             suspended:1;
+
+    const char          *contract_id;
+    int64_t              valid_from;    /* DS_TIME_NONE: no bound */
+    int64_t              valid_until;   /* exclusive */
+    ds_attestation_t    *attestations;
+    size_t               nattestations;
+
+    ds_token_t          *tokens;
+    size_t               ntokens;
+    ds_grant_t          *grants;
+    size_t               ngrants;
+    ds_country_rules_t   countries;
+    ds_rate_limit_t      rate_limit;
+};
+
+
+/* open addressing, at most half full; entries are borrowed pointers */
+typedef struct {
+    const void         **slots;
+    size_t               mask;
+    size_t               n;
+} ds_table_t;
+
+
+typedef struct ds_arena_block_s  ds_arena_block_t;
+
+typedef struct {
+    ds_arena_block_t    *blocks;
+    size_t               used;          /* in blocks (the newest) */
+    size_t               size;
+} ds_arena_t;
+
+
+struct ds_policy_s {
+    ds_arena_t           arena;
+    ds_recipient_t     **recipients;    /* load order */
+    size_t               nrecipients;
+    size_t               cap_recipients;
+
+    ds_table_t           by_digest;     /* ds_token_t */
+    ds_table_t           by_token_id;   /* ds_token_t */
+    ds_table_t           by_id;         /* ds_recipient_t */
+
+    char                 digest[65];
+};
+
+
+/* ds_policy_index.c */
+void *ds_arena_alloc(ds_arena_t *a, size_t size);
+char *ds_arena_strndup(ds_arena_t *a, const char *s, size_t len);
+void ds_arena_free(ds_arena_t *a);
+
+/* insert; return the clashing entry (not inserted) or NULL */
+const ds_token_t *ds_index_add_token(ds_policy_t *p, const ds_token_t *t);
+const ds_recipient_t *ds_index_add_recipient(ds_policy_t *p,
+    const ds_recipient_t *r);
+const ds_token_t *ds_index_add_token_id(ds_policy_t *p, const ds_token_t *t);
+int ds_index_init(ds_policy_t *p);
+
+const ds_token_t *ds_policy_find_token(const ds_policy_t *p,
+    const unsigned char digest[DS_DIGEST_LEN]);
+const ds_token_t *ds_policy_find_token_id(const ds_policy_t *p,
+    const char *id);
+
+void ds_token_digest(const char *token, size_t len,
+    unsigned char out[DS_DIGEST_LEN]);
+
+/* ds_country.c: ISO 3166-1 alpha-2 assigned codes (and XK) */
+int ds_country_code_valid(const char *s, size_t len);
+
+#endif /* DS_POLICY_INT_H */

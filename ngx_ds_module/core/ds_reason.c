@@ -1,0 +1,111 @@
+/*
+ * Reason codes: names, HTTP statuses, Delta Sharing error codes and the
+ * message a client may see. Messages never name a share, schema or
+ * table and never contain the token: they go into error bodies.
+ */
+
+#include "ds_policy.h"
+
+
+typedef struct {
+    const char  *name;
+    int          status;
+    const char  *error_code;
+    const char  *message;
+} ds_reason_def_t;
+
+
+static const ds_reason_def_t  ds_reasons[DS_REASON_COUNT] = {
+    { "allowed", 200, "OK", "Allowed" },
+    { "token_missing", 401, "UNAUTHENTICATED",
+      "A bearer token is required" },
+    { "token_malformed", 401, "UNAUTHENTICATED",
+      "The Authorization header is not a valid bearer token" },
+    { "token_unknown", 401, "UNAUTHENTICATED",
+      "The bearer token is not valid" },
+    { "token_not_yet_valid", 401, "UNAUTHENTICATED",
+      "The bearer token is not valid yet" },
+    { "token_expired", 401, "UNAUTHENTICATED",
+      "The bearer token has expired" },
+    { "token_revoked", 401, "UNAUTHENTICATED",
+      "The bearer token has been revoked" },
+    { "recipient_suspended", 403, "PERMISSION_DENIED",
+      "Access for this recipient is suspended" },
+    { "recipient_revoked", 403, "PERMISSION_DENIED",
+      "Access for this recipient has been revoked" },
+    { "contract_inactive", 403, "PERMISSION_DENIED",
+      "The data sharing agreement is not in effect yet" },
+    { "contract_expired", 403, "PERMISSION_DENIED",
+      "The data sharing agreement has ended" },
+    { "attestation_missing", 403, "PERMISSION_DENIED",
+      "A required attestation is missing or has expired" },
+    { "not_entitled", 404, "RESOURCE_DOES_NOT_EXIST",
+      "The requested share, schema or table does not exist or is not "
+      "shared with you" },
+    { "operation_denied", 403, "PERMISSION_DENIED",
+      "This operation is not permitted on the requested data" },
+    { "purpose_missing", 403, "PERMISSION_DENIED",
+      "A declared purpose of use is required for this data" },
+    { "purpose_invalid", 400, "INVALID_PARAMETER_VALUE",
+      "The declared purpose is not a valid purpose code" },
+    { "purpose_denied", 403, "PERMISSION_DENIED",
+      "The declared purpose is not permitted for this data" },
+    { "country_denied", 403, "PERMISSION_DENIED",
+      "Access from this country is not permitted" },
+    { "country_unknown", 403, "PERMISSION_DENIED",
+      "Access from an unknown location is not permitted" },
+    { "rate_limited", 429, "RESOURCE_EXHAUSTED",
+      "Too many requests; retry later" },
+    { "rate_limiter_unavailable", 503, "TEMPORARILY_UNAVAILABLE",
+      "The service is temporarily unavailable; retry later" },
+    { "unknown_endpoint", 404, "RESOURCE_DOES_NOT_EXIST",
+      "Not a Delta Sharing API endpoint" },
+    { "bad_request", 400, "INVALID_PARAMETER_VALUE",
+      "The request is not valid" },
+    { "upstream_invalid", 502, "INTERNAL_ERROR",
+      "The sharing server returned a response that could not be checked" }
+};
+
+
+const char *
+ds_reason_name(ds_reason_t reason)
+{
+    if ((unsigned) reason >= DS_REASON_COUNT) {
+        return "unknown";
+    }
+
+    return ds_reasons[reason].name;
+}
+
+
+const char *
+ds_reason_error_code(ds_reason_t reason)
+{
+    if ((unsigned) reason >= DS_REASON_COUNT) {
+        return "INTERNAL_ERROR";
+    }
+
+    return ds_reasons[reason].error_code;
+}
+
+
+int
+ds_reason_http_status(ds_reason_t reason)
+{
+    if ((unsigned) reason >= DS_REASON_COUNT) {
+        return 500;
+    }
+
+    return ds_reasons[reason].status;
+}
+
+
+const char *
+ds_reason_message(ds_reason_t reason)
+{
+    if ((unsigned) reason >= DS_REASON_COUNT) {
+        return "Internal error";
+    }
+
+    return ds_reasons[reason].message;
+}

@@ -207,7 +207,8 @@ test_key_bounds(void **state)
     assert_string_equal(small, "ds:rl:rec");
 
     /* exactly full: the NUL needs its byte too */
-    assert_int_equal(ds_gcra_limit_key(small, 10, "ds:", "rec", NULL), 0);
+    assert_int_equal(ds_gcra_limit_key(small, 9, "ds:", "rec", NULL), 0);
+    assert_int_equal(ds_gcra_limit_key(small, 10, "ds:", "rec", NULL), 9);
     assert_int_equal(ds_gcra_limit_key(small, 9, "ds:", "%", NULL), 0);
 }
 

@@ -397,6 +397,22 @@ ds_shape(size_t nseg, const ds_word_t *w, unsigned *methods)
 }
 
 
+static const char *
+ds_allow_header(unsigned methods)
+{
+    switch (methods) {
+    case DS_M_GET | DS_M_HEAD:
+        return "GET, HEAD";
+    case DS_M_HEAD:
+        return "HEAD";
+    case DS_M_POST:
+        return "POST";
+    default:
+        return "GET";
+    }
+}
+
+
 static void
 ds_path_clear(ds_path_t *out)
 {
@@ -409,6 +425,7 @@ ds_path_clear(ds_path_t *out)
     out->schema[0] = '\0';
     out->table[0] = '\0';
     out->query_id[0] = '\0';
+    out->allow = NULL;
 }
 
 
@@ -538,6 +555,8 @@ ds_path_parse(const char *method, size_t mlen, const char *uri,
     {
         return ds_path_fail(out, DS_PATH_BAD_NAME);
     }
+
+    out->allow = ds_allow_header(methods);
 
     if (!(ds_method_of(method, mlen) & methods)) {
         /* names stay filled in so the shell can log what was tried */

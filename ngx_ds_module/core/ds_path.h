@@ -58,10 +58,22 @@ typedef struct {
     char      schema[DS_NAME_MAX + 1];
     char      table[DS_NAME_MAX + 1];
     char      query_id[DS_NAME_MAX + 1];
+    /*
+     * methods the path accepts, for a 405's Allow header: "GET",
+     * "GET, HEAD", "HEAD" or "POST"; set on DS_PATH_OK and
+     * DS_PATH_METHOD_NOT_ALLOWED, NULL otherwise
+     */
+    const char *allow;
 } ds_path_t;
 
 
 /*
+ * Only DS_PATH_OK means "a protocol call": out->op is DS_OP_UNKNOWN on
+ * every error. On DS_PATH_METHOD_NOT_ALLOWED the names (and allow)
+ * are still filled in, for the audit record; on other errors they are
+ * empty. Errors report the first problem from the left. docs/paths.md
+ * has the rules and the HTTP status to answer each error with.
+ *
  * method: "GET", "HEAD", "POST"... (length mlen)
  * uri:    raw request URI, may include "?query" (ignored by the parser)
  * prefix: e.g. "/delta-sharing" (no trailing slash; "" for none)

@@ -193,6 +193,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(ds_op_name(p.op) != NULL);
     check(ds_op_audit_name(p.op) != NULL);
 
+    check((p.allow != NULL)
+          == (rc == DS_PATH_OK || rc == DS_PATH_METHOD_NOT_ALLOWED));
+
     if (rc != DS_PATH_OK) {
         check(p.op == DS_OP_UNKNOWN);
 
@@ -216,6 +219,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(ds_op_is_table_op(p.op) == (p.table_len != 0));
         check((p.op == DS_OP_QUERY_POLL) == (p.query_id_len != 0));
         check(ds_name_eq(p.share, p.share_len, p.share, p.share_len));
+        check(strstr(p.allow, method) != NULL);
 
         round_trip(method, &p);
     }

@@ -134,6 +134,8 @@ test_every_shape(void **state)
         assert_int_equal(out.schema_len, strlen(shapes[i].schema));
         assert_int_equal(out.table_len, strlen(shapes[i].table));
         assert_int_equal(out.query_id_len, strlen(shapes[i].query_id));
+        assert_non_null(out.allow);
+        assert_non_null(strstr(out.allow, shapes[i].method));
 
         snprintf(uri, sizeof(uri), PREFIX "%s?maxResults=10&pageToken=a/b",
                  shapes[i].path);
@@ -189,6 +191,8 @@ test_wrong_method(void **state)
 
             assert_int_equal(rc, DS_PATH_METHOD_NOT_ALLOWED);
             assert_int_equal(out.op, DS_OP_UNKNOWN);
+            assert_non_null(out.allow);
+            assert_non_null(strstr(out.allow, shapes[i].method));
             /* names stay for the audit record */
             assert_string_equal(out.share, shapes[i].share);
             assert_string_equal(out.table, shapes[i].table);
@@ -199,6 +203,45 @@ test_wrong_method(void **state)
     rc = ds_path_parse(NULL, 0, PREFIX "/shares", 21, PREFIX,
                        sizeof(PREFIX) - 1, &out);
     assert_int_equal(rc, DS_PATH_METHOD_NOT_ALLOWED);
+}
+
+
+static void
+test_allow(void **state)
+{
+    ds_path_t  out;
+
+    (void) state;
+
+    assert_int_equal(parse("POST", PREFIX "/shares", &out),
+                     DS_PATH_METHOD_NOT_ALLOWED);
+    assert_string_equal(out.allow, "GET");
+
+    assert_int_equal(parse("POST", PREFIX T "/version", &out),
+                     DS_PATH_METHOD_NOT_ALLOWED);
+    assert_string_equal(out.allow, "GET, HEAD");
+
+    assert_int_equal(parse("GET", PREFIX T, &out),
+                     DS_PATH_METHOD_NOT_ALLOWED);
+    assert_string_equal(out.allow, "HEAD");
+
+    assert_int_equal(parse("GET", PREFIX T "/query", &out),
+                     DS_PATH_METHOD_NOT_ALLOWED);
+    assert_string_equal(out.allow, "POST");
+
+    assert_int_equal(parse("GET", PREFIX T "/queries/q", &out),
+                     DS_PATH_METHOD_NOT_ALLOWED);
+    assert_string_equal(out.allow, "POST");
+    assert_string_equal(out.query_id, "q");
+
+    assert_int_equal(parse("GET", PREFIX "/nope", &out),
+                     DS_PATH_UNKNOWN_ENDPOINT);
+    assert_null(out.allow);
+
+    assert_int_equal(parse("GET", PREFIX "/shares/s/schemas/a.b/tables",
+                           &out),
+                     DS_PATH_BAD_NAME);
+    assert_null(out.allow);
 }
 
 
@@ -842,6 +885,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_every_shape),
         cmocka_unit_test(test_wrong_method),
+        cmocka_unit_test(test_allow),
         cmocka_unit_test(test_unknown_endpoint),
         cmocka_unit_test(test_prefix),
         cmocka_unit_test(test_query_string),

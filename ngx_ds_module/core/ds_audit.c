@@ -1,0 +1,1819 @@
+/*
+ * Audit records, their canonical form and the dsgw-audit-v1 chain.
+ *
+ * The MAC covers the canonical serialization of the record with the
+ * "mac" member removed: keys sorted, no whitespace, JCS string escaping,
+ * integers only. The emitted line is that same serialization with "mac"
+ * put back, so a verifier can either strip the member from the bytes or
+ * (as ours does) parse and re-serialize: a SIEM that reorders keys does
+ * not break verification.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "ds_audit.h"
+#include "ds_time.h"
+
+
+#define DS_AUDIT_INIT_LABEL    "dsgw-audit-v1 init"
+#define DS_AUDIT_CHAIN_LABEL   "dsgw-audit-v1 chain"     /* + NUL + id */
+#define DS_AUDIT_RECORD_LABEL  "dsgw-audit-v1 record"    /* + NUL + C(R) */
+#define DS_AUDIT_RECORD_PREFIX sizeof(DS_AUDIT_RECORD_LABEL)
+
+#define DS_AUDIT_ZERO_MAC                                                     \
+    "0000000000000000000000000000000000000000000000000000000000000000"
+
+
+const char *const  ds_audit_default_query_args[] = {
+    "maxResults",
+    "pageToken",
+    "startingVersion",
+    "endingVersion",
+    "startingTimestamp",
+    "endingTimestamp",
+    "includeHistoricalMetadata",
+    NULL
+};
+
+
+typedef struct {
+    char    *p;
+    size_t   len;
+    size_t   cap;
+    int      failed;
+} ds_buf_t;
+
+
+typedef struct {
+    int      sanitized;
+    json_t  *truncated;                 /* array of field names */
+} ds_audit_flags_t;
+
+
+/* ------------------------------------------------------------ buffers */
+
+static void
+ds_buf_add(ds_buf_t *b, const char *s, size_t n)
+{
+    size_t   cap;
+    char    *p;
+
+    if (b->failed) {
+        return;
+    }
+
+    if (b->len + n + 1 > b->cap) {
+        cap = b->cap ? b->cap : 1024;
+
+        while (cap < b->len + n + 1) {
+            cap *= 2;
+        }
+
+        p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->failed = 1;
+            return;
+        }
+
+        b->p = p;
+        b->cap = cap;
+    }
+
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+
+static void
+ds_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char  digits[] = "0123456789abcdef";
+    size_t             i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0xf];
+    }
+
+    out[2 * n] = '\0';
+}
+
+
+static int
+ds_unhex_digit(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+ds_audit_str_t
+ds_audit_cstr(const char *s)
+{
+    ds_audit_str_t  r;
+
+    r.data = s;
+    r.len = s ? strlen(s) : 0;
+
+    return r;
+}
+
+
+/* ------------------------------------------------------ UTF-8 clean-up */
+
+/* length of the valid UTF-8 sequence at p, 0 if invalid (NUL included) */
+static size_t
+ds_utf8_valid(const unsigned char *p, size_t n)
+{
+    unsigned  c, lo, hi;
+    size_t    need, i;
+
+    c = p[0];
+
+    if (c < 0x80) {
+        return c == 0 ? 0 : 1;
+    }
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 1;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 2;
+        if (c == 0xe0) {
+            lo = 0xa0;              /* overlong */
+        } else if (c == 0xed) {
+            hi = 0x9f;              /* surrogates */
+        }
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3;
+        if (c == 0xf0) {
+            lo = 0x90;
+        } else if (c == 0xf4) {
+            hi = 0x8f;              /* above U+10FFFF */
+        }
+
+    } else {
+        return 0;
+    }
+
+    if (n < need + 1 || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i <= need; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
+        }
+    }
+
+    return need + 1;
+}
+
+
+/*
+ * A JSON string from untrusted bytes: invalid UTF-8 (and NUL) become
+ * U+FFFD, the result is cut on a character boundary at cap bytes.
+ */
+static json_t *
+ds_audit_string(ds_audit_str_t s, size_t cap, const char *field,
+    ds_audit_flags_t *fl)
+{
+    const unsigned char  *p, *end;
+    size_t                k, olen;
+    char                 *out;
+    json_t               *j;
+
+    if (s.data == NULL) {
+        return json_null();
+    }
+
+    out = malloc(cap + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    p = (const unsigned char *) s.data;
+    end = p + s.len;
+    olen = 0;
+
+    while (p < end) {
+        k = ds_utf8_valid(p, end - p);
+
+        if (olen + (k ? k : 3) > cap) {
+            if (fl->truncated) {
+                json_array_append_new(fl->truncated, json_string(field));
+            }
+            break;
+        }
+
+        if (k) {
+            memcpy(out + olen, p, k);
+            olen += k;
+            p += k;
+            continue;
+        }
+
+        memcpy(out + olen, "\xef\xbf\xbd", 3);
+        olen += 3;
+        p++;
+        fl->sanitized = 1;
+    }
+
+    j = json_stringn_nocheck(out, olen);
+    free(out);
+
+    return j;
+}
+
+
+static void
+ds_set_str(json_t *o, const char *key, ds_audit_str_t s, size_t cap,
+    ds_audit_flags_t *fl)
+{
+    json_object_set_new(o, key, ds_audit_string(s, cap, key, fl));
+}
+
+
+/* allow-listed query arguments as an object; values kept as sent */
+static json_t *
+ds_audit_query(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
+{
+    const char *const  *a;
+    const char         *p, *end, *amp, *eq;
+    ds_audit_str_t      v;
+    size_t              nlen;
+    json_t             *q;
+
+    q = json_object();
+    if (q == NULL || rq->args.data == NULL || rq->query_allow == NULL) {
+        return q;
+    }
+
+    p = rq->args.data;
+    end = p + rq->args.len;
+
+    while (p < end) {
+        amp = memchr(p, '&', end - p);
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = memchr(p, '=', amp - p);
+        nlen = (eq ? eq : amp) - p;
+
+        for (a = rq->query_allow; *a; a++) {
+            if (strlen(*a) == nlen && memcmp(*a, p, nlen) == 0
+                && json_object_get(q, *a) == NULL)
+            {
+                v.data = eq ? eq + 1 : amp;
+                v.len = eq ? (size_t) (amp - eq - 1) : 0;
+                json_object_set_new(q, *a,
+                    ds_audit_string(v, DS_AUDIT_CAP_QUERY_VALUE, "query", fl));
+                break;
+            }
+        }
+
+        p = amp + 1;
+    }
+
+    return q;
+}
+
+
+static void
+ds_set_flags(json_t *o, ds_audit_flags_t *fl)
+{
+    if (fl->sanitized) {
+        json_object_set_new(o, "sanitized", json_true());
+    }
+
+    if (json_array_size(fl->truncated)) {
+        json_object_set(o, "truncated", fl->truncated);
+    }
+}
+
+
+static int
+ds_present(ds_audit_str_t s)
+{
+    return s.data != NULL && s.len > 0;
+}
+
+
+static void
+ds_set_time(json_t *o, const char *dt_key, const char *ms_key, int64_t ms)
+{
+    char  buf[DS_RFC3339_LEN];
+
+    ds_time_format_rfc3339(ms, buf, sizeof(buf));
+    json_object_set_new(o, dt_key, json_string(buf));
+    json_object_set_new(o, ms_key, json_integer(ms));
+}
+
+
+/* ------------------------------------------------------------ native */
+
+static json_t *
+ds_audit_native(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
+{
+    json_t  *o, *rl, *it;
+
+    o = json_object();
+    if (o == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(o, "schema_version",
+                        json_integer(DS_AUDIT_SCHEMA_VERSION));
+    json_object_set_new(o, "type", json_string("request"));
+    ds_set_time(o, "time", "time_ms", rq->time_ms);
+
+    ds_set_str(o, "instance", rq->instance, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(o, "request_id", rq->request_id, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(o, "recipient", rq->recipient, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(o, "token_id", rq->token_id, DS_AUDIT_CAP_DEFAULT, fl);
+
+    ds_set_str(o, "action", rq->action, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(o, "operation", rq->operation, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(o, "method", rq->method, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(o, "path", rq->path, DS_AUDIT_CAP_PATH, fl);
+    json_object_set_new(o, "query", ds_audit_query(rq, fl));
+
+    ds_set_str(o, "client_ip", rq->client_ip, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(o, "country", rq->country, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(o, "user_agent", rq->user_agent, DS_AUDIT_CAP_UA, fl);
+
+    ds_set_str(o, "decision", rq->decision, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(o, "reason", rq->reason, DS_AUDIT_CAP_DEFAULT, fl);
+    json_object_set_new(o, "status", json_integer(rq->status));
+    json_object_set_new(o, "bytes_sent", json_integer(rq->bytes_sent));
+    json_object_set_new(o, "body_bytes_sent",
+                        json_integer(rq->body_bytes_sent));
+    ds_set_str(o, "upstream_status", rq->upstream_status,
+               DS_AUDIT_CAP_DEFAULT, fl);
+    json_object_set_new(o, "duration_ms", json_integer(rq->duration_ms));
+
+    ds_set_str(o, "share", rq->share, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(o, "schema", rq->schema, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(o, "table", rq->table, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(o, "purpose", rq->purpose, DS_AUDIT_CAP_DEFAULT, fl);
+
+    rl = json_null();
+    if (rq->rl_state.data) {
+        rl = json_object();
+        ds_set_str(rl, "state", rq->rl_state, DS_AUDIT_CAP_DEFAULT, fl);
+        json_object_set_new(rl, "limit", json_integer(rq->rl_limit));
+        json_object_set_new(rl, "remaining", json_integer(rq->rl_remaining));
+    }
+    json_object_set_new(o, "rate_limit", rl);
+
+    it = json_null();
+    if (rq->has_items) {
+        it = json_object();
+        json_object_set_new(it, "in", json_integer(rq->items_in));
+        json_object_set_new(it, "out", json_integer(rq->items_out));
+    }
+    json_object_set_new(o, "list_items", it);
+
+    ds_set_str(o, "policy_version", rq->policy_version,
+               DS_AUDIT_CAP_DEFAULT, fl);
+
+    ds_set_flags(o, fl);
+
+    return o;
+}
+
+
+/* -------------------------------------------------------------- OCSF */
+
+static int
+ds_streq(ds_audit_str_t s, const char *c)
+{
+    return s.data && s.len == strlen(c) && memcmp(s.data, c, s.len) == 0;
+}
+
+
+static json_t *
+ds_ocsf_base(int activity_id, int64_t time_ms)
+{
+    json_t  *o;
+
+    o = json_object();
+    if (o == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(o, "activity_id", json_integer(activity_id));
+    json_object_set_new(o, "activity_name",
+                        json_string(activity_id == 2 ? "Read" : "Other"));
+    json_object_set_new(o, "category_uid", json_integer(6));
+    json_object_set_new(o, "category_name",
+                        json_string("Application Activity"));
+    json_object_set_new(o, "class_uid", json_integer(6003));
+    json_object_set_new(o, "class_name", json_string("API Activity"));
+    json_object_set_new(o, "type_uid", json_integer(600300 + activity_id));
+    json_object_set_new(o, "type_name",
+                        json_string(activity_id == 2 ? "API Activity: Read"
+                                                     : "API Activity: Other"));
+    ds_set_time(o, "time_dt", "time", time_ms);
+
+    return o;
+}
+
+
+static json_t *
+ds_ocsf_metadata(ds_audit_str_t instance, ds_audit_str_t request_id,
+    ds_audit_flags_t *fl)
+{
+    json_t  *m, *prod, *profiles;
+
+    m = json_object();
+    prod = json_object();
+    profiles = json_array();
+
+    json_object_set_new(prod, "name", json_string("ngx_ds"));
+    json_object_set_new(prod, "vendor_name", json_string("ngx_ds"));
+    ds_set_str(prod, "uid", instance, DS_AUDIT_CAP_DEFAULT, fl);
+
+    json_array_append_new(profiles, json_string("security_control"));
+    json_array_append_new(profiles, json_string("datetime"));
+
+    json_object_set_new(m, "version", json_string("1.8.0"));
+    json_object_set_new(m, "product", prod);
+    json_object_set_new(m, "log_name", json_string("ds-audit"));
+    json_object_set_new(m, "profiles", profiles);
+
+    if (request_id.data) {
+        ds_set_str(m, "correlation_uid", request_id, DS_AUDIT_CAP_DEFAULT,
+                   fl);
+    }
+
+    return m;
+}
+
+
+static void
+ds_ocsf_outcome(json_t *o, const ds_audit_req_t *rq)
+{
+    int          allow, deny, sev, disp, status_id, action_id;
+    const char  *status, *action, *dispname, *sevname;
+    char         code[16];
+
+    allow = ds_streq(rq->decision, "allow");
+    deny = ds_streq(rq->decision, "deny");
+
+    if (rq->status == 499) {
+        status_id = 99;
+        status = "Other";
+    } else if (rq->status > 0 && rq->status < 400) {
+        status_id = 1;
+        status = "Success";
+    } else {
+        status_id = 2;
+        status = "Failure";
+    }
+
+    if (allow) {
+        action_id = 1;
+        action = "Allowed";
+        disp = 1;
+        dispname = "Allowed";
+        sev = (rq->status >= 400 && rq->status != 499) ? 2 : 1;
+
+    } else if (deny) {
+        action_id = 2;
+        action = "Denied";
+        if (rq->status == 401) {
+            disp = 26;
+            dispname = "Unauthorized";
+            sev = 2;
+        } else if (rq->status == 429 || rq->status == 503) {
+            disp = 2;
+            dispname = "Blocked";
+            sev = 2;
+        } else {
+            disp = 2;
+            dispname = "Blocked";
+            sev = 3;
+        }
+
+    } else {
+        action_id = 99;
+        action = "Other";
+        disp = 27;
+        dispname = "Error";
+        sev = 2;
+    }
+
+    sevname = sev == 1 ? "Informational" : sev == 2 ? "Low" : "Medium";
+
+    snprintf(code, sizeof(code), "%d", rq->status);
+
+    json_object_set_new(o, "severity_id", json_integer(sev));
+    json_object_set_new(o, "severity", json_string(sevname));
+    json_object_set_new(o, "status_id", json_integer(status_id));
+    json_object_set_new(o, "status", json_string(status));
+    json_object_set_new(o, "status_code", json_string(code));
+    json_object_set_new(o, "action_id", json_integer(action_id));
+    json_object_set_new(o, "action", json_string(action));
+    json_object_set_new(o, "disposition_id", json_integer(disp));
+    json_object_set_new(o, "disposition", json_string(dispname));
+}
+
+
+/* "share.schema.table" from what is present */
+static void
+ds_ocsf_resource(json_t *o, const ds_audit_req_t *rq, ds_audit_flags_t *fl)
+{
+    ds_buf_t        uid, ns;
+    ds_audit_str_t  s;
+    const char     *type;
+    json_t         *res, *arr;
+
+    if (!ds_present(rq->share)) {
+        return;
+    }
+
+    memset(&uid, 0, sizeof(uid));
+    memset(&ns, 0, sizeof(ns));
+
+    ds_buf_add(&uid, rq->share.data, rq->share.len);
+    type = "delta_sharing.share";
+
+    if (ds_present(rq->schema)) {
+        ds_buf_add(&ns, uid.p, uid.len);
+        ds_buf_add(&uid, ".", 1);
+        ds_buf_add(&uid, rq->schema.data, rq->schema.len);
+        type = "delta_sharing.schema";
+    }
+
+    if (ds_present(rq->table)) {
+        free(ns.p);
+        memset(&ns, 0, sizeof(ns));
+        ds_buf_add(&ns, uid.p, uid.len);
+        ds_buf_add(&uid, ".", 1);
+        ds_buf_add(&uid, rq->table.data, rq->table.len);
+        type = "delta_sharing.table";
+    }
+
+    res = json_object();
+    json_object_set_new(res, "type", json_string(type));
+
+    s.data = uid.p;
+    s.len = uid.len;
+    ds_set_str(res, "uid", s, 3 * DS_AUDIT_CAP_DEFAULT + 2, fl);
+
+    s = ds_present(rq->table) ? rq->table
+        : ds_present(rq->schema) ? rq->schema : rq->share;
+    ds_set_str(res, "name", s, DS_AUDIT_CAP_DEFAULT, fl);
+
+    if (ns.p) {
+        s.data = ns.p;
+        s.len = ns.len;
+        ds_set_str(res, "namespace", s, 2 * DS_AUDIT_CAP_DEFAULT + 1, fl);
+    }
+
+    arr = json_array();
+    json_array_append_new(arr, res);
+    json_object_set_new(o, "resources", arr);
+
+    free(uid.p);
+    free(ns.p);
+}
+
+
+/* allow-listed arguments, re-joined as a query string */
+static json_t *
+ds_ocsf_query_string(json_t *q)
+{
+    const char  *k;
+    json_t      *v, *r;
+    ds_buf_t     b;
+
+    memset(&b, 0, sizeof(b));
+
+    json_object_foreach(q, k, v) {
+        if (b.len) {
+            ds_buf_add(&b, "&", 1);
+        }
+        ds_buf_add(&b, k, strlen(k));
+        ds_buf_add(&b, "=", 1);
+        ds_buf_add(&b, json_string_value(v), json_string_length(v));
+    }
+
+    r = b.len ? json_stringn_nocheck(b.p, b.len) : NULL;
+    free(b.p);
+
+    return r;
+}
+
+
+/* one-line summary for humans, no secrets */
+static void
+ds_ocsf_message(json_t *o, const ds_audit_req_t *rq, ds_audit_flags_t *fl)
+{
+    char            tail[48];
+    json_t         *uid, *op;
+    ds_buf_t        m;
+    ds_audit_str_t  s;
+
+    uid = json_object_get(json_object_get(json_object_get(o, "actor"),
+                                          "user"), "uid");
+    op = json_object_get(json_object_get(o, "api"), "operation");
+
+    snprintf(tail, sizeof(tail), " %s %d",
+             ds_streq(rq->decision, "allow") ? "allowed"
+             : ds_streq(rq->decision, "deny") ? "denied" : "error",
+             rq->status);
+
+    memset(&m, 0, sizeof(m));
+    ds_buf_add(&m, json_string_value(uid), json_string_length(uid));
+    ds_buf_add(&m, " ", 1);
+    ds_buf_add(&m, json_string_value(op), json_string_length(op));
+    ds_buf_add(&m, tail, strlen(tail));
+
+    s.data = m.p;
+    s.len = m.len;
+    ds_set_str(o, "message", s, DS_AUDIT_CAP_PATH, fl);
+    free(m.p);
+}
+
+
+static json_t *
+ds_audit_ocsf(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
+{
+    int             known;
+    char            buf[64];
+    json_t         *o, *actor, *user, *creds, *cred, *api, *svc, *req,
+                   *resp, *src, *loc, *hreq, *url, *hresp, *unm, *ds, *q,
+                   *qs, *rl, *it, *pol;
+    ds_audit_str_t  s;
+
+    known = rq->action.data && !ds_streq(rq->action, "unknown");
+
+    o = ds_ocsf_base(known ? 2 : 99, rq->time_ms);
+    if (o == NULL) {
+        return NULL;
+    }
+
+    ds_ocsf_outcome(o, rq);
+
+    if (ds_present(rq->reason) && !ds_streq(rq->reason, "allowed")) {
+        ds_set_str(o, "status_detail", rq->reason, DS_AUDIT_CAP_DEFAULT, fl);
+    }
+
+    json_object_set_new(o, "metadata",
+                        ds_ocsf_metadata(rq->instance, rq->request_id, fl));
+
+    /* actor: the recipient, its token by id */
+    actor = json_object();
+    user = json_object();
+    if (ds_present(rq->recipient)) {
+        ds_set_str(user, "uid", rq->recipient, DS_AUDIT_CAP_DEFAULT, fl);
+    } else {
+        json_object_set_new(user, "uid", json_string("anonymous"));
+    }
+    json_object_set_new(user, "type_id", json_integer(4));
+    json_object_set_new(user, "type", json_string("Service"));
+    if (ds_present(rq->token_id)) {
+        creds = json_array();
+        cred = json_object();
+        ds_set_str(cred, "uid", rq->token_id, DS_AUDIT_CAP_DEFAULT, fl);
+        json_object_set_new(cred, "type", json_string("Bearer Token"));
+        json_array_append_new(creds, cred);
+        json_object_set_new(user, "programmatic_credentials", creds);
+    }
+    json_object_set_new(actor, "user", user);
+    json_object_set_new(o, "actor", actor);
+
+    /* api */
+    api = json_object();
+    if (known) {
+        ds_set_str(api, "operation", rq->action, DS_AUDIT_CAP_DEFAULT, fl);
+    } else {
+        snprintf(buf, sizeof(buf), "unknown:%.*s",
+                 (int) (rq->method.len < 32 ? rq->method.len : 32),
+                 rq->method.data ? rq->method.data : "");
+        s = ds_audit_cstr(buf);
+        ds_set_str(api, "operation", s, DS_AUDIT_CAP_DEFAULT, fl);
+    }
+    svc = json_object();
+    json_object_set_new(svc, "name", json_string("delta-sharing"));
+    json_object_set_new(api, "service", svc);
+    json_object_set_new(api, "version", json_string("v1"));
+    if (rq->request_id.data) {
+        req = json_object();
+        ds_set_str(req, "uid", rq->request_id, DS_AUDIT_CAP_DEFAULT, fl);
+        json_object_set_new(api, "request", req);
+    }
+    resp = json_object();
+    json_object_set_new(resp, "code", json_integer(rq->status));
+    if (!ds_streq(rq->decision, "allow") && ds_present(rq->reason)) {
+        ds_set_str(resp, "error", rq->reason, DS_AUDIT_CAP_DEFAULT, fl);
+    }
+    json_object_set_new(api, "response", resp);
+    json_object_set_new(o, "api", api);
+
+    /* where from */
+    src = json_object();
+    ds_set_str(src, "ip", rq->client_ip, DS_AUDIT_CAP_DEFAULT, fl);
+    if (ds_present(rq->country)) {
+        loc = json_object();
+        ds_set_str(loc, "country", rq->country, DS_AUDIT_CAP_DEFAULT, fl);
+        json_object_set_new(src, "location", loc);
+    }
+    json_object_set_new(o, "src_endpoint", src);
+
+    hreq = json_object();
+    ds_set_str(hreq, "http_method", rq->method, DS_AUDIT_CAP_DEFAULT, fl);
+    url = json_object();
+    ds_set_str(url, "path", rq->path, DS_AUDIT_CAP_PATH, fl);
+    q = ds_audit_query(rq, fl);
+    qs = ds_ocsf_query_string(q);
+    if (qs) {
+        json_object_set_new(url, "query_string", qs);
+    }
+    json_decref(q);
+    json_object_set_new(hreq, "url", url);
+    if (rq->user_agent.data) {
+        ds_set_str(hreq, "user_agent", rq->user_agent, DS_AUDIT_CAP_UA, fl);
+    }
+    if (rq->request_id.data) {
+        ds_set_str(hreq, "uid", rq->request_id, DS_AUDIT_CAP_DEFAULT, fl);
+    }
+    json_object_set_new(o, "http_request", hreq);
+
+    hresp = json_object();
+    json_object_set_new(hresp, "code", json_integer(rq->status));
+    json_object_set_new(hresp, "body_length",
+                        json_integer(rq->body_bytes_sent));
+    json_object_set_new(hresp, "latency", json_integer(rq->duration_ms));
+    json_object_set_new(o, "http_response", hresp);
+
+    ds_ocsf_resource(o, rq, fl);
+
+    if (ds_present(rq->policy_version)) {
+        pol = json_object();
+        json_object_set_new(pol, "name", json_string("ds_policy"));
+        ds_set_str(pol, "uid", rq->policy_version, DS_AUDIT_CAP_DEFAULT, fl);
+        json_object_set_new(pol, "is_applied",
+                            json_boolean(!ds_streq(rq->decision, "error")));
+        json_object_set_new(o, "policy", pol);
+    }
+
+    ds_ocsf_message(o, rq, fl);
+
+    /* what OCSF has no attribute for */
+    ds = json_object();
+    json_object_set_new(ds, "type", json_string("request"));
+    ds_set_str(ds, "decision", rq->decision, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(ds, "reason", rq->reason, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(ds, "operation", rq->operation, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(ds, "token_id", rq->token_id, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(ds, "share", rq->share, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(ds, "schema", rq->schema, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(ds, "table", rq->table, DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(ds, "purpose_of_use", rq->purpose, DS_AUDIT_CAP_DEFAULT, fl);
+    json_object_set_new(ds, "bytes_sent", json_integer(rq->bytes_sent));
+    ds_set_str(ds, "upstream_status", rq->upstream_status,
+               DS_AUDIT_CAP_DEFAULT, fl);
+    ds_set_str(ds, "instance", rq->instance, DS_AUDIT_CAP_DEFAULT, fl);
+
+    if (rq->rl_state.data) {
+        rl = json_object();
+        ds_set_str(rl, "state", rq->rl_state, DS_AUDIT_CAP_DEFAULT, fl);
+        json_object_set_new(rl, "limit", json_integer(rq->rl_limit));
+        json_object_set_new(rl, "remaining", json_integer(rq->rl_remaining));
+        json_object_set_new(ds, "rate_limit", rl);
+    }
+
+    if (rq->has_items) {
+        it = json_object();
+        json_object_set_new(it, "in", json_integer(rq->items_in));
+        json_object_set_new(it, "out", json_integer(rq->items_out));
+        json_object_set_new(ds, "list_items", it);
+    }
+
+    ds_set_flags(ds, fl);
+
+    if (fl->sanitized || json_array_size(fl->truncated)) {
+        json_object_set_new(json_object_get(o, "metadata"), "is_truncated",
+                            json_boolean(json_array_size(fl->truncated)));
+    }
+
+    unm = json_object();
+    json_object_set_new(unm, "dsgw", ds);
+    json_object_set_new(o, "unmapped", unm);
+
+    return o;
+}
+
+
+json_t *
+ds_audit_request_record(ds_audit_format_t fmt, const ds_audit_req_t *rq)
+{
+    json_t            *o;
+    ds_audit_flags_t   fl;
+
+    fl.sanitized = 0;
+    fl.truncated = json_array();
+    if (fl.truncated == NULL) {
+        return NULL;
+    }
+
+    o = (fmt == DS_AUDIT_OCSF) ? ds_audit_ocsf(rq, &fl)
+                               : ds_audit_native(rq, &fl);
+
+    json_decref(fl.truncated);
+
+    return o;
+}
+
+
+json_t *
+ds_audit_lifecycle_record(ds_audit_format_t fmt, const char *type,
+    int64_t time_ms, const char *instance, long pid, uint64_t requests,
+    uint64_t lost)
+{
+    int               end;
+    json_t           *o, *ds, *actor, *src, *unm;
+    ds_audit_flags_t  fl;
+
+    end = strcmp(type, "chain_end") == 0;
+    fl.sanitized = 0;
+    fl.truncated = NULL;
+
+    if (fmt == DS_AUDIT_NATIVE) {
+        o = json_object();
+        if (o == NULL) {
+            return NULL;
+        }
+        json_object_set_new(o, "schema_version",
+                            json_integer(DS_AUDIT_SCHEMA_VERSION));
+        json_object_set_new(o, "type", json_string(type));
+        ds_set_time(o, "time", "time_ms", time_ms);
+        ds_set_str(o, "instance", ds_audit_cstr(instance),
+                   DS_AUDIT_CAP_DEFAULT, &fl);
+        json_object_set_new(o, "pid", json_integer(pid));
+        ds = o;
+
+    } else {
+        o = ds_ocsf_base(99, time_ms);
+        if (o == NULL) {
+            return NULL;
+        }
+        json_object_set_new(o, "severity_id", json_integer(1));
+        json_object_set_new(o, "severity", json_string("Informational"));
+        json_object_set_new(o, "status_id", json_integer(1));
+        json_object_set_new(o, "status", json_string("Success"));
+        json_object_set_new(o, "message",
+                            json_string(end ? "audit chain ended"
+                                            : "audit chain started"));
+        json_object_set_new(o, "metadata",
+                            ds_ocsf_metadata(ds_audit_cstr(instance),
+                                             ds_audit_cstr(NULL), &fl));
+        actor = json_object();
+        json_object_set_new(actor, "app_name", json_string("ngx_ds"));
+        json_object_set_new(o, "actor", actor);
+        ds = json_object();
+        json_object_set_new(ds, "operation",
+                            json_string(end ? "dsAuditChainEnd"
+                                            : "dsAuditChainStart"));
+        json_object_set_new(o, "api", ds);
+        src = json_object();
+        ds_set_str(src, "hostname", ds_audit_cstr(instance),
+                   DS_AUDIT_CAP_DEFAULT, &fl);
+        json_object_set_new(o, "src_endpoint", src);
+
+        ds = json_object();
+        json_object_set_new(ds, "type", json_string(type));
+        json_object_set_new(ds, "pid", json_integer(pid));
+        unm = json_object();
+        json_object_set_new(unm, "dsgw", ds);
+        json_object_set_new(o, "unmapped", unm);
+    }
+
+    if (end) {
+        json_object_set_new(ds, "records", json_integer(requests));
+        json_object_set_new(ds, "lost", json_integer(lost));
+    }
+
+    return o;
+}
+
+
+/* --------------------------------------------------------- canonical */
+
+static void
+ds_canon_string(ds_buf_t *b, const char *s, size_t n)
+{
+    static const char  digits[] = "0123456789abcdef";
+    const char        *run;
+    char               esc[6];
+    unsigned char      c;
+    size_t             i;
+
+    ds_buf_add(b, "\"", 1);
+    run = s;
+
+    for (i = 0; i < n; i++) {
+        c = (unsigned char) s[i];
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+
+        ds_buf_add(b, run, s + i - run);
+        run = s + i + 1;
+
+        switch (c) {
+        case '"':  ds_buf_add(b, "\\\"", 2); break;
+        case '\\': ds_buf_add(b, "\\\\", 2); break;
+        case '\b': ds_buf_add(b, "\\b", 2); break;
+        case '\f': ds_buf_add(b, "\\f", 2); break;
+        case '\n': ds_buf_add(b, "\\n", 2); break;
+        case '\r': ds_buf_add(b, "\\r", 2); break;
+        case '\t': ds_buf_add(b, "\\t", 2); break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = digits[c >> 4];
+            esc[5] = digits[c & 0xf];
+            ds_buf_add(b, esc, 6);
+        }
+    }
+
+    ds_buf_add(b, run, s + n - run);
+    ds_buf_add(b, "\"", 1);
+}
+
+
+static int
+ds_key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+
+static int
+ds_canon_value(ds_buf_t *b, const json_t *j, int depth)
+{
+    size_t        n, i;
+    char          num[32];
+    const char  **keys, *k;
+    json_t       *v;
+
+    if (depth > 32) {
+        return -1;
+    }
+
+    switch (json_typeof(j)) {
+
+    case JSON_OBJECT:
+        n = json_object_size(j);
+        keys = malloc((n ? n : 1) * sizeof(char *));
+        if (keys == NULL) {
+            return -1;
+        }
+
+        i = 0;
+        json_object_foreach((json_t *) j, k, v) {
+            keys[i++] = k;
+        }
+
+        qsort(keys, n, sizeof(char *), ds_key_cmp);
+
+        ds_buf_add(b, "{", 1);
+        for (i = 0; i < n; i++) {
+            if (i) {
+                ds_buf_add(b, ",", 1);
+            }
+            ds_canon_string(b, keys[i], strlen(keys[i]));
+            ds_buf_add(b, ":", 1);
+            if (ds_canon_value(b, json_object_get(j, keys[i]), depth + 1)
+                != 0)
+            {
+                free(keys);
+                return -1;
+            }
+        }
+        ds_buf_add(b, "}", 1);
+        free(keys);
+        return 0;
+
+    case JSON_ARRAY:
+        ds_buf_add(b, "[", 1);
+        for (i = 0; i < json_array_size(j); i++) {
+            if (i) {
+                ds_buf_add(b, ",", 1);
+            }
+            if (ds_canon_value(b, json_array_get(j, i), depth + 1) != 0) {
+                return -1;
+            }
+        }
+        ds_buf_add(b, "]", 1);
+        return 0;
+
+    case JSON_STRING:
+        ds_canon_string(b, json_string_value(j), json_string_length(j));
+        return 0;
+
+    case JSON_INTEGER:
+        n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(j));
+        ds_buf_add(b, num, n);
+        return 0;
+
+    case JSON_TRUE:
+        ds_buf_add(b, "true", 4);
+        return 0;
+
+    case JSON_FALSE:
+        ds_buf_add(b, "false", 5);
+        return 0;
+
+    case JSON_NULL:
+        ds_buf_add(b, "null", 4);
+        return 0;
+
+    default:
+        /* reals have no single canonical spelling we rely on */
+        return -1;
+    }
+}
+
+
+char *
+ds_audit_canonical(const json_t *j, size_t *len)
+{
+    ds_buf_t  b;
+
+    memset(&b, 0, sizeof(b));
+
+    if (ds_canon_value(&b, j, 0) != 0 || b.failed || b.p == NULL) {
+        free(b.p);
+        return NULL;
+    }
+
+    if (len) {
+        *len = b.len;
+    }
+
+    return b.p;
+}
+
+
+/* the MAC input: label, NUL, canonical record */
+static int
+ds_canon_mac_input(const json_t *rec, ds_buf_t *b)
+{
+    memset(b, 0, sizeof(*b));
+    ds_buf_add(b, DS_AUDIT_RECORD_LABEL, DS_AUDIT_RECORD_PREFIX);
+
+    if (ds_canon_value(b, rec, 0) != 0 || b->failed) {
+        free(b->p);
+        b->p = NULL;
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* ------------------------------------------------------------- chain */
+
+static void
+ds_audit_chain_key(const unsigned char *seed, size_t seed_len,
+    const char *id, unsigned char out[32])
+{
+    unsigned char  k0[32], *msg;
+    unsigned int   n;
+    size_t         llen, ilen;
+
+    HMAC(EVP_sha256(), seed, (int) seed_len,
+         (const unsigned char *) DS_AUDIT_INIT_LABEL,
+         sizeof(DS_AUDIT_INIT_LABEL) - 1, k0, &n);
+
+    llen = sizeof(DS_AUDIT_CHAIN_LABEL);        /* with the NUL */
+    ilen = strlen(id);
+    msg = malloc(llen + ilen);
+
+    if (msg == NULL) {
+        /* a zero key would verify nothing: make it obvious */
+        memset(out, 0, 32);
+        OPENSSL_cleanse(k0, sizeof(k0));
+        return;
+    }
+
+    memcpy(msg, DS_AUDIT_CHAIN_LABEL, llen);
+    memcpy(msg + llen, id, ilen);
+
+    HMAC(EVP_sha256(), k0, sizeof(k0), msg, llen + ilen, out, &n);
+
+    OPENSSL_cleanse(k0, sizeof(k0));
+    free(msg);
+}
+
+
+void
+ds_audit_chain_init_id(ds_audit_chain_t *c, const unsigned char *seed,
+    size_t seed_len, const char *id)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    memcpy(c->prev, DS_AUDIT_ZERO_MAC, DS_AUDIT_MAC_HEX + 1);
+
+    if (seed && seed_len) {
+        ds_audit_chain_key(seed, seed_len, c->id, c->key);
+        c->keyed = 1;
+    }
+}
+
+
+int
+ds_audit_chain_init(ds_audit_chain_t *c, const unsigned char *seed,
+    size_t seed_len, const char *instance, long pid)
+{
+    unsigned char  rnd[16];
+    char           hex[33], id[DS_AUDIT_CHAIN_MAX];
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return -1;
+    }
+
+    ds_hex(rnd, sizeof(rnd), hex);
+    snprintf(id, sizeof(id), "%.100s.%ld.%s", instance, pid, hex);
+    ds_audit_chain_init_id(c, seed, seed_len, id);
+
+    return 0;
+}
+
+
+static void
+ds_audit_mac(const unsigned char *key, int keyed, const char *data,
+    size_t len, char out[DS_AUDIT_MAC_HEX + 1])
+{
+    unsigned char  md[32];
+    unsigned int   n;
+
+    if (keyed) {
+        HMAC(EVP_sha256(), key, 32, (const unsigned char *) data, len, md,
+             &n);
+    } else {
+        SHA256((const unsigned char *) data, len, md);
+    }
+
+    ds_hex(md, sizeof(md), out);
+}
+
+
+static json_t *
+ds_obj_child(json_t *o, const char *key)
+{
+    json_t  *c;
+
+    c = json_object_get(o, key);
+    if (json_is_object(c)) {
+        return c;
+    }
+
+    c = json_object();
+    json_object_set_new(o, key, c);
+
+    return c;
+}
+
+
+char *
+ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len)
+{
+    char      mac[DS_AUDIT_MAC_HEX + 1], *line;
+    json_t   *integ, *type;
+    ds_buf_t  b;
+    size_t    n;
+
+    integ = json_object();
+    if (integ == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(integ, "v", json_integer(1));
+    json_object_set_new(integ, "chain", json_string(c->id));
+    json_object_set_new(integ, "epoch", json_integer(0));
+    json_object_set_new(integ, "seq", json_integer((json_int_t) c->seq));
+    json_object_set_new(integ, "prev", json_string(c->prev));
+    if (!c->keyed) {
+        json_object_set_new(integ, "alg", json_string("sha256"));
+    }
+
+    if (json_object_get(rec, "class_uid")) {
+        json_object_set_new(ds_obj_child(rec, "metadata"), "sequence",
+                            json_integer((json_int_t) c->seq));
+        json_object_set_new(ds_obj_child(ds_obj_child(rec, "unmapped"),
+                                         "dsgw"),
+                            "integrity", integ);
+        type = json_object_get(json_object_get(json_object_get(rec,
+                               "unmapped"), "dsgw"), "type");
+    } else {
+        json_object_set_new(rec, "integrity", integ);
+        type = json_object_get(rec, "type");
+    }
+
+    if (ds_canon_mac_input(rec, &b) != 0) {
+        return NULL;
+    }
+
+    ds_audit_mac(c->key, c->keyed, b.p, b.len, mac);
+    free(b.p);
+
+    json_object_set_new(integ, "mac", json_string(mac));
+
+    line = ds_audit_canonical(rec, &n);
+    if (line == NULL) {
+        return NULL;
+    }
+
+    /* canonical output has room: it was realloc'ed with a spare byte */
+    line = realloc(line, n + 2);
+    if (line == NULL) {
+        return NULL;
+    }
+
+    line[n++] = '\n';
+    line[n] = '\0';
+
+    memcpy(c->prev, mac, sizeof(mac));
+    c->seq++;
+
+    if (json_is_string(type)
+        && strcmp(json_string_value(type), "request") == 0)
+    {
+        c->requests++;
+    }
+
+    *len = n;
+    return line;
+}
+
+
+/* --------------------------------------------------------------- keys */
+
+int
+ds_audit_key_parse(const unsigned char *buf, size_t len, unsigned char *out,
+    size_t *out_len, char *err, size_t err_size)
+{
+    size_t  s, e, i, n;
+    int     hex, hi, lo;
+
+    s = 0;
+    e = len;
+
+    while (s < e && (buf[s] == ' ' || buf[s] == '\t' || buf[s] == '\n'
+                     || buf[s] == '\r'))
+    {
+        s++;
+    }
+
+    while (e > s && (buf[e - 1] == ' ' || buf[e - 1] == '\t'
+                     || buf[e - 1] == '\n' || buf[e - 1] == '\r'))
+    {
+        e--;
+    }
+
+    hex = (e - s) >= 2 * DS_AUDIT_KEY_MIN && (e - s) % 2 == 0;
+
+    for (i = s; hex && i < e; i++) {
+        if (ds_unhex_digit(buf[i]) < 0) {
+            hex = 0;
+        }
+    }
+
+    if (hex) {
+        n = (e - s) / 2;
+        if (n > DS_AUDIT_KEY_MAX) {
+            snprintf(err, err_size, "key longer than %d bytes",
+                     DS_AUDIT_KEY_MAX);
+            return -1;
+        }
+
+        for (i = 0; i < n; i++) {
+            hi = ds_unhex_digit(buf[s + 2 * i]);
+            lo = ds_unhex_digit(buf[s + 2 * i + 1]);
+            out[i] = (unsigned char) (hi << 4 | lo);
+        }
+
+        *out_len = n;
+        return 0;
+    }
+
+    if (len < DS_AUDIT_KEY_MIN) {
+        snprintf(err, err_size, "key shorter than %d bytes (use "
+                 "\"openssl rand -hex 32\")", DS_AUDIT_KEY_MIN);
+        return -1;
+    }
+
+    if (len > DS_AUDIT_KEY_MAX) {
+        snprintf(err, err_size, "key longer than %d bytes", DS_AUDIT_KEY_MAX);
+        return -1;
+    }
+
+    memcpy(out, buf, len);
+    *out_len = len;
+
+    return 0;
+}
+
+
+int
+ds_audit_key_load(const char *path, unsigned char *out, size_t *out_len,
+    char *err, size_t err_size)
+{
+    unsigned char  buf[2 * DS_AUDIT_KEY_MAX + 64];
+    size_t         n;
+    FILE          *f;
+    int            rc;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, err_size, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    n = fread(buf, 1, sizeof(buf), f);
+
+    if (ferror(f) || !feof(f)) {
+        snprintf(err, err_size, "%s: %s", path,
+                 ferror(f) ? "read error" : "file too large for a key");
+        fclose(f);
+        OPENSSL_cleanse(buf, sizeof(buf));
+        return -1;
+    }
+
+    fclose(f);
+
+    rc = ds_audit_key_parse(buf, n, out, out_len, err, err_size);
+    OPENSSL_cleanse(buf, sizeof(buf));
+
+    return rc;
+}
+
+
+/* ----------------------------------------------------------- verifier */
+
+typedef struct {
+    char           *id;
+    unsigned char   key[32];
+    uint64_t        next_seq;
+    char            last_mac[DS_AUDIT_MAC_HEX + 1];
+    unsigned        ended:1;
+    unsigned        nokey_reported:1;
+    uint64_t        lost;
+    uint64_t        records;
+    char           *first_file;
+    size_t          first_line;
+} ds_audit_vchain_t;
+
+
+struct ds_audit_verify_s {
+    unsigned char            seed[DS_AUDIT_KEY_MAX];
+    size_t                   seed_len;
+    ds_audit_issue_pt        report;
+    void                    *data;
+    json_t                  *index;     /* chain id -> position */
+    ds_audit_vchain_t       *chains;
+    size_t                   nchains;
+    size_t                   cap;
+    ds_audit_verify_stats_t  st;
+};
+
+
+ds_audit_verify_t *
+ds_audit_verify_new(const unsigned char *seed, size_t seed_len,
+    ds_audit_issue_pt report, void *data)
+{
+    ds_audit_verify_t  *v;
+
+    if (seed_len > DS_AUDIT_KEY_MAX) {
+        return NULL;
+    }
+
+    v = calloc(1, sizeof(*v));
+    if (v == NULL) {
+        return NULL;
+    }
+
+    v->index = json_object();
+    if (v->index == NULL) {
+        free(v);
+        return NULL;
+    }
+
+    if (seed) {
+        memcpy(v->seed, seed, seed_len);
+        v->seed_len = seed_len;
+    }
+
+    v->report = report;
+    v->data = data;
+
+    return v;
+}
+
+
+static void
+ds_audit_issue(ds_audit_verify_t *v, int error, const char *file,
+    size_t line, const char *chain, const char *kind, const char *fmt, ...)
+{
+    va_list           ap;
+    ds_audit_issue_t  is;
+
+    is.error = error;
+    is.file = file;
+    is.line = line;
+    is.chain = chain;
+    is.kind = kind;
+
+    va_start(ap, fmt);
+    vsnprintf(is.msg, sizeof(is.msg), fmt, ap);
+    va_end(ap);
+
+    if (error) {
+        v->st.errors++;
+    } else {
+        v->st.warnings++;
+    }
+
+    if (v->report) {
+        v->report(v->data, &is);
+    }
+}
+
+
+static ds_audit_vchain_t *
+ds_audit_vchain(ds_audit_verify_t *v, const char *id, const char *file,
+    size_t line, int *created)
+{
+    json_t             *pos;
+    ds_audit_vchain_t  *c, *p;
+    size_t              cap;
+
+    *created = 0;
+    pos = json_object_get(v->index, id);
+    if (pos) {
+        return &v->chains[json_integer_value(pos)];
+    }
+
+    if (v->nchains == v->cap) {
+        cap = v->cap ? 2 * v->cap : 16;
+        p = realloc(v->chains, cap * sizeof(*p));
+        if (p == NULL) {
+            return NULL;
+        }
+        v->chains = p;
+        v->cap = cap;
+    }
+
+    c = &v->chains[v->nchains];
+    memset(c, 0, sizeof(*c));
+    c->id = strdup(id);
+    c->first_file = strdup(file ? file : "-");
+    c->first_line = line;
+
+    if (c->id == NULL || c->first_file == NULL) {
+        free(c->id);
+        free(c->first_file);
+        return NULL;
+    }
+
+    if (v->seed_len) {
+        ds_audit_chain_key(v->seed, v->seed_len, id, c->key);
+    }
+
+    json_object_set_new(v->index, id, json_integer((json_int_t) v->nchains));
+    v->nchains++;
+    v->st.chains++;
+    *created = 1;
+
+    return c;
+}
+
+
+static int
+ds_is_mac_hex(json_t *j)
+{
+    const char  *s;
+    size_t       i;
+
+    if (!json_is_string(j) || json_string_length(j) != DS_AUDIT_MAC_HEX) {
+        return 0;
+    }
+
+    s = json_string_value(j);
+
+    for (i = 0; i < DS_AUDIT_MAC_HEX; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* the integrity block and the record type, native or OCSF */
+static json_t *
+ds_audit_find_integrity(json_t *root, const char **type, json_t **lost)
+{
+    json_t  *ds, *t;
+
+    ds = root;
+    t = json_object_get(root, "type");
+
+    if (json_object_get(root, "class_uid")
+        && !json_is_object(json_object_get(root, "integrity")))
+    {
+        ds = json_object_get(json_object_get(root, "unmapped"), "dsgw");
+        t = json_object_get(ds, "type");
+    }
+
+    *type = json_is_string(t) ? json_string_value(t) : "";
+    *lost = json_object_get(ds, "lost");
+
+    return json_object_get(ds, "integrity");
+}
+
+
+void
+ds_audit_verify_line(ds_audit_verify_t *v, const char *file, size_t lineno,
+    const char *line, size_t len)
+{
+    int                 created, keyed;
+    char                mac[DS_AUDIT_MAC_HEX + 1], claimed[DS_AUDIT_MAC_HEX + 1];
+    char                prev[DS_AUDIT_MAC_HEX + 1];
+    const char         *type, *alg, *id;
+    uint64_t            seq;
+    json_t             *root, *integ, *jseq, *jalg, *lost;
+    json_error_t        jerr;
+    ds_buf_t            b;
+    ds_audit_vchain_t  *c;
+
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
+        len--;
+    }
+
+    root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (!json_is_object(root)) {
+        ds_audit_issue(v, 1, file, lineno, NULL, "corrupt",
+                       "not a JSON object (%s): line inserted or damaged",
+                       root ? "other JSON value" : jerr.text);
+        json_decref(root);
+        return;
+    }
+
+    integ = ds_audit_find_integrity(root, &type, &lost);
+    jseq = json_object_get(integ, "seq");
+    jalg = json_object_get(integ, "alg");
+
+    if (!json_is_object(integ)
+        || !json_is_string(json_object_get(integ, "chain"))
+        || json_string_length(json_object_get(integ, "chain")) == 0
+        || !json_is_integer(jseq) || json_integer_value(jseq) < 0
+        || !ds_is_mac_hex(json_object_get(integ, "prev"))
+        || !ds_is_mac_hex(json_object_get(integ, "mac"))
+        || json_integer_value(json_object_get(integ, "v")) != 1
+        || !json_is_integer(json_object_get(integ, "epoch"))
+        || (jalg && !json_is_string(jalg)))
+    {
+        ds_audit_issue(v, 1, file, lineno, NULL, "corrupt",
+                       "no valid integrity block: line inserted or damaged");
+        json_decref(root);
+        return;
+    }
+
+    if (json_integer_value(json_object_get(integ, "epoch")) != 0) {
+        ds_audit_issue(v, 1, file, lineno, NULL, "corrupt",
+                       "unsupported key epoch (this verifier knows 0)");
+        json_decref(root);
+        return;
+    }
+
+    id = json_string_value(json_object_get(integ, "chain"));
+    seq = (uint64_t) json_integer_value(jseq);
+    alg = jalg ? json_string_value(jalg) : "hmac-sha256";
+    snprintf(claimed, sizeof(claimed), "%s",
+             json_string_value(json_object_get(integ, "mac")));
+    snprintf(prev, sizeof(prev), "%s",
+             json_string_value(json_object_get(integ, "prev")));
+
+    c = ds_audit_vchain(v, id, file, lineno, &created);
+    if (c == NULL) {
+        ds_audit_issue(v, 1, file, lineno, id, "internal", "out of memory");
+        json_decref(root);
+        return;
+    }
+
+    /* the MAC first: nothing else in an altered record can be trusted */
+
+    if (strcmp(alg, "sha256") == 0) {
+        keyed = 0;
+        if (v->seed_len) {
+            ds_audit_issue(v, 1, file, lineno, id, "unkeyed",
+                           "record carries an unkeyed SHA-256 chain but a "
+                           "key was given: chain downgraded or forged");
+            goto resync;
+        }
+
+    } else if (strcmp(alg, "hmac-sha256") == 0) {
+        keyed = 1;
+        if (v->seed_len == 0) {
+            if (!c->nokey_reported) {
+                c->nokey_reported = 1;
+                ds_audit_issue(v, 1, file, lineno, id, "nokey",
+                               "HMAC chain: cannot verify without --key");
+            }
+            goto resync;
+        }
+
+    } else {
+        ds_audit_issue(v, 1, file, lineno, id, "corrupt",
+                       "unknown integrity algorithm \"%s\"", alg);
+        goto resync;
+    }
+
+    json_object_del(integ, "mac");
+
+    if (ds_canon_mac_input(root, &b) != 0) {
+        ds_audit_issue(v, 1, file, lineno, id, "corrupt",
+                       "record has no canonical form (non-integer number)");
+        goto resync;
+    }
+
+    ds_audit_mac(c->key, keyed, b.p, b.len, mac);
+    free(b.p);
+
+    if (CRYPTO_memcmp(mac, claimed, DS_AUDIT_MAC_HEX) != 0) {
+        ds_audit_issue(v, 1, file, lineno, id, "altered",
+                       "MAC mismatch at seq %llu: record altered or forged",
+                       (unsigned long long) seq);
+        goto resync;
+    }
+
+    /* an authentic record: now its place in the chain */
+
+    if (created) {
+        if (seq != 0 || strcmp(type, "chain_start") != 0) {
+            ds_audit_issue(v, 0, file, lineno, id, "continued",
+                           "chain begins at seq %llu without chain-start "
+                           "(its earlier segment was not given)",
+                           (unsigned long long) seq);
+        }
+        c->next_seq = seq;
+        memcpy(c->last_mac, prev, sizeof(prev));
+
+    } else if (c->ended) {
+        ds_audit_issue(v, 1, file, lineno, id, "inserted",
+                       "seq %llu after the chain's chain-end record",
+                       (unsigned long long) seq);
+        goto resync;
+    }
+
+    if (seq > c->next_seq) {
+        ds_audit_issue(v, 1, file, lineno, id, "removed",
+                       "seq %llu where %llu was expected: %llu record(s) "
+                       "missing before this line (removed or reordered)",
+                       (unsigned long long) seq,
+                       (unsigned long long) c->next_seq,
+                       (unsigned long long) (seq - c->next_seq));
+        goto resync;
+    }
+
+    if (seq < c->next_seq) {
+        ds_audit_issue(v, 1, file, lineno, id, "reordered",
+                       "seq %llu where %llu was expected: record repeated, "
+                       "inserted or out of order",
+                       (unsigned long long) seq,
+                       (unsigned long long) c->next_seq);
+        goto resync;
+    }
+
+    if (strcmp(prev, c->last_mac) != 0) {
+        ds_audit_issue(v, 1, file, lineno, id, "removed",
+                       "seq %llu does not link to the previous record "
+                       "(prev MAC mismatch): record replaced or removed",
+                       (unsigned long long) seq);
+        goto resync;
+    }
+
+    if (seq != 0 && strcmp(type, "chain_start") == 0) {
+        ds_audit_issue(v, 1, file, lineno, id, "inserted",
+                       "chain-start record in the middle of a chain");
+    }
+
+    c->next_seq = seq + 1;
+    memcpy(c->last_mac, claimed, sizeof(claimed));
+    c->records++;
+    v->st.records++;
+
+    if (strcmp(type, "request") == 0) {
+        v->st.requests++;
+    }
+
+    if (strcmp(type, "chain_end") == 0) {
+        c->ended = 1;
+        if (json_is_integer(lost) && json_integer_value(lost) > 0) {
+            c->lost = (uint64_t) json_integer_value(lost);
+        }
+    }
+
+    json_decref(root);
+    return;
+
+resync:
+
+    /* follow the claimed position so one bad line reports once */
+    if (created || seq >= c->next_seq) {
+        c->next_seq = seq + 1;
+        memcpy(c->last_mac, claimed, sizeof(claimed));
+    }
+
+    json_decref(root);
+}
+
+
+void
+ds_audit_verify_end(ds_audit_verify_t *v, int strict)
+{
+    size_t              i;
+    ds_audit_vchain_t  *c;
+
+    for (i = 0; i < v->nchains; i++) {
+        c = &v->chains[i];
+
+        if (!c->ended) {
+            ds_audit_issue(v, strict, c->first_file, 0, c->id, "open",
+                           "chain has no chain-end after seq %llu (nginx "
+                           "still running, crashed, or the tail was cut)",
+                           (unsigned long long) (c->next_seq
+                                                 ? c->next_seq - 1 : 0));
+        }
+
+        if (c->lost) {
+            ds_audit_issue(v, 0, c->first_file, 0, c->id, "lost",
+                           "the writer declared %llu record(s) lost to "
+                           "write errors", (unsigned long long) c->lost);
+        }
+    }
+}
+
+
+void
+ds_audit_verify_stats(const ds_audit_verify_t *v, ds_audit_verify_stats_t *st)
+{
+    *st = v->st;
+}
+
+
+void
+ds_audit_verify_free(ds_audit_verify_t *v)
+{
+    size_t  i;
+
+    if (v == NULL) {
+        return;
+    }
+
+    for (i = 0; i < v->nchains; i++) {
+        OPENSSL_cleanse(v->chains[i].key, sizeof(v->chains[i].key));
+        free(v->chains[i].id);
+        free(v->chains[i].first_file);
+    }
+
+    OPENSSL_cleanse(v->seed, sizeof(v->seed));
+    free(v->chains);
+    json_decref(v->index);
+    free(v);
+}

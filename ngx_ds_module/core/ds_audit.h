@@ -1,0 +1,191 @@
+/*
+ * Audit records: building, canonical form, the HMAC chain
+ * ("dsgw-audit-v1", epoch 0) and the verifier used by dsctl.
+ *
+ * Pure C (jansson, OpenSSL), no nginx headers. The nginx shell fills a
+ * ds_audit_req_t from the request, asks for a native or OCSF record and
+ * seals it with its chain; dsctl feeds lines back to the verifier.
+ */
+
+#ifndef DS_AUDIT_H
+#define DS_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define DS_AUDIT_SCHEMA_VERSION  1
+#define DS_AUDIT_KEY_MIN         32      /* seed bytes */
+#define DS_AUDIT_KEY_MAX         1024
+#define DS_AUDIT_MAC_HEX         64
+#define DS_AUDIT_CHAIN_MAX       160     /* chain id bytes with NUL */
+#define DS_AUDIT_LINE_MAX        8192    /* caps keep records under this */
+
+/* field caps in bytes, after UTF-8 clean-up */
+#define DS_AUDIT_CAP_PATH        2048
+#define DS_AUDIT_CAP_UA          512
+#define DS_AUDIT_CAP_QUERY_VALUE 256
+#define DS_AUDIT_CAP_DEFAULT     256
+
+
+typedef enum {
+    DS_AUDIT_NATIVE = 0,
+    DS_AUDIT_OCSF
+} ds_audit_format_t;
+
+
+/* a byte string that may be absent (data == NULL: JSON null) */
+typedef struct {
+    const char  *data;
+    size_t       len;
+} ds_audit_str_t;
+
+
+/* what the shell knows about one finished request */
+typedef struct {
+    int64_t             time_ms;        /* completion time, epoch ms */
+    ds_audit_str_t      instance;
+    ds_audit_str_t      request_id;
+
+    ds_audit_str_t      recipient;
+    ds_audit_str_t      token_id;
+
+    ds_audit_str_t      action;         /* deltaSharingQueryTable */
+    ds_audit_str_t      operation;      /* query_table */
+    ds_audit_str_t      method;
+    ds_audit_str_t      path;           /* without the query string */
+    ds_audit_str_t      args;           /* raw query string, filtered */
+    const char *const  *query_allow;    /* NULL-terminated arg names */
+
+    ds_audit_str_t      client_ip;
+    ds_audit_str_t      country;
+    ds_audit_str_t      user_agent;
+
+    ds_audit_str_t      decision;       /* allow, deny, error */
+    ds_audit_str_t      reason;
+    int                 status;
+    int64_t             bytes_sent;     /* header and body */
+    int64_t             body_bytes_sent;
+    ds_audit_str_t      upstream_status;
+    int64_t             duration_ms;
+
+    ds_audit_str_t      share;
+    ds_audit_str_t      schema;
+    ds_audit_str_t      table;
+    ds_audit_str_t      purpose;
+
+    ds_audit_str_t      rl_state;       /* absent: no limiter */
+    int64_t             rl_limit;
+    int64_t             rl_remaining;
+
+    int                 has_items;
+    int64_t             items_in;
+    int64_t             items_out;
+
+    ds_audit_str_t      policy_version;
+} ds_audit_req_t;
+
+
+/* the per-sink, per-worker chain */
+typedef struct {
+    unsigned char       key[32];        /* per-chain HMAC key */
+    int                 keyed;          /* 0: unkeyed SHA-256 chain */
+    char                id[DS_AUDIT_CHAIN_MAX];
+    uint64_t            seq;            /* of the next record */
+    char                prev[DS_AUDIT_MAC_HEX + 1];
+    uint64_t            requests;       /* request records sealed */
+} ds_audit_chain_t;
+
+
+/* default query argument allow-list (Delta Sharing paging/versions) */
+extern const char *const  ds_audit_default_query_args[];
+
+/* ds_audit_str_t from a C string (NULL stays absent) */
+ds_audit_str_t ds_audit_cstr(const char *s);
+
+/* records without integrity; NULL on allocation failure */
+json_t *ds_audit_request_record(ds_audit_format_t fmt,
+    const ds_audit_req_t *rq);
+
+/* type: "chain_start" or "chain_end"; lost: records lost to write errors */
+json_t *ds_audit_lifecycle_record(ds_audit_format_t fmt, const char *type,
+    int64_t time_ms, const char *instance, long pid, uint64_t requests,
+    uint64_t lost);
+
+/*
+ * Canonical serialization (sorted keys, no whitespace, JCS escaping,
+ * integers only). Returns a malloc'ed NUL-terminated string or NULL
+ * (reals, or out of memory).
+ */
+char *ds_audit_canonical(const json_t *j, size_t *len);
+
+/*
+ * seed: the key file contents' decoded bytes (NULL/0: unkeyed chain).
+ * The chain id is "<instance>.<pid>.<32 hex random>"; returns -1 when
+ * randomness is unavailable.
+ */
+int ds_audit_chain_init(ds_audit_chain_t *c, const unsigned char *seed,
+    size_t seed_len, const char *instance, long pid);
+
+/* same with a given id (tests, vectors) */
+void ds_audit_chain_init_id(ds_audit_chain_t *c, const unsigned char *seed,
+    size_t seed_len, const char *id);
+
+/*
+ * Adds the integrity block to rec (top-level "integrity", or
+ * unmapped.dsgw.integrity plus metadata.sequence for OCSF records),
+ * computes the MAC and returns the line, '\n'-terminated, malloc'ed.
+ * The chain advances only on success.
+ */
+char *ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len);
+
+/*
+ * Key files: 64 or more hex digits (surrounding whitespace ignored), or
+ * raw bytes; at least DS_AUDIT_KEY_MIN bytes once decoded.
+ */
+int ds_audit_key_parse(const unsigned char *buf, size_t len,
+    unsigned char *out, size_t *out_len, char *err, size_t err_size);
+int ds_audit_key_load(const char *path, unsigned char *out, size_t *out_len,
+    char *err, size_t err_size);
+
+
+/* ---------------------------------------------------------- verifier */
+
+typedef struct ds_audit_verify_s  ds_audit_verify_t;
+
+typedef struct {
+    int          error;                 /* 0: warning */
+    const char  *file;
+    size_t       line;                  /* 0: not tied to a line */
+    const char  *chain;                 /* may be NULL */
+    const char  *kind;                  /* altered, removed, ... */
+    char         msg[512];
+} ds_audit_issue_t;
+
+typedef void (*ds_audit_issue_pt)(void *data, const ds_audit_issue_t *is);
+
+typedef struct {
+    uint64_t     chains;
+    uint64_t     records;               /* lines that verified */
+    uint64_t     requests;              /* of which request records */
+    uint64_t     errors;
+    uint64_t     warnings;
+} ds_audit_verify_stats_t;
+
+/* seed NULL: only unkeyed (SHA-256) chains can verify */
+ds_audit_verify_t *ds_audit_verify_new(const unsigned char *seed,
+    size_t seed_len, ds_audit_issue_pt report, void *data);
+
+/* lines in file order, files in rotation order (oldest first) */
+void ds_audit_verify_line(ds_audit_verify_t *v, const char *file,
+    size_t lineno, const char *line, size_t len);
+
+/* strict: a chain without chain-end is an error, not a warning */
+void ds_audit_verify_end(ds_audit_verify_t *v, int strict);
+
+void ds_audit_verify_stats(const ds_audit_verify_t *v,
+    ds_audit_verify_stats_t *st);
+void ds_audit_verify_free(ds_audit_verify_t *v);
+
+#endif /* DS_AUDIT_H */

@@ -1,0 +1,803 @@
+/*
+ * Unit tests for ds_audit: record builder, canonical form, the
+ * dsgw-audit-v1 test vectors and the verifier against each tamper kind.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <openssl/hmac.h>
+
+#include "ds_audit.h"
+
+
+#define MAX_LINES  64
+
+static const unsigned char  seed[32] = {
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+    0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
+    0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f
+};
+
+static const char  *secret_token =
+    "dst_fraud_analytics_token_000000000000000000000001";
+
+
+typedef struct {
+    int     errors;
+    int     warnings;
+    size_t  first_error_line;
+    char    first_error_kind[32];
+    char    first_error_file[64];
+    char    first_warning_kind[32];
+} collect_t;
+
+
+static void
+collect(void *data, const ds_audit_issue_t *is)
+{
+    collect_t  *c = data;
+
+    if (is->error) {
+        if (c->errors++ == 0) {
+            c->first_error_line = is->line;
+            snprintf(c->first_error_kind, sizeof(c->first_error_kind), "%s",
+                     is->kind);
+            snprintf(c->first_error_file, sizeof(c->first_error_file), "%s",
+                     is->file ? is->file : "");
+        }
+    } else if (c->warnings++ == 0) {
+        snprintf(c->first_warning_kind, sizeof(c->first_warning_kind), "%s",
+                 is->kind);
+    }
+}
+
+
+static void
+hex(const unsigned char *in, size_t n, char *out)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        sprintf(out + 2 * i, "%02x", in[i]);
+    }
+}
+
+
+static ds_audit_req_t
+sample_request(void)
+{
+    static const char  ua[] = "Delta-Sharing-Python/1.1.0";
+    ds_audit_req_t     rq;
+
+    memset(&rq, 0, sizeof(rq));
+    rq.time_ms = 1767225600123LL;
+    rq.instance = ds_audit_cstr("gw-a");
+    rq.request_id = ds_audit_cstr("8f14e45fceea167a5a36dedd4bea2543");
+    rq.recipient = ds_audit_cstr("fraud-analytics");
+    rq.token_id = ds_audit_cstr("fa-1");
+    rq.action = ds_audit_cstr("deltaSharingQueryTable");
+    rq.operation = ds_audit_cstr("query_table");
+    rq.method = ds_audit_cstr("POST");
+    rq.path = ds_audit_cstr(
+        "/delta-sharing/shares/claims/schemas/y2025/tables/enc/query");
+    rq.args = ds_audit_cstr("maxResults=10&secret=x&pageToken=abc");
+    rq.query_allow = ds_audit_default_query_args;
+    rq.client_ip = ds_audit_cstr("203.0.113.7");
+    rq.country = ds_audit_cstr("US");
+    rq.user_agent.data = ua;
+    rq.user_agent.len = sizeof(ua) - 1;
+    rq.decision = ds_audit_cstr("allow");
+    rq.reason = ds_audit_cstr("allowed");
+    rq.status = 200;
+    rq.bytes_sent = 1200;
+    rq.body_bytes_sent = 1000;
+    rq.upstream_status = ds_audit_cstr("200");
+    rq.duration_ms = 42;
+    rq.share = ds_audit_cstr("claims");
+    rq.schema = ds_audit_cstr("y2025");
+    rq.table = ds_audit_cstr("enc");
+    rq.purpose = ds_audit_cstr("FRAUD");
+    rq.rl_state = ds_audit_cstr("allowed");
+    rq.rl_limit = 100;
+    rq.rl_remaining = 99;
+    rq.policy_version = ds_audit_cstr("abcdef");
+
+    return rq;
+}
+
+
+/* a chain: start, n requests, end (if closed); lines malloc'ed */
+static size_t
+make_chain(ds_audit_format_t fmt, const unsigned char *key, size_t klen,
+    const char *id, size_t n, int closed, char **lines)
+{
+    ds_audit_chain_t  c;
+    ds_audit_req_t    rq;
+    json_t           *rec;
+    size_t            i, k, len;
+
+    ds_audit_chain_init_id(&c, key, klen, id);
+    k = 0;
+
+    rec = ds_audit_lifecycle_record(fmt, "chain_start", 1, "gw-a", 42, 0, 0);
+    lines[k++] = ds_audit_seal(&c, rec, &len);
+    json_decref(rec);
+
+    for (i = 0; i < n; i++) {
+        rq = sample_request();
+        rq.status = 200 + (int) i;
+        rec = ds_audit_request_record(fmt, &rq);
+        lines[k++] = ds_audit_seal(&c, rec, &len);
+        json_decref(rec);
+    }
+
+    if (closed) {
+        rec = ds_audit_lifecycle_record(fmt, "chain_end", 9, "gw-a", 42,
+                                        c.requests, 0);
+        lines[k++] = ds_audit_seal(&c, rec, &len);
+        json_decref(rec);
+    }
+
+    for (i = 0; i < k; i++) {
+        assert_non_null(lines[i]);
+    }
+
+    return k;
+}
+
+
+static collect_t
+verify(const unsigned char *key, size_t klen, char **lines, size_t n,
+    int strict)
+{
+    ds_audit_verify_t  *v;
+    collect_t           c;
+    size_t              i;
+
+    memset(&c, 0, sizeof(c));
+    v = ds_audit_verify_new(key, klen, collect, &c);
+    assert_non_null(v);
+
+    for (i = 0; i < n; i++) {
+        ds_audit_verify_line(v, "audit.log", i + 1, lines[i],
+                             strlen(lines[i]));
+    }
+
+    ds_audit_verify_end(v, strict);
+    ds_audit_verify_free(v);
+
+    return c;
+}
+
+
+static void
+free_lines(char **lines, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        free(lines[i]);
+    }
+}
+
+
+/* ------------------------------------------------------------ vectors */
+
+static const char  *vector_c =
+    "{\"activity_id\":2,\"actor\":{\"user\":{\"uid\":\"rcpt_7f3a9c\"}},"
+    "\"api\":{\"operation\":\"deltaSharingQueryTable\"},\"class_uid\":6003,"
+    "\"integrity\":{\"chain\":\"gw-use1-a.w0.0190c3e2\",\"epoch\":0,"
+    "\"prev\":\"0000000000000000000000000000000000000000000000000000000000"
+    "000000\",\"seq\":0,\"v\":1},\"src_endpoint\":{\"ip\":\"203.0.113.7\"},"
+    "\"status_id\":1,\"time\":1767225600123}";
+
+static const char  *vector_mac =
+    "493f746c5e0a7b4526238331f5d43f8943fd2f37e4ae870539d864c2e8104be7";
+
+
+static void
+test_vector_key_and_mac(void **state)
+{
+    ds_audit_chain_t  c;
+    json_t           *j;
+    char             *canon, out[65], *msg;
+    unsigned char     md[32];
+    unsigned int      mdlen;
+    size_t            len, plen;
+
+    (void) state;
+
+    ds_audit_chain_init_id(&c, seed, sizeof(seed), "gw-use1-a.w0.0190c3e2");
+    hex(c.key, 32, out);
+    assert_string_equal(out, "8b91387a593dc1e16b6c43d721cbbb7f"
+                             "0da987cca3757136c4383644d39ce2b7");
+
+    /* the canonical form of the parsed vector is the vector itself */
+    j = json_loads(vector_c, 0, NULL);
+    assert_non_null(j);
+    canon = ds_audit_canonical(j, &len);
+    assert_non_null(canon);
+    assert_string_equal(canon, vector_c);
+
+    plen = sizeof("dsgw-audit-v1 record");
+    msg = malloc(plen + len);
+    memcpy(msg, "dsgw-audit-v1 record", plen);
+    memcpy(msg + plen, canon, len);
+    HMAC(EVP_sha256(), c.key, 32, (unsigned char *) msg, plen + len, md,
+         &mdlen);
+    hex(md, 32, out);
+    assert_string_equal(out, vector_mac);
+
+    free(msg);
+    free(canon);
+    json_decref(j);
+}
+
+
+static void
+test_vector_verifies(void **state)
+{
+    json_t     *j;
+    char       *line[1];
+    collect_t   c;
+
+    (void) state;
+
+    j = json_loads(vector_c, 0, NULL);
+    json_object_set_new(json_object_get(j, "integrity"), "mac",
+                        json_string(vector_mac));
+    line[0] = ds_audit_canonical(j, NULL);
+
+    c = verify(seed, sizeof(seed), line, 1, 0);
+    assert_int_equal(c.errors, 0);
+
+    /* the reference's own negative vector: another source address */
+    json_object_set_new(json_object_get(j, "src_endpoint"), "ip",
+                        json_string("203.0.113.8"));
+    free(line[0]);
+    line[0] = ds_audit_canonical(j, NULL);
+
+    c = verify(seed, sizeof(seed), line, 1, 0);
+    assert_int_equal(c.errors, 1);
+    assert_string_equal(c.first_error_kind, "altered");
+    assert_int_equal(c.first_error_line, 1);
+
+    free(line[0]);
+    json_decref(j);
+}
+
+
+/* ------------------------------------------------------------ records */
+
+static void
+test_native_fields(void **state)
+{
+    ds_audit_req_t   rq;
+    json_t          *r, *q;
+    char            *s;
+
+    (void) state;
+
+    rq = sample_request();
+    r = ds_audit_request_record(DS_AUDIT_NATIVE, &rq);
+    assert_non_null(r);
+
+    assert_int_equal(json_integer_value(json_object_get(r, "schema_version")),
+                     1);
+    assert_string_equal(json_string_value(json_object_get(r, "type")),
+                        "request");
+    assert_string_equal(json_string_value(json_object_get(r, "time")),
+                        "2026-01-01T00:00:00.123Z");
+    assert_int_equal(json_integer_value(json_object_get(r, "time_ms")),
+                     1767225600123LL);
+    assert_string_equal(json_string_value(json_object_get(r, "recipient")),
+                        "fraud-analytics");
+    assert_string_equal(json_string_value(json_object_get(r, "token_id")),
+                        "fa-1");
+    assert_string_equal(json_string_value(json_object_get(r, "action")),
+                        "deltaSharingQueryTable");
+    assert_string_equal(json_string_value(json_object_get(r, "table")),
+                        "enc");
+    assert_int_equal(json_integer_value(json_object_get(r, "status")), 200);
+    assert_int_equal(json_integer_value(json_object_get(r, "duration_ms")),
+                     42);
+    assert_int_equal(json_integer_value(json_object_get(
+        json_object_get(r, "rate_limit"), "remaining")), 99);
+    assert_true(json_is_null(json_object_get(r, "list_items")));
+    assert_null(json_object_get(r, "sanitized"));
+    assert_null(json_object_get(r, "truncated"));
+
+    /* query: only allow-listed arguments */
+    q = json_object_get(r, "query");
+    assert_int_equal(json_object_size(q), 2);
+    assert_string_equal(json_string_value(json_object_get(q, "maxResults")),
+                        "10");
+    assert_string_equal(json_string_value(json_object_get(q, "pageToken")),
+                        "abc");
+    assert_null(json_object_get(q, "secret"));
+
+    s = ds_audit_canonical(r, NULL);
+    assert_null(strstr(s, "secret"));
+    free(s);
+    json_decref(r);
+
+    /* absent values are null, not empty strings */
+    memset(&rq, 0, sizeof(rq));
+    rq.decision = ds_audit_cstr("error");
+    rq.status = 400;
+    r = ds_audit_request_record(DS_AUDIT_NATIVE, &rq);
+    assert_true(json_is_null(json_object_get(r, "recipient")));
+    assert_true(json_is_null(json_object_get(r, "rate_limit")));
+    assert_int_equal(json_object_size(json_object_get(r, "query")), 0);
+    json_decref(r);
+}
+
+
+static void
+test_no_token_anywhere(void **state)
+{
+    ds_audit_req_t    rq;
+    ds_audit_chain_t  c;
+    json_t           *r;
+    char             *line, args[256];
+    size_t            len;
+    int               f;
+
+    (void) state;
+
+    /* a token smuggled in a non-allow-listed argument never shows */
+    snprintf(args, sizeof(args), "access_token=%s&bearer=%s", secret_token,
+             secret_token);
+
+    for (f = 0; f < 2; f++) {
+        rq = sample_request();
+        rq.args = ds_audit_cstr(args);
+        ds_audit_chain_init_id(&c, seed, sizeof(seed), "t");
+        r = ds_audit_request_record(f ? DS_AUDIT_OCSF : DS_AUDIT_NATIVE, &rq);
+        line = ds_audit_seal(&c, r, &len);
+        assert_non_null(line);
+        assert_null(strstr(line, secret_token));
+        assert_null(strstr(line, "access_token"));
+        free(line);
+        json_decref(r);
+    }
+}
+
+
+static void
+test_caps_and_utf8(void **state)
+{
+    ds_audit_req_t  rq;
+    json_t         *r, *t;
+    char           *ua, bad[] = "ok\xff\xc0\xaf\xed\xa0\x80z\xe2\x82";
+    const char     *s;
+    size_t          i;
+
+    (void) state;
+
+    /* a user agent of 300 two-byte characters: cut at 512, on a boundary */
+    ua = malloc(601);
+    for (i = 0; i < 300; i++) {
+        memcpy(ua + 2 * i, "\xc3\xa9", 2);
+    }
+    ua[600] = '\0';
+
+    rq = sample_request();
+    rq.user_agent = ds_audit_cstr(ua);
+    r = ds_audit_request_record(DS_AUDIT_NATIVE, &rq);
+    s = json_string_value(json_object_get(r, "user_agent"));
+    assert_int_equal(strlen(s), 512);
+    t = json_object_get(r, "truncated");
+    assert_int_equal(json_array_size(t), 1);
+    assert_string_equal(json_string_value(json_array_get(t, 0)),
+                        "user_agent");
+    assert_null(json_object_get(r, "sanitized"));
+    json_decref(r);
+    free(ua);
+
+    /* invalid bytes, overlong "/", surrogate, truncated sequence */
+    rq = sample_request();
+    rq.user_agent.data = bad;
+    rq.user_agent.len = sizeof(bad) - 1;
+    r = ds_audit_request_record(DS_AUDIT_NATIVE, &rq);
+    s = json_string_value(json_object_get(r, "user_agent"));
+    assert_string_equal(s, "ok\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                           "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                           "z\xef\xbf\xbd\xef\xbf\xbd");
+    assert_true(json_is_true(json_object_get(r, "sanitized")));
+    json_decref(r);
+
+    /* NUL inside a value is replaced too */
+    rq = sample_request();
+    rq.path.data = "/a\0b";
+    rq.path.len = 4;
+    r = ds_audit_request_record(DS_AUDIT_NATIVE, &rq);
+    assert_string_equal(json_string_value(json_object_get(r, "path")),
+                        "/a\xef\xbf\xbd" "b");
+    json_decref(r);
+
+    /* a long path is capped at 2048 */
+    ua = malloc(5001);
+    memset(ua, 'a', 5000);
+    ua[5000] = '\0';
+    rq = sample_request();
+    rq.path = ds_audit_cstr(ua);
+    r = ds_audit_request_record(DS_AUDIT_OCSF, &rq);
+    s = json_string_value(json_object_get(json_object_get(
+        json_object_get(r, "http_request"), "url"), "path"));
+    assert_int_equal(strlen(s), DS_AUDIT_CAP_PATH);
+    assert_true(json_is_true(json_object_get(json_object_get(r, "metadata"),
+                                             "is_truncated")));
+    json_decref(r);
+    free(ua);
+}
+
+
+static void
+test_canonical(void **state)
+{
+    json_t  *j;
+    char    *s;
+
+    (void) state;
+
+    j = json_loads("{\"b\":[1,true,null,\"x\\ty\"],\"a\":{\"z\":\"\\u0001\","
+                   "\"y\":\"\\\"\\\\/\\u00e9\\u007f\"}}", 0, NULL);
+    assert_non_null(j);
+    s = ds_audit_canonical(j, NULL);
+    assert_string_equal(s, "{\"a\":{\"y\":\"\\\"\\\\/\xc3\xa9\x7f\","
+                           "\"z\":\"\\u0001\"},\"b\":[1,true,null,"
+                           "\"x\\ty\"]}");
+    free(s);
+    json_decref(j);
+
+    /* reals have no canonical form here */
+    j = json_loads("{\"a\":1.5}", 0, NULL);
+    assert_null(ds_audit_canonical(j, NULL));
+    json_decref(j);
+}
+
+
+static void
+test_ocsf_record(void **state)
+{
+    ds_audit_req_t    rq;
+    ds_audit_chain_t  c;
+    json_t           *r, *ds;
+    char             *line;
+    size_t            len;
+
+    (void) state;
+
+    rq = sample_request();
+    rq.decision = ds_audit_cstr("deny");
+    rq.reason = ds_audit_cstr("country_denied");
+    rq.status = 403;
+    r = ds_audit_request_record(DS_AUDIT_OCSF, &rq);
+
+    assert_int_equal(json_integer_value(json_object_get(r, "class_uid")),
+                     6003);
+    assert_int_equal(json_integer_value(json_object_get(r, "type_uid")),
+                     600302);
+    assert_int_equal(json_integer_value(json_object_get(r, "time")),
+                     1767225600123LL);
+    assert_int_equal(json_integer_value(json_object_get(r, "action_id")), 2);
+    assert_int_equal(json_integer_value(json_object_get(r, "disposition_id")),
+                     2);
+    assert_string_equal(json_string_value(json_object_get(r, "status_code")),
+                        "403");
+    assert_string_equal(json_string_value(json_object_get(r,
+                        "status_detail")), "country_denied");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(
+                        json_object_get(r, "actor"), "user"), "uid")),
+                        "fraud-analytics");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(
+                        r, "api"), "operation")), "deltaSharingQueryTable");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(
+                        json_object_get(r, "resources"), 0), "uid")),
+                        "claims.y2025.enc");
+
+    ds_audit_chain_init_id(&c, seed, sizeof(seed), "o");
+    line = ds_audit_seal(&c, r, &len);
+    assert_non_null(line);
+    json_decref(r);
+
+    r = json_loads(line, 0, NULL);
+    ds = json_object_get(json_object_get(r, "unmapped"), "dsgw");
+    assert_string_equal(json_string_value(json_object_get(ds, "purpose_of_use")),
+                        "FRAUD");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(ds,
+                     "integrity"), "seq")), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r,
+                     "metadata"), "sequence")), 0);
+    assert_null(json_object_get(r, "integrity"));
+    json_decref(r);
+    free(line);
+
+    /* unknown route: activity 99, operation unknown:METHOD */
+    rq = sample_request();
+    rq.action = ds_audit_cstr("unknown");
+    rq.method = ds_audit_cstr("DELETE");
+    r = ds_audit_request_record(DS_AUDIT_OCSF, &rq);
+    assert_int_equal(json_integer_value(json_object_get(r, "activity_id")),
+                     99);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(
+                        r, "api"), "operation")), "unknown:DELETE");
+    json_decref(r);
+}
+
+
+static void
+test_key_parse(void **state)
+{
+    unsigned char  out[DS_AUDIT_KEY_MAX];
+    char           err[128];
+    size_t         n;
+    const char    *h = "000102030405060708090a0b0c0d0e0f"
+                       "101112131415161718191A1B1C1D1E1F\n";
+
+    (void) state;
+
+    assert_int_equal(ds_audit_key_parse((const unsigned char *) h, strlen(h),
+                                        out, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 32);
+    assert_memory_equal(out, seed, 32);
+
+    /* raw bytes */
+    assert_int_equal(ds_audit_key_parse(seed, 32, out, &n, err,
+                                        sizeof(err)), 0);
+    assert_int_equal(n, 32);
+
+    /* too short, in either form */
+    assert_int_equal(ds_audit_key_parse((const unsigned char *) "abcd", 4,
+                                        out, &n, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "shorter"));
+}
+
+
+/* ---------------------------------------------------------- verifier */
+
+static void
+test_chain_verifies(void **state)
+{
+    char       *lines[MAX_LINES];
+    size_t      n;
+    collect_t   c;
+    int         f;
+
+    (void) state;
+
+    for (f = 0; f < 2; f++) {
+        n = make_chain(f ? DS_AUDIT_OCSF : DS_AUDIT_NATIVE, seed,
+                       sizeof(seed), "gw-a.42.00ff", 10, 1, lines);
+        assert_int_equal(n, 12);
+        c = verify(seed, sizeof(seed), lines, n, 1);
+        assert_int_equal(c.errors, 0);
+        assert_int_equal(c.warnings, 0);
+        free_lines(lines, n);
+    }
+}
+
+
+static void
+test_tamper_edit_byte(void **state)
+{
+    char       *lines[MAX_LINES], *p;
+    size_t      n;
+    collect_t   c;
+
+    (void) state;
+
+    n = make_chain(DS_AUDIT_NATIVE, seed, sizeof(seed), "c", 6, 1, lines);
+    p = strstr(lines[4], "\"status\":203");
+    assert_non_null(p);
+    p[11] = '4';                        /* 203 -> 204 */
+
+    c = verify(seed, sizeof(seed), lines, n, 0);
+    assert_int_equal(c.errors, 1);
+    assert_int_equal(c.first_error_line, 5);
+    assert_string_equal(c.first_error_kind, "altered");
+    free_lines(lines, n);
+}
+
+
+static void
+test_tamper_delete(void **state)
+{
+    char       *lines[MAX_LINES];
+    size_t      n;
+    collect_t   c;
+
+    (void) state;
+
+    n = make_chain(DS_AUDIT_NATIVE, seed, sizeof(seed), "c", 6, 1, lines);
+    free(lines[3]);
+    memmove(&lines[3], &lines[4], (n - 4) * sizeof(char *));
+    n--;
+
+    c = verify(seed, sizeof(seed), lines, n, 0);
+    assert_int_equal(c.errors, 1);
+    assert_int_equal(c.first_error_line, 4);    /* where the gap shows */
+    assert_string_equal(c.first_error_kind, "removed");
+    free_lines(lines, n);
+}
+
+
+static void
+test_tamper_swap(void **state)
+{
+    char       *lines[MAX_LINES], *t;
+    size_t      n;
+    collect_t   c;
+
+    (void) state;
+
+    n = make_chain(DS_AUDIT_NATIVE, seed, sizeof(seed), "c", 6, 1, lines);
+    t = lines[2];
+    lines[2] = lines[3];
+    lines[3] = t;
+
+    c = verify(seed, sizeof(seed), lines, n, 0);
+    assert_true(c.errors >= 1);
+    assert_int_equal(c.first_error_line, 3);
+    free_lines(lines, n);
+}
+
+
+static void
+test_tamper_insert(void **state)
+{
+    char       *lines[MAX_LINES], *forged, *dup;
+    size_t      n;
+    collect_t   c;
+
+    (void) state;
+
+    /* a forged copy of a record (other status, same integrity block) */
+    n = make_chain(DS_AUDIT_NATIVE, seed, sizeof(seed), "c", 6, 1, lines);
+    forged = strdup(lines[3]);
+    memcpy(strstr(forged, "\"status\":202") + 9, "500", 3);
+    memmove(&lines[4], &lines[3], (n - 3) * sizeof(char *));
+    lines[3] = forged;
+    n++;
+
+    c = verify(seed, sizeof(seed), lines, n, 0);
+    assert_int_equal(c.first_error_line, 4);
+    assert_string_equal(c.first_error_kind, "altered");
+    free_lines(lines, n);
+
+    /* a replayed genuine record */
+    n = make_chain(DS_AUDIT_NATIVE, seed, sizeof(seed), "c", 6, 1, lines);
+    dup = strdup(lines[2]);
+    memmove(&lines[6], &lines[5], (n - 5) * sizeof(char *));
+    lines[5] = dup;
+    n++;
+
+    c = verify(seed, sizeof(seed), lines, n, 0);
+    assert_int_equal(c.errors, 1);
+    assert_int_equal(c.first_error_line, 6);
+    assert_string_equal(c.first_error_kind, "reordered");
+    free_lines(lines, n);
+
+    /* garbage */
+    n = make_chain(DS_AUDIT_NATIVE, seed, sizeof(seed), "c", 2, 1, lines);
+    lines[n++] = strdup("{\"hello\":1}");
+    c = verify(seed, sizeof(seed), lines, n, 0);
+    assert_int_equal(c.first_error_line, 5);
+    assert_string_equal(c.first_error_kind, "corrupt");
+    free_lines(lines, n);
+}
+
+
+static void
+test_tamper_truncate_and_keys(void **state)
+{
+    char            *lines[MAX_LINES];
+    unsigned char    other[32];
+    size_t           n;
+    collect_t        c;
+
+    (void) state;
+
+    /* tail cut: an open chain is a warning, an error with strict */
+    n = make_chain(DS_AUDIT_NATIVE, seed, sizeof(seed), "c", 4, 0, lines);
+    c = verify(seed, sizeof(seed), lines, n, 0);
+    assert_int_equal(c.errors, 0);
+    assert_int_equal(c.warnings, 1);
+    assert_string_equal(c.first_warning_kind, "open");
+    c = verify(seed, sizeof(seed), lines, n, 1);
+    assert_int_equal(c.errors, 1);
+    assert_string_equal(c.first_error_kind, "open");
+
+    /* wrong key: the very first line fails */
+    memset(other, 7, sizeof(other));
+    c = verify(other, sizeof(other), lines, n, 0);
+    assert_int_equal(c.first_error_line, 1);
+    assert_string_equal(c.first_error_kind, "altered");
+
+    /* keyed chain, no key given */
+    c = verify(NULL, 0, lines, n, 0);
+    assert_int_equal(c.errors, 1);
+    assert_string_equal(c.first_error_kind, "nokey");
+    free_lines(lines, n);
+
+    /* unkeyed chain: verifies without a key, refused with one */
+    n = make_chain(DS_AUDIT_NATIVE, NULL, 0, "u", 4, 1, lines);
+    assert_non_null(strstr(lines[1], "\"alg\":\"sha256\""));
+    c = verify(NULL, 0, lines, n, 1);
+    assert_int_equal(c.errors, 0);
+    c = verify(seed, sizeof(seed), lines, n, 0);
+    assert_int_equal(c.first_error_line, 1);
+    assert_string_equal(c.first_error_kind, "unkeyed");
+    free_lines(lines, n);
+}
+
+
+static void
+test_interleaved_and_segments(void **state)
+{
+    char       *a[MAX_LINES], *b[MAX_LINES], *mix[2 * MAX_LINES];
+    size_t      na, nb, i, j, k;
+    collect_t   c;
+
+    (void) state;
+
+    na = make_chain(DS_AUDIT_NATIVE, seed, sizeof(seed), "w1", 5, 1, a);
+    nb = make_chain(DS_AUDIT_NATIVE, seed, sizeof(seed), "w2", 7, 1, b);
+
+    for (i = j = k = 0; i < na || j < nb; ) {
+        if (i < na) {
+            mix[k++] = a[i++];
+        }
+        if (j < nb) {
+            mix[k++] = b[j++];
+        }
+        if (j < nb) {
+            mix[k++] = b[j++];
+        }
+    }
+
+    c = verify(seed, sizeof(seed), mix, k, 1);
+    assert_int_equal(c.errors, 0);
+
+    /* only the second segment of chain w1: a warning, no error */
+    c = verify(seed, sizeof(seed), a + 3, na - 3, 0);
+    assert_int_equal(c.errors, 0);
+    assert_string_equal(c.first_warning_kind, "continued");
+
+    free_lines(a, na);
+    free_lines(b, nb);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_vector_key_and_mac),
+        cmocka_unit_test(test_vector_verifies),
+        cmocka_unit_test(test_native_fields),
+        cmocka_unit_test(test_no_token_anywhere),
+        cmocka_unit_test(test_caps_and_utf8),
+        cmocka_unit_test(test_canonical),
+        cmocka_unit_test(test_ocsf_record),
+        cmocka_unit_test(test_key_parse),
+        cmocka_unit_test(test_chain_verifies),
+        cmocka_unit_test(test_tamper_edit_byte),
+        cmocka_unit_test(test_tamper_delete),
+        cmocka_unit_test(test_tamper_swap),
+        cmocka_unit_test(test_tamper_insert),
+        cmocka_unit_test(test_tamper_truncate_and_keys),
+        cmocka_unit_test(test_interleaved_and_segments),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

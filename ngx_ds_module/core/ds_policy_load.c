@@ -1,5 +1,6 @@
 /*
- * Policy loader: files -> JSON (jansson) -> validated, indexed model.
+ * Policy loader, the model half: one recipient's JSON -> validated,
+ * indexed structures (ds_policy_read.c feeds it, one at a time).
  *
  * Messages name the file and either line:column (syntax) or the JSON
  * path (meaning), so a reviewer can fix a policy from the CI log alone.
@@ -7,26 +8,16 @@
  * "contries" must never silently widen or narrow access.
  */
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "ds_http.h"
 #include "ds_policy_int.h"
+#include "ds_policy_load.h"
 
-
-#define DS_JPATH_MAX   256
-#define DS_FILE_MAX    (64 * 1024 * 1024)
-
-/* the demo's cleartext tokens sit next to the example policy */
-#define DS_DEMO_TOKENS "demo-tokens.json"
 
 #define DS_OPS_READ                                                        \
     (((1u << DS_OP_COUNT) - 1) & ~(1u << DS_OP_UNKNOWN)                    \
@@ -34,18 +25,7 @@
 #define DS_OPS_ALL     (DS_OPS_READ | (1u << DS_OP_TEMP_CREDENTIALS))
 
 
-typedef struct {
-    ds_policy_t  *p;
-    const char   *file;             /* as shown in messages */
-    const char   *source;           /* arena copy, kept in recipients */
-    char         *err;
-    size_t        err_size;
-    char          jpath[DS_JPATH_MAX];
-    size_t        jlen;
-} ds_ld_t;
-
-
-static int
+int
 ds_ld_fail(ds_ld_t *ld, const char *fmt, ...)
 {
     va_list  ap;
@@ -64,7 +44,7 @@ ds_ld_fail(ds_ld_t *ld, const char *fmt, ...)
 }
 
 
-static size_t
+size_t
 ds_ld_push(ds_ld_t *ld, const char *key, long index)
 {
     size_t  old;
@@ -86,7 +66,7 @@ ds_ld_push(ds_ld_t *ld, const char *key, long index)
 }
 
 
-static int
+int
 ds_ld_keys(ds_ld_t *ld, json_t *obj, const char *const *allowed)
 {
     const char          *key;
@@ -111,7 +91,7 @@ ds_ld_keys(ds_ld_t *ld, json_t *obj, const char *const *allowed)
 
 
 /* obj[key] checked for type; NULL when absent (and not required) */
-static int
+int
 ds_ld_get(ds_ld_t *ld, json_t *obj, const char *key, json_type type,
     int required, json_t **out)
 {
@@ -829,7 +809,7 @@ ds_ld_contract(ds_ld_t *ld, json_t *obj, ds_recipient_t *r)
 }
 
 
-static int
+int
 ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r)
 {
     static const char *const  keys[] = {
@@ -932,360 +912,4 @@ ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r)
     }
 
     return 0;
-}
-
-
-static int
-ds_ld_document(ds_ld_t *ld, json_t *root)
-{
-    static const char *const  keys[] = { "version", "recipients", NULL };
-    json_t                   *v, *arr;
-    size_t                    i, n;
-    ds_recipient_t           *r, **list;
-    ds_policy_t              *p;
-
-    p = ld->p;
-    ld->jpath[0] = '$';
-    ld->jlen = 1;
-
-    if (!json_is_object(root)) {
-        return ds_ld_fail(ld, "must be an object with \"version\" and "
-                          "\"recipients\"");
-    }
-
-    if (ds_ld_keys(ld, root, keys) != 0
-        || ds_ld_get(ld, root, "version", JSON_INTEGER, 1, &v) != 0)
-    {
-        return -1;
-    }
-
-    if (json_integer_value(v) != 1) {
-        ds_ld_push(ld, "version", 0);
-        return ds_ld_fail(ld, "unsupported version %lld (this build reads 1)",
-                          (long long) json_integer_value(v));
-    }
-
-    if (ds_ld_get(ld, root, "recipients", JSON_ARRAY, 1, &arr) != 0) {
-        return -1;
-    }
-
-    n = json_array_size(arr);
-
-    if (p->nrecipients + n > p->cap_recipients) {
-        p->cap_recipients = (p->nrecipients + n) * 2;
-        list = realloc(p->recipients,
-                       p->cap_recipients * sizeof(ds_recipient_t *));
-        if (list == NULL) {
-            return ds_ld_fail(ld, "out of memory");
-        }
-        p->recipients = list;
-    }
-
-    ds_ld_push(ld, "recipients", 0);
-
-    json_array_foreach(arr, i, v) {
-        ds_ld_push(ld, NULL, (long) i);
-
-        r = ds_arena_alloc(&p->arena, sizeof(ds_recipient_t));
-        if (r == NULL) {
-            return ds_ld_fail(ld, "out of memory");
-        }
-
-        if (ds_ld_recipient(ld, v, r) != 0) {
-            return -1;
-        }
-
-        p->recipients[p->nrecipients++] = r;
-        ld->jlen = sizeof("$.recipients") - 1;
-    }
-
-    return 0;
-}
-
-
-static const char *
-ds_basename(const char *path)
-{
-    const char  *s;
-
-    s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
-
-/* one document: hash it into the digest, parse, build */
-static int
-ds_ld_buffer(ds_ld_t *ld, EVP_MD_CTX *md, const char *name,
-    const char *data, size_t len)
-{
-    json_t        *root;
-    json_error_t   jerr;
-    char           head[300];
-    int            n, rc;
-
-    n = snprintf(head, sizeof(head), "%s\n%zu\n", ds_basename(name), len);
-    EVP_DigestUpdate(md, head, n > 0 ? (size_t) n : 0);
-    EVP_DigestUpdate(md, data, len);
-
-    ld->file = name;
-    ld->source = ds_arena_strndup(&ld->p->arena, name, strlen(name));
-    if (ld->source == NULL) {
-        snprintf(ld->err, ld->err_size, "%s: out of memory", name);
-        return -1;
-    }
-
-    root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        snprintf(ld->err, ld->err_size, "%s:%d:%d: syntax error: %s",
-                 name, jerr.line, jerr.column, jerr.text);
-        return -1;
-    }
-
-    rc = ds_ld_document(ld, root);
-    json_decref(root);
-
-    return rc;
-}
-
-
-static int
-ds_ld_file(ds_ld_t *ld, EVP_MD_CTX *md, const char *path)
-{
-    FILE    *f;
-    char    *data;
-    long     size;
-    size_t   n;
-    int      rc;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(ld->err, ld->err_size, "%s: cannot open: %s", path,
-                 strerror(errno));
-        return -1;
-    }
-
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0
-        || fseek(f, 0, SEEK_SET) != 0)
-    {
-        snprintf(ld->err, ld->err_size, "%s: cannot read: %s", path,
-                 strerror(errno));
-        fclose(f);
-        return -1;
-    }
-
-    if (size > DS_FILE_MAX) {
-        snprintf(ld->err, ld->err_size, "%s: larger than %d MB", path,
-                 DS_FILE_MAX >> 20);
-        fclose(f);
-        return -1;
-    }
-
-    data = malloc((size_t) size + 1);
-    if (data == NULL) {
-        snprintf(ld->err, ld->err_size, "%s: out of memory", path);
-        fclose(f);
-        return -1;
-    }
-
-    n = fread(data, 1, (size_t) size, f);
-    fclose(f);
-
-    if (n != (size_t) size) {
-        snprintf(ld->err, ld->err_size, "%s: cannot read", path);
-        free(data);
-        return -1;
-    }
-
-    rc = ds_ld_buffer(ld, md, path, data, n);
-    free(data);
-
-    return rc;
-}
-
-
-static int
-ds_ld_is_policy_file(const char *name)
-{
-    size_t  len;
-
-    len = strlen(name);
-
-    /* hidden and editor files, and the demo's cleartext tokens */
-    return len > 5 && name[0] != '.'
-           && strcmp(name + len - 5, ".json") == 0
-           && strcmp(name, DS_DEMO_TOKENS) != 0;
-}
-
-
-static int
-ds_cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-
-static int
-ds_ld_dir(ds_ld_t *ld, EVP_MD_CTX *md, const char *path)
-{
-    DIR            *d;
-    struct dirent  *de;
-    char          **names, **nn, full[4096];
-    size_t          n, cap, i, plen;
-    int             rc;
-
-    d = opendir(path);
-    if (d == NULL) {
-        snprintf(ld->err, ld->err_size, "%s: cannot open: %s", path,
-                 strerror(errno));
-        return -1;
-    }
-
-    names = NULL;
-    n = 0;
-    cap = 0;
-    rc = 0;
-
-    while ((de = readdir(d)) != NULL) {
-        if (!ds_ld_is_policy_file(de->d_name)) {
-            continue;
-        }
-
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            nn = realloc(names, cap * sizeof(char *));
-            if (nn == NULL) {
-                rc = -1;
-                break;
-            }
-            names = nn;
-        }
-
-        names[n] = strdup(de->d_name);
-        if (names[n] == NULL) {
-            rc = -1;
-            break;
-        }
-        n++;
-    }
-
-    closedir(d);
-
-    if (rc != 0) {
-        snprintf(ld->err, ld->err_size, "%s: out of memory", path);
-    } else if (n == 0) {
-        snprintf(ld->err, ld->err_size, "%s: no *.json policy files", path);
-        rc = -1;
-    }
-
-    if (rc == 0) {
-        qsort(names, n, sizeof(char *), ds_cmp_names);
-        plen = strlen(path);
-        while (plen > 1 && path[plen - 1] == '/') {
-            plen--;
-        }
-    }
-
-    for (i = 0; rc == 0 && i < n; i++) {
-        if (snprintf(full, sizeof(full), "%.*s/%s", (int) plen, path,
-                     names[i]) >= (int) sizeof(full))
-        {
-            snprintf(ld->err, ld->err_size, "%s: path too long", path);
-            rc = -1;
-            break;
-        }
-
-        rc = ds_ld_file(ld, md, full);
-    }
-
-    for (i = 0; i < n; i++) {
-        free(names[i]);
-    }
-    free(names);
-
-    return rc;
-}
-
-
-static ds_policy_t *
-ds_ld_run(const char *path, const char *data, size_t len, char *err,
-    size_t err_size)
-{
-    static const char  hex[] = "0123456789abcdef";
-    ds_ld_t            ld;
-    ds_policy_t       *p;
-    EVP_MD_CTX        *md;
-    struct stat        st;
-    unsigned char      d[DS_DIGEST_LEN];
-    unsigned int       dlen, i;
-    int                rc;
-
-    memset(&ld, 0, sizeof(ld));
-    ld.err = err;
-    ld.err_size = err_size;
-    err[0] = '\0';
-
-    p = calloc(1, sizeof(ds_policy_t));
-    md = EVP_MD_CTX_new();
-
-    if (p == NULL || md == NULL || ds_index_init(p) != 0
-        || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-    {
-        snprintf(err, err_size, "%s: out of memory", path);
-        EVP_MD_CTX_free(md);
-        ds_policy_free(p);
-        return NULL;
-    }
-
-    ld.p = p;
-
-    if (data) {
-        rc = ds_ld_buffer(&ld, md, path, data, len);
-
-    } else if (stat(path, &st) != 0) {
-        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-        rc = -1;
-
-    } else if (S_ISDIR(st.st_mode)) {
-        rc = ds_ld_dir(&ld, md, path);
-
-    } else {
-        rc = ds_ld_file(&ld, md, path);
-    }
-
-    dlen = sizeof(d);
-    if (rc == 0 && EVP_DigestFinal_ex(md, d, &dlen) != 1) {
-        snprintf(err, err_size, "%s: digest failed", path);
-        rc = -1;
-    }
-
-    EVP_MD_CTX_free(md);
-
-    if (rc != 0) {
-        ds_policy_free(p);
-        return NULL;
-    }
-
-    for (i = 0; i < DS_DIGEST_LEN; i++) {
-        p->digest[2 * i] = hex[d[i] >> 4];
-        p->digest[2 * i + 1] = hex[d[i] & 0xf];
-    }
-
-    p->digest[64] = '\0';
-
-    return p;
-}
-
-
-ds_policy_t *
-ds_policy_load(const char *path, char *err, size_t err_size)
-{
-    return ds_ld_run(path, NULL, 0, err, err_size);
-}
-
-
-ds_policy_t *
-ds_policy_load_buffer(const char *name, const char *data, size_t len,
-    char *err, size_t err_size)
-{
-    return ds_ld_run(name, data ? data : "", len, err, err_size);
 }

@@ -1,0 +1,40 @@
+/*
+ * Between the policy reader (files, JSON stream, digest) and the model
+ * builder (one recipient at a time). Private to the loader.
+ */
+
+#ifndef DS_POLICY_LOAD_H
+#define DS_POLICY_LOAD_H
+
+#include <jansson.h>
+
+#include "ds_policy_int.h"
+
+#define DS_JPATH_MAX  256
+
+
+typedef struct {
+    ds_policy_t  *p;
+    const char   *file;             /* as shown in messages */
+    const char   *source;           /* arena copy, kept in recipients */
+    char         *err;
+    size_t        err_size;
+    char          jpath[DS_JPATH_MAX];   /* "$.recipients[2].tokens" */
+    size_t        jlen;
+} ds_ld_t;
+
+
+/* "file: $.path: message"; returns -1 */
+int ds_ld_fail(ds_ld_t *ld, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* appends ".key" (key != NULL) or "[index]"; returns the old length */
+size_t ds_ld_push(ds_ld_t *ld, const char *key, long index);
+
+int ds_ld_keys(ds_ld_t *ld, json_t *obj, const char *const *allowed);
+int ds_ld_get(ds_ld_t *ld, json_t *obj, const char *key, json_type type,
+    int required, json_t **out);
+
+int ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r);
+
+#endif /* DS_POLICY_LOAD_H */

@@ -1,0 +1,56 @@
+/*
+ * ngx_http_ds_redis_module internals shared by its two files:
+ * ngx_http_ds_redis_module.c (directives, variable, the request side)
+ * and ngx_http_ds_redis_conn.c (the per-worker hiredis connection on
+ * nginx events: adapter, connect/reconnect, timers).
+ */
+
+#ifndef _NGX_HTTP_DS_REDIS_H_INCLUDED_
+#define _NGX_HTTP_DS_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "ds_gcra.h"
+
+
+typedef struct {
+    ngx_flag_t      enabled;            /* ds_redis is configured */
+    ngx_str_t       addr;               /* as written, for messages */
+    u_char         *host;               /* IP literal or socket path */
+    int             port;               /* 0: unix socket */
+    ngx_str_t       password;           /* empty: no AUTH */
+    ngx_int_t       db;
+    ngx_str_t       prefix;             /* NUL-terminated */
+    ngx_str_t       revoked_recipients; /* NUL-terminated key names */
+    ngx_str_t       revoked_tokens;
+    ngx_msec_t      connect_timeout;
+    ngx_msec_t      command_timeout;
+    u_char          sha1[DS_GCRA_SHA1_LEN + 1];
+} ngx_http_ds_redis_main_conf_t;
+
+
+/* the worker's connection; conf is what it was configured with */
+ngx_int_t ngx_http_ds_redis_conn_init(ngx_cycle_t *cycle,
+    ngx_http_ds_redis_main_conf_t *rmcf);
+void ngx_http_ds_redis_conn_exit(void);
+
+/*
+ * Queue one command (pipelined behind the others). NGX_OK: fn will be
+ * called exactly once, with NULL if the connection goes away first.
+ * NGX_DECLINED: Redis is unavailable now (reconnecting, backing off).
+ */
+ngx_int_t ngx_http_ds_redis_conn_send(redisCallbackFn *fn, void *privdata,
+    int argc, const char **argv, const size_t *argvlen);
+
+/* feedback from replies: a good reply resets backoff, timeouts add up */
+void ngx_http_ds_redis_conn_healthy(void);
+void ngx_http_ds_redis_conn_timed_out(void);
+
+
+#endif /* _NGX_HTTP_DS_REDIS_H_INCLUDED_ */

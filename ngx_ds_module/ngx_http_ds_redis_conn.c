@@ -1,0 +1,675 @@
+/*
+ * The worker's one Redis connection: hiredis' async API driven by nginx
+ * events and timers.
+ *
+ * hiredis 0.14 has no timeouts and never touches the event loop itself:
+ * it asks for read/write interest through the ev hooks below, which map
+ * them onto an nginx connection wrapping hiredis' socket. nginx runs
+ * epoll edge-triggered, so a read handler must drain the socket (hiredis
+ * reads at most 16 KB per call) and a write interest raised while the
+ * socket is already writable must be served without waiting for an edge
+ * that will never come. Connect timeout and reconnection with capped
+ * exponential backoff are nginx timers; command timeouts belong to the
+ * requests (ngx_http_ds_redis_module.c) and report back here so a Redis
+ * that accepts connections but never answers gets its connection
+ * rebuilt.
+ *
+ * hiredis frees a context on any error and then runs every pending
+ * reply callback with a NULL reply: the callbacks must not re-enter
+ * request processing (the request side only posts events), and nothing
+ * here may touch a context after a call that can free it; the cleanup
+ * hook, which hiredis runs on every free, clears conn.ac.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+
+#include <hiredis/sds.h>
+
+#include "ngx_http_ds_redis.h"
+
+
+#define NGX_HTTP_DS_REDIS_BACKOFF_MIN   100
+#define NGX_HTTP_DS_REDIS_BACKOFF_MAX   2000
+#define NGX_HTTP_DS_REDIS_MAX_TIMEOUTS  3
+
+/* reads per event before yielding to the other connections */
+#define NGX_HTTP_DS_REDIS_READ_ROUNDS   64
+
+
+typedef enum {
+    NGX_HTTP_DS_REDIS_DOWN = 0,
+    NGX_HTTP_DS_REDIS_CONNECTING,
+    NGX_HTTP_DS_REDIS_UP
+} ngx_http_ds_redis_state_e;
+
+
+typedef struct {
+    ngx_http_ds_redis_main_conf_t  *conf;
+    redisAsyncContext              *ac;
+    ngx_connection_t               *c;
+    ngx_http_ds_redis_state_e       state;
+    ngx_msec_t                      backoff;
+    ngx_uint_t                      timeouts;     /* in a row */
+    ngx_event_t                     connect_timer;
+    ngx_event_t                     retry_timer;
+    ngx_log_t                      *log;
+    unsigned                        exiting:1;
+} ngx_http_ds_redis_conn_t;
+
+
+static void ngx_http_ds_redis_connect(void);
+static void ngx_http_ds_redis_schedule_retry(void);
+static ngx_int_t ngx_http_ds_redis_attach(redisAsyncContext *ac);
+static void ngx_http_ds_redis_setup(redisAsyncContext *ac);
+static void ngx_http_ds_redis_setup_reply(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static void ngx_http_ds_redis_on_connect(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_ds_redis_on_disconnect(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_ds_redis_read_handler(ngx_event_t *rev);
+static void ngx_http_ds_redis_write_handler(ngx_event_t *wev);
+static void ngx_http_ds_redis_connect_timeout(ngx_event_t *ev);
+static void ngx_http_ds_redis_retry(ngx_event_t *ev);
+static void ngx_http_ds_redis_add_read(void *privdata);
+static void ngx_http_ds_redis_del_read(void *privdata);
+static void ngx_http_ds_redis_add_write(void *privdata);
+static void ngx_http_ds_redis_del_write(void *privdata);
+static void ngx_http_ds_redis_cleanup(void *privdata);
+
+
+/* one per worker process */
+static ngx_http_ds_redis_conn_t  ngx_http_ds_redis_conn;
+
+
+ngx_int_t
+ngx_http_ds_redis_conn_init(ngx_cycle_t *cycle,
+    ngx_http_ds_redis_main_conf_t *rmcf)
+{
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    ngx_memzero(conn, sizeof(ngx_http_ds_redis_conn_t));
+
+    conn->conf = rmcf;
+    conn->log = cycle->log;
+    conn->backoff = NGX_HTTP_DS_REDIS_BACKOFF_MIN;
+
+    /* cancelable: they must not hold up a graceful worker shutdown */
+    conn->connect_timer.handler = ngx_http_ds_redis_connect_timeout;
+    conn->connect_timer.data = conn;
+    conn->connect_timer.log = cycle->log;
+    conn->connect_timer.cancelable = 1;
+
+    conn->retry_timer.handler = ngx_http_ds_redis_retry;
+    conn->retry_timer.data = conn;
+    conn->retry_timer.log = cycle->log;
+    conn->retry_timer.cancelable = 1;
+
+    ngx_http_ds_redis_connect();
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ds_redis_conn_exit(void)
+{
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    conn->exiting = 1;
+
+    if (conn->retry_timer.timer_set) {
+        ngx_del_timer(&conn->retry_timer);
+    }
+
+    if (conn->ac) {
+        redisAsyncFree(conn->ac);
+    }
+}
+
+
+ngx_int_t
+ngx_http_ds_redis_conn_send(redisCallbackFn *fn, void *privdata, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    /* while connecting, commands wait in hiredis' buffer */
+    if (conn->ac == NULL || conn->exiting) {
+        return NGX_DECLINED;
+    }
+
+    if (redisAsyncCommandArgv(conn->ac, fn, privdata, argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ds_redis_conn_healthy(void)
+{
+    ngx_http_ds_redis_conn.timeouts = 0;
+    ngx_http_ds_redis_conn.backoff = NGX_HTTP_DS_REDIS_BACKOFF_MIN;
+}
+
+
+void
+ngx_http_ds_redis_conn_timed_out(void)
+{
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    if (conn->ac == NULL
+        || ++conn->timeouts < NGX_HTTP_DS_REDIS_MAX_TIMEOUTS)
+    {
+        return;
+    }
+
+    /*
+     * Replies come in order: after this many timeouts in a row the
+     * connection is stuck (a paused or wedged server). Dropping it
+     * answers the requests still queued on it and starts afresh.
+     */
+    ngx_log_error(NGX_LOG_WARN, conn->log, 0,
+                  "ds_redis: %ui commands to %V timed out in a row, "
+                  "reconnecting", conn->timeouts, &conn->conf->addr);
+
+    conn->timeouts = 0;
+    redisAsyncFree(conn->ac);
+}
+
+
+static void
+ngx_http_ds_redis_connect(void)
+{
+    ngx_http_ds_redis_conn_t       *conn = &ngx_http_ds_redis_conn;
+    ngx_http_ds_redis_main_conf_t  *rmcf = conn->conf;
+    redisAsyncContext              *ac;
+
+    if (conn->ac || conn->exiting) {
+        return;
+    }
+
+    /* IP literals only (checked at configuration): no blocking DNS */
+    if (rmcf->port) {
+        ac = redisAsyncConnect((char *) rmcf->host, rmcf->port);
+
+    } else {
+        ac = redisAsyncConnectUnix((char *) rmcf->host);
+    }
+
+    if (ac == NULL) {
+        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                      "ds_redis: cannot allocate a connection to %V",
+                      &rmcf->addr);
+        ngx_http_ds_redis_schedule_retry();
+        return;
+    }
+
+    if (ac->err) {
+        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                      "ds_redis: cannot connect to %V: %s",
+                      &rmcf->addr, ac->errstr);
+        redisAsyncFree(ac);
+        ngx_http_ds_redis_schedule_retry();
+        return;
+    }
+
+    if (ngx_http_ds_redis_attach(ac) != NGX_OK) {
+        redisAsyncFree(ac);
+        ngx_http_ds_redis_schedule_retry();
+        return;
+    }
+
+    /* from here on the cleanup hook owns failure handling */
+    conn->ac = ac;
+    conn->state = NGX_HTTP_DS_REDIS_CONNECTING;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_ds_redis_on_connect);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_ds_redis_on_disconnect);
+
+    ngx_add_timer(&conn->connect_timer, rmcf->connect_timeout);
+
+    ngx_http_ds_redis_setup(ac);
+}
+
+
+static ngx_int_t
+ngx_http_ds_redis_attach(redisAsyncContext *ac)
+{
+    ngx_int_t                  rc;
+    ngx_uint_t                 flag;
+    ngx_connection_t          *c;
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    c = ngx_get_connection(ac->c.fd, conn->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = conn;
+    c->log = conn->log;
+    c->read->log = conn->log;
+    c->write->log = conn->log;
+    c->read->handler = ngx_http_ds_redis_read_handler;
+    c->write->handler = ngx_http_ds_redis_write_handler;
+    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+
+    if (ngx_add_conn && (ngx_event_flags & NGX_USE_CLEAR_EVENT)) {
+        /* epoll: both directions, edge-triggered, once for good */
+        rc = ngx_add_conn(c);
+
+    } else {
+        flag = (ngx_event_flags & NGX_USE_CLEAR_EVENT) ? NGX_CLEAR_EVENT
+                                                       : NGX_LEVEL_EVENT;
+        rc = ngx_add_event(c->read, NGX_READ_EVENT, flag);
+
+        /* the first writable event tells hiredis it is connected */
+        if (rc == NGX_OK) {
+            rc = ngx_add_event(c->write, NGX_WRITE_EVENT, flag);
+        }
+    }
+
+    if (rc != NGX_OK) {
+        ngx_free_connection(c);
+        c->fd = (ngx_socket_t) -1;
+        return NGX_ERROR;
+    }
+
+    conn->c = c;
+
+    ac->ev.data = conn;
+    ac->ev.addRead = ngx_http_ds_redis_add_read;
+    ac->ev.delRead = ngx_http_ds_redis_del_read;
+    ac->ev.addWrite = ngx_http_ds_redis_add_write;
+    ac->ev.delWrite = ngx_http_ds_redis_del_write;
+    ac->ev.cleanup = ngx_http_ds_redis_cleanup;
+
+    return NGX_OK;
+}
+
+
+/* AUTH and SELECT go first on the wire: pipelined, no round trip */
+static void
+ngx_http_ds_redis_setup(redisAsyncContext *ac)
+{
+    const char                     *argv[2];
+    size_t                          argvlen[2];
+    u_char                          db[NGX_INT_T_LEN];
+    ngx_http_ds_redis_main_conf_t  *rmcf = ngx_http_ds_redis_conn.conf;
+
+    if (rmcf->password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (const char *) rmcf->password.data;
+        argvlen[1] = rmcf->password.len;
+
+        (void) redisAsyncCommandArgv(ac, ngx_http_ds_redis_setup_reply,
+                                     "AUTH", 2, argv, argvlen);
+    }
+
+    if (rmcf->db) {
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = (const char *) db;
+        argvlen[1] = ngx_sprintf(db, "%i", rmcf->db) - db;
+
+        (void) redisAsyncCommandArgv(ac, ngx_http_ds_redis_setup_reply,
+                                     "SELECT", 2, argv, argvlen);
+    }
+}
+
+
+static void
+ngx_http_ds_redis_setup_reply(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply                *rep = reply;
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    if (rep == NULL) {
+        return;                 /* the connection is going away */
+    }
+
+    if (rep->type == REDIS_REPLY_ERROR) {
+        /* Redis' message never echoes the password */
+        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                      "ds_redis: %s on %V failed: %*s", (char *) privdata,
+                      &conn->conf->addr, (size_t) rep->len, rep->str);
+
+        /* inside a callback hiredis defers the free until we return */
+        redisAsyncFree(ac);
+        return;
+    }
+
+    ngx_http_ds_redis_conn_healthy();
+}
+
+
+static void
+ngx_http_ds_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context right after: cleanup hook retries */
+        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                      "ds_redis: cannot connect to %V: %s",
+                      &conn->conf->addr, ac->errstr);
+        return;
+    }
+
+    if (conn->connect_timer.timer_set) {
+        ngx_del_timer(&conn->connect_timer);
+    }
+
+    conn->state = NGX_HTTP_DS_REDIS_UP;
+
+    ngx_log_error(NGX_LOG_INFO, conn->log, 0,
+                  "ds_redis: connected to %V", &conn->conf->addr);
+}
+
+
+static void
+ngx_http_ds_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    if (status != REDIS_OK) {
+        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                      "ds_redis: connection to %V lost: %s",
+                      &conn->conf->addr,
+                      ac->errstr ? ac->errstr : "unknown error");
+    }
+}
+
+
+static void
+ngx_http_ds_redis_read_handler(ngx_event_t *rev)
+{
+    u_char                     byte;
+    ssize_t                    n;
+    ngx_uint_t                 i;
+    ngx_connection_t          *c;
+    redisAsyncContext         *ac;
+    ngx_http_ds_redis_conn_t  *conn;
+
+    c = rev->data;
+    conn = c->data;
+
+    for (i = 0; i < NGX_HTTP_DS_REDIS_READ_ROUNDS; i++) {
+
+        ac = conn->ac;
+
+        if (ac == NULL || conn->c != c) {
+            return;
+        }
+
+        redisAsyncHandleRead(ac);
+
+        if (conn->ac != ac) {
+            return;             /* freed while handling */
+        }
+
+        if (!(ac->c.flags & REDIS_CONNECTED)) {
+            return;
+        }
+
+        /*
+         * Edge-triggered: no new event comes for bytes already there.
+         * A peeked EOF or error is left for hiredis to find next round.
+         */
+        n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+        if (n == -1) {
+            if (ngx_socket_errno == NGX_EAGAIN) {
+                return;
+            }
+
+            if (ngx_socket_errno == NGX_EINTR) {
+                continue;
+            }
+        }
+    }
+
+    /* still more to read: yield, come back in this same cycle */
+    ngx_post_event(rev, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_ds_redis_write_handler(ngx_event_t *wev)
+{
+    size_t                     before, after;
+    ngx_uint_t                 was_connected;
+    ngx_connection_t          *c;
+    redisAsyncContext         *ac;
+    ngx_http_ds_redis_conn_t  *conn;
+
+    c = wev->data;
+    conn = c->data;
+    ac = conn->ac;
+
+    if (ac == NULL || conn->c != c) {
+        return;
+    }
+
+    for ( ;; ) {
+        was_connected = ac->c.flags & REDIS_CONNECTED;
+        before = sdslen(ac->c.obuf);
+
+        redisAsyncHandleWrite(ac);
+
+        if (conn->ac != ac) {
+            return;             /* freed: connect or write failed */
+        }
+
+        if (!(ac->c.flags & REDIS_CONNECTED)) {
+            return;             /* connect still in progress */
+        }
+
+        after = sdslen(ac->c.obuf);
+
+        if (after == 0) {
+            return;
+        }
+
+        if (was_connected && after == before) {
+            /* EAGAIN: the next edge says when there is room again */
+            wev->ready = 0;
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_ds_redis_connect_timeout(ngx_event_t *ev)
+{
+    ngx_http_ds_redis_conn_t  *conn = ev->data;
+
+    if (conn->ac == NULL || conn->state != NGX_HTTP_DS_REDIS_CONNECTING) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                  "ds_redis: connect to %V timed out after %M ms",
+                  &conn->conf->addr, conn->conf->connect_timeout);
+
+    /* waiting commands get NULL replies; the cleanup hook retries */
+    redisAsyncFree(conn->ac);
+}
+
+
+static void
+ngx_http_ds_redis_retry(ngx_event_t *ev)
+{
+    ngx_http_ds_redis_connect();
+}
+
+
+static void
+ngx_http_ds_redis_schedule_retry(void)
+{
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    conn->state = NGX_HTTP_DS_REDIS_DOWN;
+
+    if (conn->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (conn->retry_timer.timer_set) {
+        return;
+    }
+
+    ngx_add_timer(&conn->retry_timer, conn->backoff);
+
+    conn->backoff = ngx_min(conn->backoff * 2,
+                            NGX_HTTP_DS_REDIS_BACKOFF_MAX);
+}
+
+
+/* event hooks hiredis calls; privdata is the conn */
+
+static void
+ngx_http_ds_redis_add_read(void *privdata)
+{
+    ngx_http_ds_redis_conn_t  *conn = privdata;
+    ngx_connection_t          *c = conn->c;
+
+    if (c == NULL || c->read->active) {
+        return;
+    }
+
+    (void) ngx_add_event(c->read, NGX_READ_EVENT,
+                         (ngx_event_flags & NGX_USE_CLEAR_EVENT)
+                         ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT);
+}
+
+
+static void
+ngx_http_ds_redis_del_read(void *privdata)
+{
+    ngx_http_ds_redis_conn_t  *conn = privdata;
+    ngx_connection_t          *c = conn->c;
+
+    /* edge-triggered interest costs nothing: keep it, hiredis re-adds */
+    if (c == NULL || (ngx_event_flags & NGX_USE_CLEAR_EVENT)
+        || !c->read->active)
+    {
+        return;
+    }
+
+    (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+}
+
+
+static void
+ngx_http_ds_redis_add_write(void *privdata)
+{
+    ngx_http_ds_redis_conn_t  *conn = privdata;
+    ngx_connection_t          *c = conn->c;
+
+    if (c == NULL) {
+        return;
+    }
+
+    /*
+     * Writable already: no edge will come, so write from the posted
+     * queue, after this cycle's handlers have queued their commands too
+     * (that batching is the pipelining).
+     */
+    if (c->write->ready) {
+        if (!c->write->posted) {
+            ngx_post_event(c->write, &ngx_posted_events);
+        }
+
+        return;
+    }
+
+    if (!c->write->active) {
+        (void) ngx_add_event(c->write, NGX_WRITE_EVENT,
+                             (ngx_event_flags & NGX_USE_CLEAR_EVENT)
+                             ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_ds_redis_del_write(void *privdata)
+{
+    ngx_http_ds_redis_conn_t  *conn = privdata;
+    ngx_connection_t          *c = conn->c;
+
+    /* level-triggered only: an idle writable socket would spin */
+    if (c == NULL || (ngx_event_flags & NGX_USE_CLEAR_EVENT)
+        || !c->write->active)
+    {
+        return;
+    }
+
+    (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+}
+
+
+/*
+ * hiredis runs this on every free, after the pending callbacks and just
+ * before it closes the socket itself: release the nginx connection
+ * without closing the fd, and plan the next attempt.
+ */
+static void
+ngx_http_ds_redis_cleanup(void *privdata)
+{
+    ngx_http_ds_redis_conn_t  *conn = privdata;
+    ngx_connection_t          *c = conn->c;
+
+    if (c) {
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        if (ngx_del_conn) {
+            (void) ngx_del_conn(c, NGX_CLOSE_EVENT);
+
+        } else {
+            if (c->read->active) {
+                (void) ngx_del_event(c->read, NGX_READ_EVENT,
+                                     NGX_CLOSE_EVENT);
+            }
+
+            if (c->write->active) {
+                (void) ngx_del_event(c->write, NGX_WRITE_EVENT,
+                                     NGX_CLOSE_EVENT);
+            }
+        }
+
+        c->read->closed = 1;
+        c->write->closed = 1;
+
+        ngx_free_connection(c);
+
+        /* stale events for this slot are recognised by fd == -1 */
+        c->fd = (ngx_socket_t) -1;
+
+        conn->c = NULL;
+    }
+
+    if (conn->connect_timer.timer_set) {
+        ngx_del_timer(&conn->connect_timer);
+    }
+
+    conn->ac = NULL;
+
+    ngx_http_ds_redis_schedule_retry();
+}

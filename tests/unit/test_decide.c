@@ -1,0 +1,879 @@
+/*
+ * ds_decide: every reason code, the order of checks, names, wildcards,
+ * rotation, windows at the exact instant, countries, purposes, list
+ * visibility. Time is always given (facts.now_ms): nothing sleeps.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ds_policy.h"
+#include "ds_time.h"
+
+
+/* "@name@" in the policy text becomes sha256("tok-name") */
+static const char  policy_text[] =
+"{\"version\": 1, \"recipients\": [\n"
+" {\"id\": \"fraud\", \"status\": \"active\",\n"
+"  \"contract\": {\"id\": \"DSA-1\", \"valid_from\": \"2029-01-01T00:00:00Z\",\n"
+"    \"valid_until\": \"2031-01-01T00:00:00Z\",\n"
+"    \"attestations\": [{\"type\": \"BAA\",\n"
+"                      \"expires\": \"2030-06-01T00:00:00Z\"},\n"
+"                     {\"type\": \"DPA\"}]},\n"
+"  \"countries\": {\"allow\": [\"US\", \"CA\"]},\n"
+"  \"rate_limit\": {\"requests\": 100, \"per\": \"second\", \"burst\": 20},\n"
+"  \"tokens\": [\n"
+"    {\"id\": \"f-1\", \"sha256\": \"@f1@\"},\n"
+"    {\"id\": \"f-2\", \"sha256\": \"@f2@\",\n"
+"     \"not_before\": \"2029-12-01T00:00:00Z\",\n"
+"     \"expires\": \"2030-02-01T00:00:00Z\"},\n"
+"    {\"id\": \"f-old\", \"sha256\": \"@fold@\",\n"
+"     \"expires\": \"2029-12-31T00:00:00Z\"},\n"
+"    {\"id\": \"f-future\", \"sha256\": \"@ffut@\",\n"
+"     \"not_before\": \"2030-03-01T00:00:00Z\"},\n"
+"    {\"id\": \"f-bound\", \"sha256\": \"@fbound@\", \"purpose\": \"FRAUD\"}],\n"
+"  \"grants\": [\n"
+"    {\"share\": \"claims\", \"schema\": \"adjudicated\", \"table\": \"*\",\n"
+"     \"purposes\": [\"FRAUD\", \"HPAYMT\"], \"attestations\": [\"BAA\"],\n"
+"     \"rate_limit\": {\"requests\": 5, \"per\": \"minute\",\n"
+"                    \"scope\": \"share\"}},\n"
+"    {\"share\": \"claims\", \"schema\": \"pending\", \"table\": \"prior_auth\",\n"
+"     \"operations\": [\"table_metadata\"]},\n"
+"    {\"share\": \"Mixed_Case\", \"countries\": {\"deny\": [\"CA\"]}},\n"
+"    {\"share\": \"windowed\", \"valid_from\": \"2030-02-01T00:00:00Z\",\n"
+"     \"valid_until\": \"2030-03-01T00:00:00Z\"},\n"
+"    {\"share\": \"needs_soc2\", \"attestations\": [\"DPA\", \"SOC2\"]},\n"
+"    {\"share\": \"creds\", \"operations\": [\"all\"]},\n"
+"    {\"share\": \"geo_open\", \"countries\": {\"allow\": [\"US\", \"unknown\"]}},\n"
+"    {\"share\": \"twice\", \"purposes\": [\"TREAT\"]},\n"
+"    {\"share\": \"twice\", \"countries\": {\"allow\": [\"FR\"]}}]},\n"
+" {\"id\": \"paused\", \"status\": \"suspended\",\n"
+"  \"tokens\": [{\"id\": \"s-1\", \"sha256\": \"@s@\"}],\n"
+"  \"grants\": [{\"share\": \"claims\"}]},\n"
+" {\"id\": \"early\", \"contract\": {\"valid_from\": \"2031-01-01T00:00:00Z\"},\n"
+"  \"tokens\": [{\"id\": \"e-1\", \"sha256\": \"@early@\"}],\n"
+"  \"grants\": [{\"share\": \"claims\"}]},\n"
+" {\"id\": \"late\", \"contract\": {\"valid_until\": \"2029-06-01T00:00:00Z\"},\n"
+"  \"tokens\": [{\"id\": \"l-1\", \"sha256\": \"@late@\"}],\n"
+"  \"grants\": [{\"share\": \"claims\"}]},\n"
+" {\"id\": \"open\",\n"
+"  \"tokens\": [{\"id\": \"o-1\", \"sha256\": \"@open@\"}],\n"
+"  \"grants\": [{\"share\": \"pub\"},\n"
+"    {\"share\": \"anyplace\", \"countries\": {\"allow\": [\"unknown\", \"FR\"]}},\n"
+"    {\"share\": \"blocked\", \"countries\": {\"deny\": [\"unknown\"]}}]}\n"
+"]}\n";
+
+
+#define T(s)  ms_of(s)
+#define T0    T("2030-01-15T00:00:00Z")
+
+static ds_policy_t  *policy;
+
+
+static int64_t
+ms_of(const char *s)
+{
+    int64_t  ms;
+
+    if (ds_time_parse_rfc3339(s, strlen(s), &ms) != 0) {
+        fail_msg("bad time %s", s);
+    }
+
+    return ms;
+}
+
+
+static int
+setup(void **state)
+{
+    char    text[sizeof(policy_text) * 4], name[32], tok[40], hex[65];
+    char    err[DS_ERR_MAX];
+    size_t  i, o;
+    const char  *end;
+
+    (void) state;
+
+    /* substitute @name@ with the digest of "tok-name" */
+    for (i = 0, o = 0; policy_text[i]; ) {
+        if (policy_text[i] == '@') {
+            end = strchr(policy_text + i + 1, '@');
+            snprintf(name, sizeof(name), "%.*s",
+                     (int) (end - policy_text - i - 1), policy_text + i + 1);
+            snprintf(tok, sizeof(tok), "tok-%s", name);
+            ds_token_digest_hex(tok, strlen(tok), hex);
+            memcpy(text + o, hex, 64);
+            o += 64;
+            i = end - policy_text + 1;
+            continue;
+        }
+
+        text[o++] = policy_text[i++];
+    }
+
+    text[o] = '\0';
+
+    policy = ds_policy_load_buffer("decide.json", text, o, err, sizeof(err));
+    if (policy == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+teardown(void **state)
+{
+    (void) state;
+    ds_policy_free(policy);
+    return 0;
+}
+
+
+typedef struct {
+    const char  *token;         /* "f1" -> "tok-f1"; NULL none */
+    ds_op_t      op;
+    const char  *share;
+    const char  *schema;
+    const char  *table;
+    const char  *purpose;
+    const char  *country;
+    int64_t      now;
+} req_t;
+
+
+static ds_verdict_t
+decide(req_t q)
+{
+    ds_facts_t    f;
+    ds_verdict_t  v;
+    char          tok[40];
+
+    memset(&f, 0, sizeof(f));
+    f.op = q.op;
+    f.share = q.share;
+    f.schema = q.schema;
+    f.table = q.table;
+    f.country = q.country;
+    f.now_ms = q.now ? q.now : T0;
+
+    if (q.token) {
+        snprintf(tok, sizeof(tok), "tok-%s", q.token);
+        f.token = tok;
+        f.token_len = strlen(tok);
+    }
+
+    if (q.purpose) {
+        f.purpose = q.purpose;
+        f.purpose_len = strlen(q.purpose);
+    }
+
+    ds_decide(policy, &f, &v);
+
+    /* nothing the client sees may carry the token */
+    if (q.token && strstr(v.detail, tok)) {
+        fail_msg("detail leaks the token: %s", v.detail);
+    }
+
+    return v;
+}
+
+
+/* a table read on claims/adjudicated/medical_claims, allowed at T0 */
+#define CLAIMS(tok)                                                       \
+    .token = tok, .op = DS_OP_QUERY_TABLE, .share = "claims",             \
+    .schema = "adjudicated", .table = "medical_claims"
+
+#define assert_reason(v, r)                                               \
+    do {                                                                  \
+        ds_verdict_t  _v = (v);                                           \
+        if (_v.reason != (r)) {                                           \
+            fail_msg("reason %s, expected %s (%s)",                       \
+                     ds_reason_name(_v.reason), ds_reason_name(r),        \
+                     _v.detail);                                          \
+        }                                                                 \
+        assert_int_equal(_v.allow, (r) == DS_REASON_ALLOWED);             \
+        assert_int_equal(_v.http_status, ds_reason_http_status(r));       \
+    } while (0)
+
+
+static void
+test_token_checks(void **state)
+{
+    ds_facts_t    f;
+    ds_verdict_t  v;
+
+    (void) state;
+
+    v = decide((req_t) { CLAIMS(NULL) });
+    assert_reason(v, DS_REASON_TOKEN_MISSING);
+    assert_int_equal(v.http_status, 401);
+    assert_null(v.recipient_id);
+
+    memset(&f, 0, sizeof(f));
+    f.op = DS_OP_LIST_SHARES;
+    f.token_malformed = 1;
+    f.now_ms = T0;
+    ds_decide(policy, &f, &v);
+    assert_reason(v, DS_REASON_TOKEN_MALFORMED);
+
+    v = decide((req_t) { CLAIMS("nobody"), .purpose = "FRAUD" });
+    assert_reason(v, DS_REASON_TOKEN_UNKNOWN);
+    assert_null(v.recipient_id);
+    assert_null(v.token_id);
+
+    /* an unknown token is unknown even for a path that does not exist */
+    v = decide((req_t) { .token = "nobody", .op = DS_OP_UNKNOWN });
+    assert_reason(v, DS_REASON_TOKEN_UNKNOWN);
+}
+
+
+static void
+test_rotation(void **state)
+{
+    ds_verdict_t  v;
+
+    (void) state;
+
+    /* two live tokens for one recipient, a third one expired */
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "FRAUD" });
+    assert_reason(v, DS_REASON_ALLOWED);
+    assert_string_equal(v.recipient_id, "fraud");
+    assert_string_equal(v.token_id, "f-1");
+
+    v = decide((req_t) { CLAIMS("f2"), .purpose = "FRAUD" });
+    assert_reason(v, DS_REASON_ALLOWED);
+    assert_string_equal(v.recipient_id, "fraud");
+    assert_string_equal(v.token_id, "f-2");
+
+    v = decide((req_t) { CLAIMS("fold"), .purpose = "FRAUD" });
+    assert_reason(v, DS_REASON_TOKEN_EXPIRED);
+    assert_int_equal(v.http_status, 401);
+    /* identified, though denied: the audit record names it */
+    assert_string_equal(v.token_id, "f-old");
+}
+
+
+static void
+test_token_window_instant(void **state)
+{
+    ds_verdict_t  v;
+    int64_t       exp;
+
+    (void) state;
+
+    exp = T("2030-02-01T00:00:00Z");
+
+    v = decide((req_t) { CLAIMS("f2"), .purpose = "FRAUD", .now = exp - 1 });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    /* expires is exclusive: at the instant the token is expired */
+    v = decide((req_t) { CLAIMS("f2"), .purpose = "FRAUD", .now = exp });
+    assert_reason(v, DS_REASON_TOKEN_EXPIRED);
+
+    /* not_before is inclusive */
+    v = decide((req_t) { CLAIMS("f2"), .purpose = "FRAUD",
+                         .now = T("2029-12-01T00:00:00Z") - 1 });
+    assert_reason(v, DS_REASON_TOKEN_NOT_YET_VALID);
+
+    v = decide((req_t) { CLAIMS("f2"), .purpose = "FRAUD",
+                         .now = T("2029-12-01T00:00:00Z") });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    v = decide((req_t) { CLAIMS("ffut"), .purpose = "FRAUD" });
+    assert_reason(v, DS_REASON_TOKEN_NOT_YET_VALID);
+    assert_int_equal(v.http_status, 401);
+}
+
+
+static void
+test_recipient_and_contract(void **state)
+{
+    ds_verdict_t  v;
+    int64_t       end;
+
+    (void) state;
+
+    v = decide((req_t) { .token = "s", .op = DS_OP_GET_SHARE,
+                         .share = "claims" });
+    assert_reason(v, DS_REASON_RECIPIENT_SUSPENDED);
+    assert_int_equal(v.http_status, 403);
+    assert_string_equal(v.recipient_id, "paused");
+
+    v = decide((req_t) { .token = "early", .op = DS_OP_GET_SHARE,
+                         .share = "claims" });
+    assert_reason(v, DS_REASON_CONTRACT_INACTIVE);
+
+    v = decide((req_t) { .token = "late", .op = DS_OP_GET_SHARE,
+                         .share = "claims" });
+    assert_reason(v, DS_REASON_CONTRACT_EXPIRED);
+
+    /* access ends at the instant the contract does, with no reload */
+    end = T("2031-01-01T00:00:00Z");
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "mixed_case", .now = end - 1 });
+    assert_reason(v, DS_REASON_ALLOWED);
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "mixed_case", .now = end });
+    assert_reason(v, DS_REASON_CONTRACT_EXPIRED);
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "mixed_case",
+                         .now = T("2029-01-01T00:00:00Z") - 1 });
+    assert_reason(v, DS_REASON_CONTRACT_INACTIVE);
+}
+
+
+static void
+test_unknown_endpoint(void **state)
+{
+    ds_verdict_t  v;
+
+    (void) state;
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_UNKNOWN });
+    assert_reason(v, DS_REASON_UNKNOWN_ENDPOINT);
+    assert_int_equal(v.http_status, 404);
+    assert_string_equal(ds_reason_error_code(v.reason),
+                        "RESOURCE_DOES_NOT_EXIST");
+
+    /* the recipient's state is checked first */
+    v = decide((req_t) { .token = "s", .op = DS_OP_UNKNOWN });
+    assert_reason(v, DS_REASON_RECIPIENT_SUSPENDED);
+}
+
+
+static void
+test_entitlement(void **state)
+{
+    ds_verdict_t  v;
+
+    (void) state;
+
+    /* another recipient's share looks like a share that does not exist */
+    v = decide((req_t) { .token = "open", .op = DS_OP_LIST_SCHEMAS,
+                         .share = "claims" });
+    assert_reason(v, DS_REASON_NOT_ENTITLED);
+    assert_int_equal(v.http_status, 404);
+    assert_null(strstr(v.detail, "claims"));
+    assert_null(strstr(v.detail, "pub"));
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "internal_finance" });
+    assert_reason(v, DS_REASON_NOT_ENTITLED);
+    assert_null(strstr(v.detail, "internal_finance"));
+
+    /* table level: only prior_auth is granted in claims.pending */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_TABLE_METADATA,
+                         .share = "claims", .schema = "pending",
+                         .table = "prior_auth" });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_TABLE_METADATA,
+                         .share = "claims", .schema = "pending",
+                         .table = "other" });
+    assert_reason(v, DS_REASON_NOT_ENTITLED);
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_TABLE_METADATA,
+                         .share = "claims", .schema = "nope",
+                         .table = "prior_auth" });
+    assert_reason(v, DS_REASON_NOT_ENTITLED);
+
+    /* names match, the operation is not granted */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_QUERY_TABLE,
+                         .share = "claims", .schema = "pending",
+                         .table = "prior_auth" });
+    assert_reason(v, DS_REASON_OPERATION_DENIED);
+    assert_int_equal(v.http_status, 403);
+    assert_non_null(strstr(v.detail, "query_table"));
+
+    /* list_tables on claims.pending: names match, op not granted */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_LIST_TABLES,
+                         .share = "claims", .schema = "pending" });
+    assert_reason(v, DS_REASON_OPERATION_DENIED);
+}
+
+
+static void
+test_temporary_credentials(void **state)
+{
+    ds_verdict_t  v;
+
+    (void) state;
+
+    /* "read" never includes directory-wide cloud credentials */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_TEMP_CREDENTIALS,
+                         .share = "mixed_case", .schema = "s",
+                         .table = "t" });
+    assert_reason(v, DS_REASON_OPERATION_DENIED);
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_TEMP_CREDENTIALS,
+                         .share = "creds", .schema = "s", .table = "t" });
+    assert_reason(v, DS_REASON_ALLOWED);
+}
+
+
+static void
+test_names_case_and_wildcards(void **state)
+{
+    ds_verdict_t  v;
+    static const ds_op_t  ops[] = {
+        DS_OP_GET_SHARE, DS_OP_LIST_SCHEMAS, DS_OP_LIST_TABLES,
+        DS_OP_LIST_ALL_TABLES, DS_OP_TABLE_VERSION, DS_OP_TABLE_METADATA,
+        DS_OP_QUERY_TABLE, DS_OP_QUERY_CHANGES, DS_OP_QUERY_POLL
+    };
+    size_t  i;
+
+    (void) state;
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_QUERY_TABLE,
+                         .share = "CLAIMS", .schema = "Adjudicated",
+                         .table = "MEDICAL_claims", .purpose = "FRAUD" });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    /* Mixed_Case has schema "*" and table "*": every read op, any name */
+    for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        v = decide((req_t) { .token = "f1", .op = ops[i],
+                             .share = "mIXED_cASE", .schema = "any",
+                             .table = "thing" });
+        if (v.reason != DS_REASON_ALLOWED) {
+            fail_msg("%s denied: %s", ds_op_name(ops[i]),
+                     ds_reason_name(v.reason));
+        }
+    }
+
+    /* a similar but different name is not a match */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "mixed_cases" });
+    assert_reason(v, DS_REASON_NOT_ENTITLED);
+}
+
+
+static void
+test_attestations(void **state)
+{
+    ds_verdict_t  v;
+    int64_t       baa;
+
+    (void) state;
+
+    baa = T("2030-06-01T00:00:00Z");
+
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "FRAUD", .now = baa - 1 });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "FRAUD", .now = baa });
+    assert_reason(v, DS_REASON_ATTESTATION_MISSING);
+    assert_int_equal(v.http_status, 403);
+    assert_non_null(strstr(v.detail, "BAA"));
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "needs_soc2" });
+    assert_reason(v, DS_REASON_ATTESTATION_MISSING);
+    assert_non_null(strstr(v.detail, "SOC2"));
+}
+
+
+static void
+test_grant_window(void **state)
+{
+    ds_verdict_t  v;
+
+    (void) state;
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "windowed" });
+    assert_reason(v, DS_REASON_CONTRACT_INACTIVE);
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "windowed",
+                         .now = T("2030-02-01T00:00:00Z") });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "windowed",
+                         .now = T("2030-03-01T00:00:00Z") });
+    assert_reason(v, DS_REASON_CONTRACT_EXPIRED);
+}
+
+
+static void
+test_purpose(void **state)
+{
+    ds_verdict_t  v;
+
+    (void) state;
+
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "HPAYMT" });
+    assert_reason(v, DS_REASON_ALLOWED);
+    assert_int_equal(v.purpose_len, 6);
+    assert_memory_equal(v.purpose, "HPAYMT", 6);
+
+    v = decide((req_t) { CLAIMS("f1") });
+    assert_reason(v, DS_REASON_PURPOSE_MISSING);
+    assert_int_equal(v.http_status, 403);
+    assert_null(v.purpose);
+
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "TREAT" });
+    assert_reason(v, DS_REASON_PURPOSE_DENIED);
+    assert_non_null(strstr(v.detail, "TREAT"));
+
+    /* codes are exact: "fraud" is not "FRAUD" */
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "fraud" });
+    assert_reason(v, DS_REASON_PURPOSE_DENIED);
+
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "FRAUD; DROP" });
+    assert_reason(v, DS_REASON_PURPOSE_INVALID);
+    assert_int_equal(v.http_status, 400);
+    assert_string_equal(ds_reason_error_code(v.reason),
+                        "INVALID_PARAMETER_VALUE");
+    assert_null(v.purpose);
+    assert_null(strstr(v.detail, "DROP"));
+
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "" });
+    assert_reason(v, DS_REASON_PURPOSE_INVALID);
+
+    /* a token bound to a purpose declares it when the header is absent */
+    v = decide((req_t) { CLAIMS("fbound") });
+    assert_reason(v, DS_REASON_ALLOWED);
+    assert_memory_equal(v.purpose, "FRAUD", 5);
+
+    /* the header wins over the binding */
+    v = decide((req_t) { CLAIMS("fbound"), .purpose = "HPAYMT" });
+    assert_reason(v, DS_REASON_ALLOWED);
+    assert_memory_equal(v.purpose, "HPAYMT", 6);
+
+    v = decide((req_t) { CLAIMS("fbound"), .purpose = "TREAT" });
+    assert_reason(v, DS_REASON_PURPOSE_DENIED);
+
+    /* grants without purposes need none */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "mixed_case" });
+    assert_reason(v, DS_REASON_ALLOWED);
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "mixed_case", .purpose = "ANY" });
+    assert_reason(v, DS_REASON_ALLOWED);
+}
+
+
+static void
+test_country(void **state)
+{
+    ds_verdict_t  v;
+
+    (void) state;
+
+    /* no geo database: no country rule applies */
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "FRAUD" });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "FRAUD",
+                         .country = "US" });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "FRAUD",
+                         .country = "us" });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    /* recipient-level allow list */
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "FRAUD",
+                         .country = "FR" });
+    assert_reason(v, DS_REASON_COUNTRY_DENIED);
+    assert_int_equal(v.http_status, 403);
+    assert_non_null(strstr(v.detail, "FR"));
+
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "FRAUD", .country = "" });
+    assert_reason(v, DS_REASON_COUNTRY_UNKNOWN);
+
+    /* grant-level deny wins over the recipient's allow */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "mixed_case", .country = "CA" });
+    assert_reason(v, DS_REASON_COUNTRY_DENIED);
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "mixed_case", .country = "US" });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    /* "unknown" must be allowed in every applicable allow list */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "geo_open", .country = "" });
+    assert_reason(v, DS_REASON_COUNTRY_UNKNOWN);
+
+    /* no rules at all: known countries pass, unknown is denied */
+    v = decide((req_t) { .token = "open", .op = DS_OP_GET_SHARE,
+                         .share = "pub", .country = "JP" });
+    assert_reason(v, DS_REASON_ALLOWED);
+    v = decide((req_t) { .token = "open", .op = DS_OP_GET_SHARE,
+                         .share = "pub", .country = "" });
+    assert_reason(v, DS_REASON_COUNTRY_UNKNOWN);
+
+    v = decide((req_t) { .token = "open", .op = DS_OP_GET_SHARE,
+                         .share = "anyplace", .country = "" });
+    assert_reason(v, DS_REASON_ALLOWED);
+    v = decide((req_t) { .token = "open", .op = DS_OP_GET_SHARE,
+                         .share = "anyplace", .country = "FR" });
+    assert_reason(v, DS_REASON_ALLOWED);
+    v = decide((req_t) { .token = "open", .op = DS_OP_GET_SHARE,
+                         .share = "anyplace", .country = "US" });
+    assert_reason(v, DS_REASON_COUNTRY_DENIED);
+
+    v = decide((req_t) { .token = "open", .op = DS_OP_GET_SHARE,
+                         .share = "blocked", .country = "" });
+    assert_reason(v, DS_REASON_COUNTRY_UNKNOWN);
+    v = decide((req_t) { .token = "open", .op = DS_OP_GET_SHARE,
+                         .share = "blocked", .country = "DE" });
+    assert_reason(v, DS_REASON_ALLOWED);
+}
+
+
+static void
+test_best_failure(void **state)
+{
+    ds_verdict_t  v;
+
+    (void) state;
+
+    /*
+     * "twice" has two grants: one wants purpose TREAT, one allows only
+     * FR. From US with purpose TREAT the first fails on country (later
+     * stage) and the second on country too; with no purpose the first
+     * fails on purpose and the second on country: country is reported.
+     */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "twice", .country = "US" });
+    assert_reason(v, DS_REASON_COUNTRY_DENIED);
+
+    /* either grant is enough */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "twice", .purpose = "TREAT",
+                         .country = "CA" });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    /* without geo, the grant without purposes allows */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "twice" });
+    assert_reason(v, DS_REASON_ALLOWED);
+}
+
+
+static void
+test_list_shares(void **state)
+{
+    ds_verdict_t  v;
+
+    (void) state;
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_LIST_SHARES });
+    assert_reason(v, DS_REASON_ALLOWED);
+    assert_int_equal(v.rate_limit.requests, 100);
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_LIST_SHARES,
+                         .country = "CA" });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_LIST_SHARES,
+                         .country = "DE" });
+    assert_reason(v, DS_REASON_COUNTRY_DENIED);
+
+    v = decide((req_t) { .token = "f1", .op = DS_OP_LIST_SHARES,
+                         .purpose = "bad purpose" });
+    assert_reason(v, DS_REASON_PURPOSE_INVALID);
+
+    v = decide((req_t) { .token = "s", .op = DS_OP_LIST_SHARES });
+    assert_reason(v, DS_REASON_RECIPIENT_SUSPENDED);
+
+    v = decide((req_t) { .token = "late", .op = DS_OP_LIST_SHARES });
+    assert_reason(v, DS_REASON_CONTRACT_EXPIRED);
+}
+
+
+static void
+test_rate_limit(void **state)
+{
+    ds_verdict_t  v;
+
+    (void) state;
+
+    /* the grant's own limit */
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "FRAUD" });
+    assert_reason(v, DS_REASON_ALLOWED);
+    assert_int_equal(v.rate_limit.requests, 5);
+    assert_int_equal(v.rate_limit.period_ms, 60000);
+    assert_int_equal(v.rate_limit.burst, 0);
+    assert_int_equal(v.rate_limit.scope, DS_RL_SCOPE_SHARE);
+
+    /* else the recipient's */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_GET_SHARE,
+                         .share = "mixed_case" });
+    assert_int_equal(v.rate_limit.requests, 100);
+    assert_int_equal(v.rate_limit.period_ms, 1000);
+    assert_int_equal(v.rate_limit.burst, 20);
+    assert_int_equal(v.rate_limit.scope, DS_RL_SCOPE_RECIPIENT);
+
+    /* none at all */
+    v = decide((req_t) { .token = "open", .op = DS_OP_GET_SHARE,
+                         .share = "pub" });
+    assert_int_equal(v.rate_limit.period_ms, 0);
+}
+
+
+static void
+test_token_id_facts(void **state)
+{
+    ds_facts_t    f;
+    ds_verdict_t  v;
+
+    (void) state;
+
+    memset(&f, 0, sizeof(f));
+    f.op = DS_OP_GET_SHARE;
+    f.share = "mixed_case";
+    f.now_ms = T0;
+    f.token_id = "f-1";
+    ds_decide(policy, &f, &v);
+    assert_reason(v, DS_REASON_ALLOWED);
+    assert_string_equal(v.token_id, "f-1");
+
+    f.token_id = "f-old";
+    ds_decide(policy, &f, &v);
+    assert_reason(v, DS_REASON_TOKEN_EXPIRED);
+
+    f.token_id = "nope";
+    ds_decide(policy, &f, &v);
+    assert_reason(v, DS_REASON_TOKEN_UNKNOWN);
+}
+
+
+static void
+test_visible(void **state)
+{
+    const ds_recipient_t  *r, *o;
+
+    (void) state;
+
+    r = ds_policy_find_recipient(policy, "fraud", 5);
+    o = ds_policy_find_recipient(policy, "open", 4);
+    assert_non_null(r);
+    assert_non_null(o);
+
+    assert_true(ds_policy_visible(r, "claims", NULL, NULL));
+    assert_true(ds_policy_visible(r, "CLAIMS", NULL, NULL));
+    assert_true(ds_policy_visible(r, "claims", "adjudicated", NULL));
+    assert_true(ds_policy_visible(r, "claims", "adjudicated", "anything"));
+    assert_true(ds_policy_visible(r, "claims", "pending", NULL));
+    assert_true(ds_policy_visible(r, "claims", "pending", "prior_auth"));
+    assert_false(ds_policy_visible(r, "claims", "pending", "other"));
+    assert_false(ds_policy_visible(r, "claims", "other", NULL));
+    assert_false(ds_policy_visible(r, "internal_finance", NULL, NULL));
+    assert_true(ds_policy_visible(r, "mixed_case", "x", "y"));
+    /* all-tables lists share + schema + table */
+    assert_true(ds_policy_visible(r, "claims", "pending", "Prior_Auth"));
+
+    assert_false(ds_policy_visible(o, "claims", NULL, NULL));
+    assert_true(ds_policy_visible(o, "pub", NULL, NULL));
+    assert_false(ds_policy_visible(NULL, "pub", NULL, NULL));
+}
+
+
+static void
+test_reason_tables(void **state)
+{
+    static const struct {
+        ds_reason_t   r;
+        const char   *name;
+        int           status;
+        const char   *code;
+    } t[] = {
+        { DS_REASON_ALLOWED, "allowed", 200, "OK" },
+        { DS_REASON_TOKEN_MISSING, "token_missing", 401, "UNAUTHENTICATED" },
+        { DS_REASON_TOKEN_MALFORMED, "token_malformed", 401,
+          "UNAUTHENTICATED" },
+        { DS_REASON_TOKEN_UNKNOWN, "token_unknown", 401, "UNAUTHENTICATED" },
+        { DS_REASON_TOKEN_NOT_YET_VALID, "token_not_yet_valid", 401,
+          "UNAUTHENTICATED" },
+        { DS_REASON_TOKEN_EXPIRED, "token_expired", 401, "UNAUTHENTICATED" },
+        { DS_REASON_TOKEN_REVOKED, "token_revoked", 401, "UNAUTHENTICATED" },
+        { DS_REASON_RECIPIENT_SUSPENDED, "recipient_suspended", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_RECIPIENT_REVOKED, "recipient_revoked", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_CONTRACT_INACTIVE, "contract_inactive", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_CONTRACT_EXPIRED, "contract_expired", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_ATTESTATION_MISSING, "attestation_missing", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_NOT_ENTITLED, "not_entitled", 404,
+          "RESOURCE_DOES_NOT_EXIST" },
+        { DS_REASON_OPERATION_DENIED, "operation_denied", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_PURPOSE_MISSING, "purpose_missing", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_PURPOSE_INVALID, "purpose_invalid", 400,
+          "INVALID_PARAMETER_VALUE" },
+        { DS_REASON_PURPOSE_DENIED, "purpose_denied", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_COUNTRY_DENIED, "country_denied", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_COUNTRY_UNKNOWN, "country_unknown", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_RATE_LIMITED, "rate_limited", 429, "RESOURCE_EXHAUSTED" },
+        { DS_REASON_RATE_LIMITER_UNAVAILABLE, "rate_limiter_unavailable",
+          503, "TEMPORARILY_UNAVAILABLE" },
+        { DS_REASON_UNKNOWN_ENDPOINT, "unknown_endpoint", 404,
+          "RESOURCE_DOES_NOT_EXIST" },
+        { DS_REASON_BAD_REQUEST, "bad_request", 400,
+          "INVALID_PARAMETER_VALUE" },
+        { DS_REASON_UPSTREAM_INVALID, "upstream_invalid", 502,
+          "INTERNAL_ERROR" },
+    };
+    size_t  i;
+
+    (void) state;
+
+    assert_int_equal(sizeof(t) / sizeof(t[0]), DS_REASON_COUNT);
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        assert_int_equal(t[i].r, i);
+        assert_string_equal(ds_reason_name(t[i].r), t[i].name);
+        assert_int_equal(ds_reason_http_status(t[i].r), t[i].status);
+        assert_string_equal(ds_reason_error_code(t[i].r), t[i].code);
+        assert_true(strlen(ds_reason_message(t[i].r)) > 0);
+    }
+
+    assert_string_equal(ds_reason_name(DS_REASON_COUNT), "unknown");
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_token_checks),
+        cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_token_window_instant),
+        cmocka_unit_test(test_recipient_and_contract),
+        cmocka_unit_test(test_unknown_endpoint),
+        cmocka_unit_test(test_entitlement),
+        cmocka_unit_test(test_temporary_credentials),
+        cmocka_unit_test(test_names_case_and_wildcards),
+        cmocka_unit_test(test_attestations),
+        cmocka_unit_test(test_grant_window),
+        cmocka_unit_test(test_purpose),
+        cmocka_unit_test(test_country),
+        cmocka_unit_test(test_best_failure),
+        cmocka_unit_test(test_list_shares),
+        cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_token_id_facts),
+        cmocka_unit_test(test_visible),
+        cmocka_unit_test(test_reason_tables),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

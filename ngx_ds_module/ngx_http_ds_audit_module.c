@@ -1,24 +1,1134 @@
 /*
- * ngx_http_ds_audit_module: placeholder until the subsystem lands.
+ * ngx_http_ds_audit_module: one sealed audit record per request to an
+ * enforced location, written at the log phase to a file (whole-line
+ * appends, optionally buffered) or to syslog, each sink with its own
+ * per-worker dsgw-audit-v1 chain (chain-start at worker start, chain-end
+ * at exit). The record itself is built by the core (ds_audit.c).
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <openssl/crypto.h>
+
 #include "ngx_http_ds.h"
+#include "ds_audit.h"
+
+
+typedef struct ngx_http_ds_audit_sink_s  ngx_http_ds_audit_sink_t;
+
+struct ngx_http_ds_audit_sink_s {
+    ngx_str_t                 name;
+    ngx_open_file_t          *file;         /* file sink */
+    ngx_syslog_peer_t        *syslog;       /* or syslog sink */
+    ds_audit_format_t         format;
+    size_t                    buffer_size;  /* 0: one write per record */
+    ngx_msec_t                flush;
+
+    /* per worker process, set up in init_process */
+    ds_audit_chain_t          chain;
+    unsigned                  chain_ok:1;
+    u_char                   *buf;
+    size_t                    buf_len;
+    ngx_uint_t                buf_records;
+    ngx_event_t               flush_event;
+    ngx_uint_t                lost;
+    time_t                    err_time;
+};
+
+
+typedef struct {
+    ngx_array_t               sinks;        /* ngx_http_ds_audit_sink_t * */
+    u_char                   *key;          /* NULL: unkeyed chains */
+    size_t                    key_len;
+    ngx_str_t                 instance;
+    const char              **query_args;   /* NULL-terminated */
+    ngx_int_t                 request_id_index;
+    ngx_int_t                 upstream_status_index;
+} ngx_http_ds_audit_main_conf_t;
+
+
+typedef struct {
+    ngx_http_ds_audit_sink_t *sink;         /* NULL: off */
+} ngx_http_ds_audit_loc_conf_t;
+
+
+/*
+ * Optional hook: when the main module exports it, requests that reached
+ * an enforced location but never got a context (e.g. a 413 decided
+ * before the access phase) are recorded too.
+ */
+ngx_int_t ngx_http_ds_location_enforced(ngx_http_request_t *r)
+    __attribute__((weak));
+
+
+static ngx_int_t ngx_http_ds_audit_handler(ngx_http_request_t *r);
+static void ngx_http_ds_audit_fill(ngx_http_request_t *r,
+    ngx_http_ds_audit_main_conf_t *amcf, ngx_http_ds_ctx_t *ctx,
+    ds_audit_req_t *rq);
+static void ngx_http_ds_audit_emit(ngx_http_ds_audit_sink_t *sink,
+    json_t *rec, ngx_log_t *log);
+static void ngx_http_ds_audit_write(ngx_http_ds_audit_sink_t *sink,
+    u_char *line, size_t len, ngx_log_t *log);
+static ngx_int_t ngx_http_ds_audit_write_file(ngx_http_ds_audit_sink_t *sink,
+    u_char *data, size_t len, ngx_uint_t records, ngx_log_t *log);
+static void ngx_http_ds_audit_flush(ngx_http_ds_audit_sink_t *sink,
+    ngx_log_t *log);
+static void ngx_http_ds_audit_flush_file(ngx_open_file_t *file,
+    ngx_log_t *log);
+static void ngx_http_ds_audit_flush_handler(ngx_event_t *ev);
+
+static ngx_int_t ngx_http_ds_audit_init_process(ngx_cycle_t *cycle);
+static void ngx_http_ds_audit_exit_process(ngx_cycle_t *cycle);
+
+static void *ngx_http_ds_audit_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_ds_audit_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_ds_audit_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ds_audit_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_ds_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ds_audit_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ds_audit_query_args(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_ds_audit_postconfiguration(ngx_conf_t *cf);
+
+
+static ngx_command_t  ngx_http_ds_audit_commands[] = {
+
+    { ngx_string("ds_audit_log"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ds_audit_log,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ds_audit_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ds_audit_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ds_audit_instance"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ds_audit_main_conf_t, instance),
+      NULL },
+
+    { ngx_string("ds_audit_query_args"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_ds_audit_query_args,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
 
 
 static ngx_http_module_t  ngx_http_ds_audit_module_ctx = {
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    NULL,                                  /* preconfiguration */
+    ngx_http_ds_audit_postconfiguration,   /* postconfiguration */
+
+    ngx_http_ds_audit_create_main_conf,    /* create main configuration */
+    ngx_http_ds_audit_init_main_conf,      /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ds_audit_create_loc_conf,     /* create location configuration */
+    ngx_http_ds_audit_merge_loc_conf       /* merge location configuration */
 };
 
 
 ngx_module_t  ngx_http_ds_audit_module = {
     NGX_MODULE_V1,
     &ngx_http_ds_audit_module_ctx,         /* module context */
-    NULL,                                  /* module directives */
+    ngx_http_ds_audit_commands,            /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_ds_audit_init_process,        /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_ds_audit_exit_process,        /* exit process */
+    NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static const char  *ngx_http_ds_audit_rl_names[] = {
+    NULL, "pending", "allowed", "limited", "revoked", "unavailable"
+};
+
+
+/* -------------------------------------------------------- log phase */
+
+static ngx_int_t
+ngx_http_ds_audit_handler(ngx_http_request_t *r)
+{
+    json_t                         *rec;
+    ds_audit_req_t                  rq;
+    ngx_http_ds_ctx_t              *ctx;
+    ngx_http_core_srv_conf_t       *cscf;
+    ngx_http_ds_audit_loc_conf_t   *alcf;
+    ngx_http_ds_audit_main_conf_t  *amcf;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ds_audit_module);
+    if (alcf->sink == NULL || !alcf->sink->chain_ok) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_ds_get_ctx(r);
+
+    if (ctx == NULL) {
+        /*
+         * No context: record the request if nginx rejected it before
+         * it was routed to any location (a 400 on a bad request line,
+         * a 408, a 414...), or if it reached an enforced location
+         * that never ran our access handler.
+         */
+        cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+        if (r->loc_conf != cscf->ctx->loc_conf
+            && (ngx_http_ds_location_enforced == NULL
+                || !ngx_http_ds_location_enforced(r)))
+        {
+            return NGX_OK;
+        }
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ds_audit_module);
+
+    ngx_http_ds_audit_fill(r, amcf, ctx, &rq);
+
+    rec = ds_audit_request_record(alcf->sink->format, &rq);
+    if (rec == NULL) {
+        alcf->sink->lost++;
+        return NGX_OK;
+    }
+
+    ngx_http_ds_audit_emit(alcf->sink, rec, r->connection->log);
+    json_decref(rec);
+
+    return NGX_OK;
+}
+
+
+static ds_audit_str_t
+ngx_http_ds_audit_ngx_str(ngx_str_t *s)
+{
+    ds_audit_str_t  v;
+
+    v.data = s->len ? (const char *) s->data : NULL;
+    v.len = s->len;
+
+    return v;
+}
+
+
+static ds_audit_str_t
+ngx_http_ds_audit_var(ngx_http_request_t *r, ngx_int_t index)
+{
+    ds_audit_str_t              v;
+    ngx_http_variable_value_t  *vv;
+
+    v.data = NULL;
+    v.len = 0;
+
+    if (index == NGX_ERROR) {
+        return v;
+    }
+
+    vv = ngx_http_get_indexed_variable(r, index);
+
+    if (vv && !vv->not_found && vv->len) {
+        v.data = (const char *) vv->data;
+        v.len = vv->len;
+    }
+
+    return v;
+}
+
+
+static ds_audit_str_t
+ngx_http_ds_audit_name(const char *s, size_t len)
+{
+    ds_audit_str_t  v;
+
+    v.data = len ? s : NULL;
+    v.len = len;
+
+    return v;
+}
+
+
+static void
+ngx_http_ds_audit_outcome(ngx_http_ds_ctx_t *ctx, ds_audit_req_t *rq)
+{
+    int          denied;
+    ds_reason_t  reason;
+
+    if (ctx == NULL) {
+        rq->decision = ds_audit_cstr("error");
+        rq->reason = ds_audit_cstr(ds_reason_name(DS_REASON_BAD_REQUEST));
+        return;
+    }
+
+    reason = ctx->verdict.reason;
+    denied = ctx->answered || (ctx->decided && !ctx->verdict.allow);
+
+    if (denied && reason == DS_REASON_ALLOWED) {
+        /* the limiter or the path parser answered, not the policy */
+        switch (ctx->rl_state) {
+        case NGX_HTTP_DS_RL_LIMITED:
+            reason = DS_REASON_RATE_LIMITED;
+            break;
+        case NGX_HTTP_DS_RL_REVOKED:
+            reason = DS_REASON_TOKEN_REVOKED;
+            break;
+        case NGX_HTTP_DS_RL_UNAVAILABLE:
+            reason = DS_REASON_RATE_LIMITER_UNAVAILABLE;
+            break;
+        default:
+            reason = (ctx->path_err == DS_PATH_OK
+                      || ctx->path_err == DS_PATH_UNKNOWN_ENDPOINT
+                      || ctx->path_err == DS_PATH_METHOD_NOT_ALLOWED
+                      || ctx->path_err == DS_PATH_NOT_UNDER_PREFIX)
+                     ? DS_REASON_UNKNOWN_ENDPOINT : DS_REASON_BAD_REQUEST;
+        }
+    }
+
+    if (denied) {
+        rq->decision = ds_audit_cstr("deny");
+        rq->reason = ds_audit_cstr(ds_reason_name(reason));
+
+    } else if (ctx->decided) {
+        rq->decision = ds_audit_cstr("allow");
+        rq->reason = ds_audit_cstr(ds_reason_name(reason));
+
+    } else {
+        /* the request ended before the policy could decide */
+        rq->decision = ds_audit_cstr("error");
+        rq->reason = ds_audit_cstr(ctx->path_err == DS_PATH_OK
+                                   ? NULL
+                                   : ds_reason_name(DS_REASON_BAD_REQUEST));
+    }
+}
+
+
+static void
+ngx_http_ds_audit_fill(ngx_http_request_t *r,
+    ngx_http_ds_audit_main_conf_t *amcf, ngx_http_ds_ctx_t *ctx,
+    ds_audit_req_t *rq)
+{
+    off_t            sent;
+    u_char          *q;
+    ngx_msec_int_t   ms;
+    ngx_time_t      *tp;
+    ngx_str_t       *uri;
+
+    ngx_memzero(rq, sizeof(ds_audit_req_t));
+
+    tp = ngx_timeofday();
+    rq->time_ms = (int64_t) tp->sec * 1000 + tp->msec;
+
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+    rq->duration_ms = ngx_max(ms, 0);
+
+    rq->instance = ngx_http_ds_audit_ngx_str(&amcf->instance);
+    rq->request_id = ngx_http_ds_audit_var(r, amcf->request_id_index);
+    rq->upstream_status = ngx_http_ds_audit_var(r,
+                                                amcf->upstream_status_index);
+
+    rq->method = ngx_http_ds_audit_ngx_str(&r->method_name);
+
+    /* the raw URI as the client sent it, split off the query string */
+    uri = &r->unparsed_uri;
+    q = uri->len ? ngx_strlchr(uri->data, uri->data + uri->len, '?') : NULL;
+    rq->path.data = uri->len ? (const char *) uri->data : NULL;
+    rq->path.len = q ? (size_t) (q - uri->data) : uri->len;
+    if (q) {
+        rq->args.data = (const char *) q + 1;
+        rq->args.len = uri->data + uri->len - q - 1;
+    }
+    rq->query_allow = amcf->query_args;
+
+    rq->client_ip = ngx_http_ds_audit_ngx_str(&r->connection->addr_text);
+    if (r->headers_in.user_agent) {
+        rq->user_agent.data = (const char *) r->headers_in.user_agent->value.data;
+        rq->user_agent.len = r->headers_in.user_agent->value.len;
+    }
+
+    rq->status = (int) (r->err_status ? r->err_status
+                                      : r->headers_out.status);
+    if (rq->status == 0 && r->connection->error) {
+        rq->status = 499;
+    }
+
+    sent = r->connection->sent;
+    rq->bytes_sent = sent;
+    sent -= r->header_size;
+    rq->body_bytes_sent = ngx_max(sent, 0);
+
+    ngx_http_ds_audit_outcome(ctx, rq);
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    rq->recipient = ds_audit_cstr(ctx->verdict.recipient_id);
+    rq->token_id = ds_audit_cstr(ctx->verdict.token_id);
+
+    if (ctx->path_err == DS_PATH_OK || ctx->path.op != DS_OP_UNKNOWN) {
+        rq->action = ds_audit_cstr(ds_op_audit_name(ctx->path.op));
+        rq->operation = ds_audit_cstr(ds_op_name(ctx->path.op));
+    } else {
+        rq->action = ds_audit_cstr(ds_op_audit_name(DS_OP_UNKNOWN));
+    }
+
+    rq->share = ngx_http_ds_audit_name(ctx->path.share, ctx->path.share_len);
+    rq->schema = ngx_http_ds_audit_name(ctx->path.schema,
+                                        ctx->path.schema_len);
+    rq->table = ngx_http_ds_audit_name(ctx->path.table, ctx->path.table_len);
+    rq->purpose = ngx_http_ds_audit_ngx_str(&ctx->purpose);
+    rq->country = ngx_http_ds_audit_name((const char *) ctx->country,
+                                         ctx->country_len);
+
+    if (ctx->rl_state != NGX_HTTP_DS_RL_NONE
+        && (size_t) ctx->rl_state
+           < sizeof(ngx_http_ds_audit_rl_names) / sizeof(char *))
+    {
+        rq->rl_state = ds_audit_cstr(
+                           ngx_http_ds_audit_rl_names[ctx->rl_state]);
+        rq->rl_limit = ctx->rl_limit;
+        rq->rl_remaining = ctx->rl_remaining;
+    }
+
+    if (ds_op_is_list(ctx->path.op) && ctx->decided && ctx->verdict.allow
+        && rq->status == NGX_HTTP_OK)
+    {
+        rq->has_items = 1;
+        rq->items_in = ctx->items_in;
+        rq->items_out = ctx->items_out;
+    }
+
+    if (ctx->policy) {
+        rq->policy_version = ds_audit_cstr(ds_policy_digest(ctx->policy));
+    }
+}
+
+
+/* ------------------------------------------------------------ sinks */
+
+static void
+ngx_http_ds_audit_emit(ngx_http_ds_audit_sink_t *sink, json_t *rec,
+    ngx_log_t *log)
+{
+    char    *line;
+    size_t   len;
+
+    line = ds_audit_seal(&sink->chain, rec, &len);
+
+    if (line == NULL) {
+        /* the chain did not advance: only this record is missing */
+        sink->lost++;
+        ngx_log_error(NGX_LOG_CRIT, log, 0,
+                      "ds_audit: could not seal a record for \"%V\"",
+                      &sink->name);
+        return;
+    }
+
+    ngx_http_ds_audit_write(sink, (u_char *) line, len, log);
+    free(line);
+}
+
+
+static void
+ngx_http_ds_audit_write(ngx_http_ds_audit_sink_t *sink, u_char *line,
+    size_t len, ngx_log_t *log)
+{
+    u_char   *p, *msg;
+    size_t    hlen;
+    ssize_t   n;
+
+    if (sink->syslog) {
+        hlen = sizeof("<255>Jan 01 00:00:00 ") - 1 + ngx_cycle->hostname.len
+               + 1 + sink->syslog->tag.len + 2;
+
+        msg = ngx_alloc(hlen + len, log);
+        if (msg == NULL) {
+            sink->lost++;
+            return;
+        }
+
+        p = ngx_syslog_add_header(sink->syslog, msg);
+        p = ngx_cpymem(p, line, len - 1);         /* no trailing LF */
+
+        n = ngx_syslog_send(sink->syslog, msg, p - msg);
+        ngx_free(msg);
+
+        if (n != p - msg) {
+            sink->lost++;
+            if (ngx_time() != sink->err_time) {
+                sink->err_time = ngx_time();
+                ngx_log_error(NGX_LOG_CRIT, log, 0,
+                              "ds_audit: send to \"%V\" failed, "
+                              "%ui record(s) lost by this worker",
+                              &sink->name, sink->lost);
+            }
+        }
+
+        return;
+    }
+
+    if (sink->buf == NULL) {
+        (void) ngx_http_ds_audit_write_file(sink, line, len, 1, log);
+        return;
+    }
+
+    if (sink->buf_len + len > sink->buffer_size) {
+        ngx_http_ds_audit_flush(sink, log);
+    }
+
+    if (len > sink->buffer_size) {
+        (void) ngx_http_ds_audit_write_file(sink, line, len, 1, log);
+        return;
+    }
+
+    ngx_memcpy(sink->buf + sink->buf_len, line, len);
+    sink->buf_len += len;
+    sink->buf_records++;
+
+    if (sink->flush && !sink->flush_event.timer_set) {
+        ngx_add_timer(&sink->flush_event, sink->flush);
+    }
+}
+
+
+/*
+ * One write() of whole records on the O_APPEND descriptor: lines of
+ * several workers interleave but never mix. Errors never block or
+ * crash: the records are counted as lost and reported once a second.
+ */
+static ngx_int_t
+ngx_http_ds_audit_write_file(ngx_http_ds_audit_sink_t *sink, u_char *data,
+    size_t len, ngx_uint_t records, ngx_log_t *log)
+{
+    ssize_t    n;
+    ngx_err_t  err;
+
+    n = ngx_write_fd(sink->file->fd, data, len);
+
+    if (n == (ssize_t) len) {
+        return NGX_OK;
+    }
+
+    err = (n == -1) ? ngx_errno : 0;
+    sink->lost += records;
+
+    if (ngx_time() != sink->err_time) {
+        sink->err_time = ngx_time();
+
+        if (n == -1) {
+            ngx_log_error(NGX_LOG_CRIT, log, err,
+                          "ds_audit: write() to \"%V\" failed, "
+                          "%ui record(s) lost by this worker",
+                          &sink->file->name, sink->lost);
+        } else {
+            ngx_log_error(NGX_LOG_CRIT, log, 0,
+                          "ds_audit: write() to \"%V\" was incomplete: "
+                          "%z of %uz, %ui record(s) lost by this worker",
+                          &sink->file->name, n, len, sink->lost);
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_ds_audit_flush(ngx_http_ds_audit_sink_t *sink, ngx_log_t *log)
+{
+    if (sink->buf == NULL || sink->buf_len == 0) {
+        return;
+    }
+
+    (void) ngx_http_ds_audit_write_file(sink, sink->buf, sink->buf_len,
+                                        sink->buf_records, log);
+    sink->buf_len = 0;
+    sink->buf_records = 0;
+
+    if (sink->flush_event.timer_set) {
+        ngx_del_timer(&sink->flush_event);
+    }
+}
+
+
+/* called by nginx before it reopens the file (SIGUSR1) */
+static void
+ngx_http_ds_audit_flush_file(ngx_open_file_t *file, ngx_log_t *log)
+{
+    ngx_http_ds_audit_flush(file->data, log);
+}
+
+
+static void
+ngx_http_ds_audit_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_ds_audit_flush(ev->data, ev->log);
+}
+
+
+/* ----------------------------------------------------- worker life */
+
+static int64_t
+ngx_http_ds_audit_now_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (int64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+static ngx_int_t
+ngx_http_ds_audit_init_process(ngx_cycle_t *cycle)
+{
+    json_t                         *rec;
+    ngx_uint_t                      i;
+    ngx_http_ds_audit_sink_t      **sinks, *sink;
+    ngx_http_ds_audit_main_conf_t  *amcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_ds_audit_module);
+    if (amcf == NULL) {
+        return NGX_OK;
+    }
+
+    sinks = amcf->sinks.elts;
+
+    for (i = 0; i < amcf->sinks.nelts; i++) {
+        sink = sinks[i];
+
+        if (ds_audit_chain_init(&sink->chain, amcf->key, amcf->key_len,
+                                (const char *) amcf->instance.data,
+                                (long) ngx_pid)
+            != 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "ds_audit: no randomness for the chain id");
+            return NGX_ERROR;
+        }
+
+        if (sink->buffer_size) {
+            sink->buf = ngx_alloc(sink->buffer_size, cycle->log);
+            if (sink->buf == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        sink->flush_event.handler = ngx_http_ds_audit_flush_handler;
+        sink->flush_event.data = sink;
+        sink->flush_event.log = cycle->log;
+        sink->flush_event.cancelable = 1;
+
+        sink->chain_ok = 1;
+
+        rec = ds_audit_lifecycle_record(sink->format, "chain_start",
+                                        ngx_http_ds_audit_now_ms(),
+                                        (const char *) amcf->instance.data,
+                                        (long) ngx_pid, 0, 0);
+        if (rec) {
+            ngx_http_ds_audit_emit(sink, rec, cycle->log);
+            json_decref(rec);
+        }
+    }
+
+    /* the chains hold their derived keys: the seed is no longer needed */
+    if (ngx_process == NGX_PROCESS_WORKER && amcf->key) {
+        OPENSSL_cleanse(amcf->key, amcf->key_len);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ds_audit_exit_process(ngx_cycle_t *cycle)
+{
+    json_t                         *rec;
+    ngx_uint_t                      i;
+    ngx_http_ds_audit_sink_t      **sinks, *sink;
+    ngx_http_ds_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_ds_audit_module);
+    if (amcf == NULL) {
+        return;
+    }
+
+    sinks = amcf->sinks.elts;
+
+    for (i = 0; i < amcf->sinks.nelts; i++) {
+        sink = sinks[i];
+
+        if (!sink->chain_ok) {
+            continue;
+        }
+
+        ngx_time_update();
+
+        rec = ds_audit_lifecycle_record(sink->format, "chain_end",
+                                        ngx_http_ds_audit_now_ms(),
+                                        (const char *) amcf->instance.data,
+                                        (long) ngx_pid,
+                                        sink->chain.requests, sink->lost);
+        if (rec) {
+            ngx_http_ds_audit_emit(sink, rec, cycle->log);
+            json_decref(rec);
+        }
+
+        ngx_http_ds_audit_flush(sink, cycle->log);
+
+        sink->chain_ok = 0;
+        OPENSSL_cleanse(sink->chain.key, sizeof(sink->chain.key));
+
+        if (sink->buf) {
+            ngx_free(sink->buf);
+            sink->buf = NULL;
+        }
+    }
+}
+
+
+/* ----------------------------------------------------- configuration */
+
+static void *
+ngx_http_ds_audit_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ds_audit_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ds_audit_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&amcf->sinks, cf->pool, 4,
+                       sizeof(ngx_http_ds_audit_sink_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    amcf->request_id_index = NGX_ERROR;
+    amcf->upstream_status_index = NGX_ERROR;
+
+    return amcf;
+}
+
+
+static void
+ngx_http_ds_audit_cleanse_key(void *data)
+{
+    ngx_http_ds_audit_main_conf_t  *amcf = data;
+
+    OPENSSL_cleanse(amcf->key, amcf->key_len);
+}
+
+
+static char *
+ngx_http_ds_audit_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_ds_audit_main_conf_t  *amcf = conf;
+
+    u_char      c;
+    ngx_str_t   name;
+    ngx_uint_t  i;
+
+    if (amcf->instance.len == 0) {
+        amcf->instance = cf->cycle->hostname;
+    }
+
+    for (i = 0; i < amcf->instance.len; i++) {
+        c = amcf->instance.data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ds_audit_instance \"%V\": use letters, "
+                               "digits, \".\", \"-\" and \"_\"",
+                               &amcf->instance);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* NUL-terminated: the core takes C strings */
+    name.data = ngx_pnalloc(cf->pool, amcf->instance.len + 1);
+    if (name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    *ngx_cpymem(name.data, amcf->instance.data, amcf->instance.len) = '\0';
+    amcf->instance.data = name.data;
+
+    if (amcf->query_args == NULL) {
+        amcf->query_args = (const char **) ds_audit_default_query_args;
+    }
+
+    if (amcf->sinks.nelts && amcf->key == NULL) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "ds_audit_log without ds_audit_key: records are "
+                           "chained with unkeyed SHA-256, which shows "
+                           "accidents but not deliberate tampering");
+    }
+
+    ngx_str_set(&name, "request_id");
+    amcf->request_id_index = ngx_http_get_variable_index(cf, &name);
+
+    ngx_str_set(&name, "upstream_status");
+    amcf->upstream_status_index = ngx_http_get_variable_index(cf, &name);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_ds_audit_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ds_audit_loc_conf_t  *alcf;
+
+    alcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ds_audit_loc_conf_t));
+    if (alcf == NULL) {
+        return NULL;
+    }
+
+    alcf->sink = NGX_CONF_UNSET_PTR;
+
+    return alcf;
+}
+
+
+static char *
+ngx_http_ds_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ds_audit_loc_conf_t  *prev = parent;
+    ngx_http_ds_audit_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->sink, prev->sink, NULL);
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_http_ds_audit_sink_t *
+ngx_http_ds_audit_find_sink(ngx_http_ds_audit_main_conf_t *amcf,
+    ngx_str_t *name)
+{
+    ngx_uint_t                  i;
+    ngx_http_ds_audit_sink_t  **sinks;
+
+    sinks = amcf->sinks.elts;
+
+    for (i = 0; i < amcf->sinks.nelts; i++) {
+        if (sinks[i]->name.len == name->len
+            && ngx_strncmp(sinks[i]->name.data, name->data, name->len) == 0)
+        {
+            return sinks[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static char *
+ngx_http_ds_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ds_audit_loc_conf_t *alcf = conf;
+
+    ssize_t                         size;
+    ngx_str_t                      *value, s, full;
+    ngx_uint_t                      i;
+    ngx_msec_t                      flush;
+    ds_audit_format_t               format;
+    ngx_http_ds_audit_sink_t       *sink, *old, **slot;
+    ngx_http_ds_audit_main_conf_t  *amcf;
+
+    if (alcf->sink != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts != 2) {
+            return "takes no parameters after \"off\"";
+        }
+        alcf->sink = NULL;
+        return NGX_CONF_OK;
+    }
+
+    format = DS_AUDIT_NATIVE;
+    size = 0;
+    flush = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "format=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            if (s.len == 6 && ngx_strncmp(s.data, "native", 6) == 0) {
+                format = DS_AUDIT_NATIVE;
+            } else if (s.len == 4 && ngx_strncmp(s.data, "ocsf", 4) == 0) {
+                format = DS_AUDIT_OCSF;
+            } else {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "unknown audit format \"%V\" "
+                                   "(native or ocsf)", &s);
+                return NGX_CONF_ERROR;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "buffer=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR || size < DS_AUDIT_LINE_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid buffer size \"%V\" (at least "
+                                   "%d bytes)", &s, DS_AUDIT_LINE_MAX);
+                return NGX_CONF_ERROR;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+            flush = ngx_parse_time(&s, 0);
+
+            if (flush == (ngx_msec_t) NGX_ERROR || flush == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid flush time \"%V\"", &s);
+                return NGX_CONF_ERROR;
+            }
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (flush && size == 0) {
+        return "has \"flush\" without \"buffer\"";
+    }
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ds_audit_module);
+
+    sink = ngx_pcalloc(cf->pool, sizeof(ngx_http_ds_audit_sink_t));
+    if (sink == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    sink->format = format;
+    sink->buffer_size = size;
+    sink->flush = flush;
+
+    if (ngx_strncmp(value[1].data, "syslog:", 7) == 0) {
+        if (size) {
+            return "cannot buffer a syslog destination";
+        }
+
+        sink->syslog = ngx_pcalloc(cf->pool, sizeof(ngx_syslog_peer_t));
+        if (sink->syslog == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_syslog_process_conf(cf, sink->syslog) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        sink->name = value[1];
+
+    } else {
+        full = value[1];
+        if (ngx_conf_full_name(cf->cycle, &full, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+        sink->name = full;
+    }
+
+    /* the same destination named twice is one sink, one chain */
+    old = ngx_http_ds_audit_find_sink(amcf, &sink->name);
+
+    if (old) {
+        if (old->format != format || old->buffer_size != (size_t) size
+            || old->flush != flush)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "audit destination \"%V\" is already used "
+                               "with other parameters", &sink->name);
+            return NGX_CONF_ERROR;
+        }
+
+        alcf->sink = old;
+        return NGX_CONF_OK;
+    }
+
+    if (sink->syslog == NULL) {
+        sink->file = ngx_conf_open_file(cf->cycle, &value[1]);
+        if (sink->file == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (sink->file->data || sink->file->flush) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "audit file \"%V\" is also used by another "
+                               "log", &sink->name);
+            return NGX_CONF_ERROR;
+        }
+
+        sink->file->data = sink;
+        sink->file->flush = ngx_http_ds_audit_flush_file;
+    }
+
+    slot = ngx_array_push(&amcf->sinks);
+    if (slot == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *slot = sink;
+    alcf->sink = sink;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ds_audit_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ds_audit_main_conf_t *amcf = conf;
+
+    char                 err[256];
+    u_char               key[DS_AUDIT_KEY_MAX];
+    size_t               len;
+    ngx_str_t           *value, path;
+    ngx_pool_cleanup_t  *cln;
+
+    if (amcf->key) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ds_audit_key_load((const char *) path.data, key, &len, err,
+                          sizeof(err))
+        != 0)
+    {
+        /* the message names the file and the problem, never the bytes */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "ds_audit_key: %s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->key = ngx_pnalloc(cf->pool, len);
+    if (amcf->key == NULL) {
+        OPENSSL_cleanse(key, sizeof(key));
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(amcf->key, key, len);
+    amcf->key_len = len;
+    OPENSSL_cleanse(key, sizeof(key));
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_ds_audit_cleanse_key;
+    cln->data = amcf;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ds_audit_query_args(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ds_audit_main_conf_t *amcf = conf;
+
+    ngx_str_t    *value;
+    ngx_uint_t    i, n;
+    const char  **list;
+
+    if (amcf->query_args) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    n = cf->args->nelts - 1;
+
+    list = ngx_pcalloc(cf->pool, (n + 1) * sizeof(char *));
+    if (list == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (n == 1 && ngx_strcmp(value[1].data, "off") == 0) {
+        amcf->query_args = list;          /* empty: no argument logged */
+        return NGX_CONF_OK;
+    }
+
+    for (i = 0; i < n; i++) {
+        /* directive arguments are NUL-terminated by the parser */
+        list[i] = (const char *) value[i + 1].data;
+    }
+
+    amcf->query_args = list;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ds_audit_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ds_audit_handler;
+
+    return NGX_OK;
+}

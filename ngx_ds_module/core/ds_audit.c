@@ -30,6 +30,10 @@
 #define DS_AUDIT_RECORD_LABEL  "dsgw-audit-v1 record"    /* + NUL + C(R) */
 #define DS_AUDIT_RECORD_PREFIX sizeof(DS_AUDIT_RECORD_LABEL)
 
+/* the integrity block and metadata.sequence, with room to spare */
+#define DS_AUDIT_SEAL_MAX      (DS_AUDIT_CHAIN_MAX + 2 * DS_AUDIT_MAC_HEX   \
+                                + 192)
+
 #define DS_AUDIT_ZERO_MAC                                                     \
     "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -55,8 +59,9 @@ typedef struct {
 
 
 typedef struct {
-    int      sanitized;
-    json_t  *truncated;                 /* array of field names */
+    int       sanitized;
+    unsigned  shift;                    /* caps >> shift: oversized records */
+    json_t   *truncated;                /* array of field names */
 } ds_audit_flags_t;
 
 
@@ -194,6 +199,21 @@ ds_utf8_valid(const unsigned char *p, size_t n)
 }
 
 
+static int
+ds_audit_listed(json_t *arr, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < json_array_size(arr); i++) {
+        if (strcmp(json_string_value(json_array_get(arr, i)), name) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * A JSON string from untrusted bytes: invalid UTF-8 (and NUL) become
  * U+FFFD, the result is cut on a character boundary at cap bytes.
@@ -203,13 +223,15 @@ ds_audit_string(ds_audit_str_t s, size_t cap, const char *field,
     ds_audit_flags_t *fl)
 {
     const unsigned char  *p, *end;
-    size_t                k, olen;
+    size_t                k, c, olen, cost;
     char                 *out;
     json_t               *j;
 
     if (s.data == NULL) {
         return json_null();
     }
+
+    cap >>= fl->shift;
 
     out = malloc(cap + 1);
     if (out == NULL) {
@@ -219,16 +241,25 @@ ds_audit_string(ds_audit_str_t s, size_t cap, const char *field,
     p = (const unsigned char *) s.data;
     end = p + s.len;
     olen = 0;
+    cost = 0;
 
     while (p < end) {
         k = ds_utf8_valid(p, end - p);
 
-        if (olen + (k ? k : 3) > cap) {
-            if (fl->truncated) {
+        /* the cap bounds the escaped size: "\u001f" costs six bytes */
+        c = k ? k : 3;
+        if (k == 1 && (*p < 0x20 || *p == '"' || *p == '\\')) {
+            c = *p < 0x20 ? 6 : 2;
+        }
+
+        if (cost + c > cap) {
+            if (fl->truncated && !ds_audit_listed(fl->truncated, field)) {
                 json_array_append_new(fl->truncated, json_string(field));
             }
             break;
         }
+
+        cost += c;
 
         if (k) {
             memcpy(out + olen, p, k);
@@ -836,21 +867,42 @@ ds_audit_ocsf(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
 json_t *
 ds_audit_request_record(ds_audit_format_t fmt, const ds_audit_req_t *rq)
 {
+    char              *line;
+    size_t             len;
     json_t            *o;
+    unsigned           shift;
     ds_audit_flags_t   fl;
 
-    fl.sanitized = 0;
-    fl.truncated = json_array();
-    if (fl.truncated == NULL) {
-        return NULL;
+    /*
+     * Field caps keep ordinary records small; a record of hostile
+     * maximal fields is rebuilt with every cap divided by 4, then 16,
+     * so that the sealed line stays under DS_AUDIT_LINE_MAX.
+     */
+    for (shift = 0; ; shift += 2) {
+        fl.sanitized = 0;
+        fl.shift = shift;
+        fl.truncated = json_array();
+        if (fl.truncated == NULL) {
+            return NULL;
+        }
+
+        o = (fmt == DS_AUDIT_OCSF) ? ds_audit_ocsf(rq, &fl)
+                                   : ds_audit_native(rq, &fl);
+        json_decref(fl.truncated);
+
+        if (o == NULL || shift == 4) {
+            return o;
+        }
+
+        line = ds_audit_canonical(o, &len);
+        free(line);
+
+        if (line && len <= DS_AUDIT_LINE_MAX - DS_AUDIT_SEAL_MAX) {
+            return o;
+        }
+
+        json_decref(o);
     }
-
-    o = (fmt == DS_AUDIT_OCSF) ? ds_audit_ocsf(rq, &fl)
-                               : ds_audit_native(rq, &fl);
-
-    json_decref(fl.truncated);
-
-    return o;
 }
 
 
@@ -865,6 +917,7 @@ ds_audit_lifecycle_record(ds_audit_format_t fmt, const char *type,
 
     end = strcmp(type, "chain_end") == 0;
     fl.sanitized = 0;
+    fl.shift = 0;
     fl.truncated = NULL;
 
     if (fmt == DS_AUDIT_NATIVE) {

@@ -442,6 +442,53 @@ test_caps_and_utf8(void **state)
 
 
 static void
+test_line_cap(void **state)
+{
+    ds_audit_req_t    rq;
+    ds_audit_chain_t  c;
+    ds_audit_str_t    big;
+    json_t           *r;
+    char             *junk, *line[1];
+    size_t            len;
+    collect_t         col;
+    int               f;
+
+    (void) state;
+
+    /* every field at 5000 control characters: 6 bytes each escaped */
+    junk = malloc(5000);
+    memset(junk, 0x01, 5000);
+    big.data = junk;
+    big.len = 5000;
+
+    for (f = 0; f < 2; f++) {
+        memset(&rq, 0, sizeof(rq));
+        rq.instance = rq.request_id = rq.recipient = rq.token_id = big;
+        rq.action = rq.operation = rq.method = rq.path = big;
+        rq.client_ip = rq.country = rq.user_agent = rq.decision = big;
+        rq.reason = rq.upstream_status = rq.share = rq.schema = big;
+        rq.table = rq.purpose = rq.rl_state = rq.policy_version = big;
+
+        r = ds_audit_request_record(f ? DS_AUDIT_OCSF : DS_AUDIT_NATIVE, &rq);
+        assert_non_null(r);
+        ds_audit_chain_init_id(&c, seed, sizeof(seed), "cap");
+        line[0] = ds_audit_seal(&c, r, &len);
+        assert_non_null(line[0]);
+        assert_true(len <= DS_AUDIT_LINE_MAX);
+        assert_null(strchr(line[0], '\n') + 1 == line[0] + len
+                    ? NULL : "newline inside the record");
+        json_decref(r);
+
+        col = verify(seed, sizeof(seed), line, 1, 0);
+        assert_int_equal(col.errors, 0);
+        free(line[0]);
+    }
+
+    free(junk);
+}
+
+
+static void
 test_canonical(void **state)
 {
     json_t  *j;
@@ -787,6 +834,7 @@ main(void)
         cmocka_unit_test(test_native_fields),
         cmocka_unit_test(test_no_token_anywhere),
         cmocka_unit_test(test_caps_and_utf8),
+        cmocka_unit_test(test_line_cap),
         cmocka_unit_test(test_canonical),
         cmocka_unit_test(test_ocsf_record),
         cmocka_unit_test(test_key_parse),

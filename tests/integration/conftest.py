@@ -367,6 +367,7 @@ class Nginx:
 
 BASE_CONF = """\
 {user}
+daemon off;
 worker_processes {workers};
 load_module {module};
 error_log {prefix}/logs/error.log {log_level};

@@ -635,6 +635,10 @@ ngx_http_ds_redis_deny(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ctx->verdict.reason = reason;
     ctx->verdict.http_status = (int) status;
 
+    /* set before: the request may be freed once the answer is sent */
+    ctx->done = 1;
+    ctx->access_rc = NGX_DONE;
+
     return ngx_http_ds_send_error(r, ctx, status, reason, message);
 }
 
@@ -685,6 +689,7 @@ ngx_http_ds_redis_push_header(ngx_http_request_t *r, ngx_str_t *name,
 
     h->hash = 1;
     h->key = *name;
+    h->lowcase_key = NULL;
     h->value.data = p;
     h->value.len = ngx_sprintf(p, "%L", value) - p;
 

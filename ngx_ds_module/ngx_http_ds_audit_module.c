@@ -707,6 +707,13 @@ ngx_http_ds_audit_exit_process(ngx_cycle_t *cycle)
 
         ngx_http_ds_audit_flush(sink, cycle->log);
 
+        if (sink->lost) {
+            ngx_log_error(NGX_LOG_CRIT, cycle->log, 0,
+                          "ds_audit: %ui record(s) for \"%V\" lost to "
+                          "write errors by this worker", sink->lost,
+                          &sink->name);
+        }
+
         sink->chain_ok = 0;
         OPENSSL_cleanse(sink->chain.key, sizeof(sink->chain.key));
 

@@ -734,7 +734,7 @@ ds_audit_ocsf(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
         creds = json_array();
         cred = json_object();
         ds_set_str(cred, "uid", rq->token_id, DS_AUDIT_CAP_DEFAULT, fl);
-        json_object_set_new(cred, "type", json_string("Bearer Token"));
+        json_object_set_new(cred, "type", json_string("Access Token"));
         json_array_append_new(creds, cred);
         json_object_set_new(user, "programmatic_credentials", creds);
     }

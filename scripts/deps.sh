@@ -8,7 +8,8 @@ build=(make gcc nginx-dev nginx-core libjansson-dev libmaxminddb-dev
        libhiredis-dev libssl-dev libpcre2-dev zlib1g-dev)
 run=("${build[@]}" redis-server python3 perl libmaxmind-db-writer-perl
      mmdb-bin curl)
-test=("${run[@]}" libcmocka-dev python3-pytest python3-requests)
+test=("${run[@]}" libcmocka-dev python3-pytest python3-requests
+      python3-jsonschema)
 bench=("${test[@]}" wrk procps)
 fuzz=("${test[@]}" clang libclang-rt-14-dev valgrind)
 

@@ -63,6 +63,10 @@ ngx_int_t ngx_http_ds_location_enforced(ngx_http_request_t *r)
     __attribute__((weak));
 
 
+static ngx_int_t ngx_http_ds_audit_stash(ngx_http_request_t *r);
+static ngx_http_ds_audit_sink_t *ngx_http_ds_audit_stashed(
+    ngx_http_request_t *r);
+static void ngx_http_ds_audit_stash_marker(void *data);
 static ngx_int_t ngx_http_ds_audit_handler(ngx_http_request_t *r);
 static void ngx_http_ds_audit_fill(ngx_http_request_t *r,
     ngx_http_ds_audit_main_conf_t *amcf, ngx_http_ds_ctx_t *ctx,
@@ -166,6 +170,64 @@ static const char  *ngx_http_ds_audit_rl_names[] = {
 };
 
 
+/* ---------------------------------------------------- rewrite phase */
+
+/*
+ * Remember the destination of the first audited location the request
+ * reached: an error_page or X-Accel-Redirect may end it in a location
+ * that has no ds_audit_log, and its record must not be lost. A pool
+ * cleanup survives internal redirects, which wipe r->ctx.
+ */
+static ngx_int_t
+ngx_http_ds_audit_stash(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_ds_audit_loc_conf_t  *alcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ds_audit_module);
+
+    if (alcf->sink == NULL || ngx_http_ds_audit_stashed(r) != NULL) {
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_DECLINED;
+    }
+
+    cln->handler = ngx_http_ds_audit_stash_marker;
+    cln->data = alcf->sink;
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_http_ds_audit_sink_t *
+ngx_http_ds_audit_stashed(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_ds_audit_stash_marker) {
+            return cln->data;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_ds_audit_stash_marker(void *data)
+{
+    /* a marker only */
+}
+
+
 /* -------------------------------------------------------- log phase */
 
 static ngx_int_t
@@ -175,6 +237,7 @@ ngx_http_ds_audit_handler(ngx_http_request_t *r)
     ds_audit_req_t                  rq;
     ngx_http_ds_ctx_t              *ctx;
     ngx_http_core_srv_conf_t       *cscf;
+    ngx_http_ds_audit_sink_t       *sink;
     ngx_http_ds_audit_loc_conf_t   *alcf;
     ngx_http_ds_audit_main_conf_t  *amcf;
 
@@ -183,7 +246,13 @@ ngx_http_ds_audit_handler(ngx_http_request_t *r)
     }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ds_audit_module);
-    if (alcf->sink == NULL || !alcf->sink->chain_ok) {
+
+    sink = ngx_http_ds_audit_stashed(r);
+    if (sink == NULL) {
+        sink = alcf->sink;
+    }
+
+    if (sink == NULL || !sink->chain_ok) {
         return NGX_OK;
     }
 
@@ -210,13 +279,13 @@ ngx_http_ds_audit_handler(ngx_http_request_t *r)
 
     ngx_http_ds_audit_fill(r, amcf, ctx, &rq);
 
-    rec = ds_audit_request_record(alcf->sink->format, &rq);
+    rec = ds_audit_request_record(sink->format, &rq);
     if (rec == NULL) {
-        alcf->sink->lost++;
+        sink->lost++;
         return NGX_OK;
     }
 
-    ngx_http_ds_audit_emit(alcf->sink, rec, r->connection->log);
+    ngx_http_ds_audit_emit(sink, rec, r->connection->log);
     json_decref(rec);
 
     return NGX_OK;
@@ -1136,6 +1205,13 @@ ngx_http_ds_audit_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_ds_audit_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ds_audit_stash;
 
     return NGX_OK;
 }

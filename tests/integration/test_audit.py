@@ -468,3 +468,51 @@ def test_dsctl_audit_report(nginx, tmp_path):
     # a window in the past holds nothing
     r = dsctl("audit", "report", log, "--to", "2000-01-01")
     assert "0 request record(s)" in r.stdout
+
+
+def test_audit_survives_internal_redirect(nginx, tmp_path):
+    # audit configured in the enforced location only; the upstream's 404
+    # is intercepted and served by a named location without ds_audit_log
+    log = str(tmp_path / "audit.log")
+    key = write_key(tmp_path)
+    ng = nginx(http_extra="    ds_audit_key %s;" % key,
+               location_extra="            ds_audit_log %s;\n"
+                              "            proxy_intercept_errors on;\n"
+                              "            error_page 404 = @nf;" % log,
+               server_extra='        location @nf { return 404 "nf\\n"; }')
+    r = requests.get(ng.url(PREFIX + "/shares/claims/schemas/adjudicated/"
+                            "tables/no_such_table/metadata"),
+                     headers=bearer("fraud"))
+    assert r.status_code == 404 and r.text == "nf\n"
+    ng.stop()
+
+    reqs = requests_of(records(log))
+    assert len(reqs) == 1
+    assert reqs[0]["status"] == 404
+    assert reqs[0]["decision"] == "allow"
+    assert reqs[0]["recipient"] == "fraud-analytics"
+    assert reqs[0]["table"] == "no_such_table"
+    assert verify([log], key, "--strict").returncode == 0
+
+
+def test_audit_rate_limited(nginx, redis, tmp_path):
+    from test_ratelimit import limited_policy, redis_conf
+    log = str(tmp_path / "audit.log")
+    key = write_key(tmp_path)
+    ng = nginx(policy=limited_policy({"requests": 2, "per": "minute",
+                                      "burst": 0}),
+               http_extra=redis_conf(redis) + "\n" + audit_conf(log, key))
+    codes = [requests.get(ng.url(SHARES), headers=bearer("fraud")).status_code
+             for _ in range(3)]
+    assert codes == [200, 200, 429]
+    ng.stop()
+
+    reqs = requests_of(records(log))
+    assert [r["decision"] for r in reqs] == ["allow", "allow", "deny"]
+    assert reqs[2]["reason"] == "rate_limited"
+    assert reqs[2]["status"] == 429
+    assert reqs[2]["recipient"] == "fraud-analytics"
+    assert reqs[0]["rate_limit"]["state"] == "allowed"
+    assert reqs[0]["rate_limit"]["remaining"] == 1
+    assert reqs[2]["rate_limit"]["state"] == "limited"
+    assert verify([log], key, "--strict").returncode == 0

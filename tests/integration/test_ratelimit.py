@@ -261,3 +261,26 @@ def test_password_file(nginx, redis, tmp_path):
     for ng_ in (ng, ng2):
         assert secret not in ng_.log_since(0)
         assert "wrong" not in ng_.log_since(0).replace("wrong number", "")
+
+
+def test_query_with_body_while_parked(nginx, redis, upstream):
+    # the body arrives while the request waits for Redis; the proxy must
+    # still forward it whole once the request resumes
+    query = PREFIX + ("/shares/claims/schemas/adjudicated/tables/"
+                      "medical_claims/query")
+    ng = nginx(policy=limited_policy({"requests": 2, "per": "minute"}),
+               http_extra=redis_conf(redis))
+    for remaining in ("1", "0"):
+        r = requests.post(ng.url(query), headers=bearer("fraud"),
+                          json={"limitHint": 10, "predicateHints": []},
+                          timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.headers["RateLimit-Remaining"] == remaining
+        assert r.text.splitlines()[0].startswith('{"protocol"')
+    seen = [q for q in upstream.requests() if q.get("path", "").endswith(
+        "/query")]
+    assert len(seen) == 2
+
+    r = requests.post(ng.url(query), headers=bearer("fraud"), json={},
+                      timeout=10)
+    assert r.status_code == 429

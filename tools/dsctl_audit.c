@@ -40,6 +40,7 @@ dsctl_audit_usage(FILE *out)
 
 typedef struct {
     int  quiet;
+    int  nokey;
 } dsctl_verify_ctx_t;
 
 
@@ -47,6 +48,10 @@ static void
 dsctl_audit_print_issue(void *data, const ds_audit_issue_t *is)
 {
     dsctl_verify_ctx_t  *ctx = data;
+
+    if (strcmp(is->kind, "nokey") == 0) {
+        ctx->nokey++;
+    }
 
     if (ctx->quiet && !is->error) {
         return;
@@ -113,6 +118,7 @@ dsctl_audit_verify(int argc, char **argv)
     keyfile = NULL;
     strict = 0;
     ctx.quiet = 0;
+    ctx.nokey = 0;
     nfiles = 0;
 
     files = calloc(argc, sizeof(char *));
@@ -180,6 +186,13 @@ dsctl_audit_verify(int argc, char **argv)
     ds_audit_verify_stats(v, &st);
     ds_audit_verify_free(v);
     free(files);
+
+    if (ctx.nokey && st.errors == (uint64_t) ctx.nokey) {
+        /* nothing wrong was found: nothing could be checked */
+        fprintf(stderr, "dsctl: %d chain(s) are keyed: give --key KEYFILE "
+                "(the file named by ds_audit_key)\n", ctx.nokey);
+        return DSCTL_USAGE;
+    }
 
     rc = st.errors ? DSCTL_FAIL : DSCTL_OK;
 

@@ -1826,7 +1826,7 @@ ds_audit_verify_end(ds_audit_verify_t *v, int strict)
     for (i = 0; i < v->nchains; i++) {
         c = &v->chains[i];
 
-        if (!c->ended) {
+        if (!c->ended && !c->nokey_reported) {
             ds_audit_issue(v, strict, c->first_file, 0, c->id, "open",
                            "chain has no chain-end after seq %llu (nginx "
                            "still running, crashed, or the tail was cut)",

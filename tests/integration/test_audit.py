@@ -164,6 +164,10 @@ def test_audit_record_fields(nginx, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ok: 1 chain(s), 6 record(s) verified (4 request(s))" in r.stdout
 
+    # keyed chains cannot be checked without the key: a usage error
+    r = verify([log], None)
+    assert r.returncode == 2 and "--key" in r.stderr
+
 
 def load(ng, n, threads=8):
     """n requests from keep-alive sessions; returns the count sent."""

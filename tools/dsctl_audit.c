@@ -28,8 +28,9 @@ dsctl_audit_usage(FILE *out)
         "verify  checks every chain in the files (give rotated segments\n"
         "        oldest first); prints the first line of each alteration,\n"
         "        removal, reordering or insertion and exits 1 on any.\n"
-        "        Open chains (no chain-end) are warnings; --strict makes\n"
-        "        them errors.\n"
+        "        Chains without chain-start (older segment not given) or\n"
+        "        chain-end (still running) are warnings; --strict (every\n"
+        "        segment given, nginx stopped) makes them errors.\n"
         "report  calls, denials by reason, bytes, countries and purposes\n"
         "        by recipient and by share/schema/table, for records with\n"
         "        FROM <= time < TO (RFC 3339 or YYYY-MM-DD, UTC).\n");

@@ -1443,6 +1443,8 @@ typedef struct {
     char            last_mac[DS_AUDIT_MAC_HEX + 1];
     unsigned        ended:1;
     unsigned        nokey_reported:1;
+    unsigned        continued:1;
+    uint64_t        first_seq;
     uint64_t        lost;
     uint64_t        records;
     char           *first_file;
@@ -1738,12 +1740,9 @@ ds_audit_verify_line(ds_audit_verify_t *v, const char *file, size_t lineno,
     /* an authentic record: now its place in the chain */
 
     if (created) {
-        if (seq != 0 || strcmp(type, "chain_start") != 0) {
-            ds_audit_issue(v, 0, file, lineno, id, "continued",
-                           "chain begins at seq %llu without chain-start "
-                           "(its earlier segment was not given)",
-                           (unsigned long long) seq);
-        }
+        /* reported at the end: an error only when --strict */
+        c->continued = seq != 0 || strcmp(type, "chain_start") != 0;
+        c->first_seq = seq;
         c->next_seq = seq;
         memcpy(c->last_mac, prev, sizeof(prev));
 
@@ -1825,6 +1824,14 @@ ds_audit_verify_end(ds_audit_verify_t *v, int strict)
 
     for (i = 0; i < v->nchains; i++) {
         c = &v->chains[i];
+
+        if (c->continued) {
+            ds_audit_issue(v, strict, c->first_file, c->first_line, c->id,
+                           "continued",
+                           "chain begins at seq %llu without chain-start "
+                           "(its earlier segment was not given, or was cut)",
+                           (unsigned long long) c->first_seq);
+        }
 
         if (!c->ended && !c->nokey_reported) {
             ds_audit_issue(v, strict, c->first_file, 0, c->id, "open",

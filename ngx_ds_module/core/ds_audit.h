@@ -181,7 +181,10 @@ ds_audit_verify_t *ds_audit_verify_new(const unsigned char *seed,
 void ds_audit_verify_line(ds_audit_verify_t *v, const char *file,
     size_t lineno, const char *line, size_t len);
 
-/* strict: a chain without chain-end is an error, not a warning */
+/*
+ * strict: every segment was given, so a chain without chain-start or
+ * without chain-end is an error, not a warning
+ */
 void ds_audit_verify_end(ds_audit_verify_t *v, int strict);
 
 void ds_audit_verify_stats(const ds_audit_verify_t *v,

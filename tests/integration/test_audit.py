@@ -306,9 +306,12 @@ def test_audit_reopen_and_reload_lose_nothing(nginx, tmp_path, params):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "(180 request(s))" in r.stdout
 
-    # the newer segment alone continues a chain: a warning, not tampering
+    # the newer segment alone continues a chain: a warning, not tampering,
+    # unless --strict says every segment was given
     r = verify([log], key)
     assert r.returncode == 0, r.stdout
+    assert "warning: continued" in r.stdout
+    assert verify([log], key, "--strict").returncode == 1
 
 
 def test_audit_ocsf(nginx, tmp_path):
@@ -519,4 +522,27 @@ def test_audit_rate_limited(nginx, redis, tmp_path):
     assert reqs[0]["rate_limit"]["state"] == "allowed"
     assert reqs[0]["rate_limit"]["remaining"] == 1
     assert reqs[2]["rate_limit"]["state"] == "limited"
+    assert verify([log], key, "--strict").returncode == 0
+
+
+def test_audit_invalid_utf8_is_replaced_and_flagged(nginx, tmp_path):
+    ng, log, key = start(nginx, tmp_path)
+    req = (b"GET " + PREFIX.encode() + b"/shares/cl\xffaims/schemas HTTP/1.1\r\n"
+           b"Host: x\r\nUser-Agent: bad\xff\xfeagent\"}\r\n"
+           b"Authorization: Bearer " + TOKENS["fraud"].encode() + b"\r\n"
+           b"Connection: close\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", ng.port)) as c:
+        c.sendall(req)
+        c.settimeout(5)
+        assert c.recv(4096).startswith(b"HTTP/1.1 ")
+    ng.stop()
+
+    reqs = requests_of(records(log))
+    assert len(reqs) == 1
+    r = reqs[0]
+    assert r["sanitized"] is True
+    assert r["user_agent"] == "bad\ufffd\ufffdagent\"}"
+    assert r["path"] == PREFIX + "/shares/cl\ufffdaims/schemas"
+    assert r["recipient"] == "fraud-analytics"
+    assert_no_token([log])
     assert verify([log], key, "--strict").returncode == 0

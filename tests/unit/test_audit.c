@@ -820,6 +820,12 @@ test_interleaved_and_segments(void **state)
     assert_int_equal(c.errors, 0);
     assert_string_equal(c.first_warning_kind, "continued");
 
+    /* strict: all segments claimed, so a cut head is an error */
+    c = verify(seed, sizeof(seed), a + 3, na - 3, 1);
+    assert_int_equal(c.errors, 1);
+    assert_int_equal(c.first_error_line, 1);
+    assert_string_equal(c.first_error_kind, "continued");
+
     free_lines(a, na);
     free_lines(b, nb);
 }

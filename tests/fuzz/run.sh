@@ -45,11 +45,27 @@ fi
 
 # UBSan must abort so libFuzzer records the input; LSan is on by default
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+# a smaller quarantine keeps RSS and page faults down (2x exec/s on
+# the audit harness) while still catching use-after-free within an input
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:quarantine_size_mb=32}
 
-srcs=("$core"/*.c)
 failed=()
 skipped=()
+
+# the core once, instrumented, into an archive: each harness links only
+# the objects it needs, and a core file that does not compile fails the
+# run without hiding what the other harnesses find
+mkdir -p "$out/obj"
+rm -f "$out/obj"/*.o "$out/libdscore-fuzz.a"
+for c in "$core"/*.c; do
+    o="$out/obj/$(basename "$c" .c).o"
+    if ! "$CLANG" "${cflags[@]/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,}" \
+             -c -o "$o" "$c" 2>"$o.log"; then
+        cat "$o.log" >&2
+        failed+=("$(basename "$c")(build)")
+    fi
+done
+ar rcs "$out/libdscore-fuzz.a" "$out"/obj/*.o
 
 for h in "${harnesses[@]}"; do
     src="$here/$h.c"
@@ -69,8 +85,8 @@ for h in "${harnesses[@]}"; do
     fi
 
     echo "== $h: building"
-    if ! "$CLANG" "${cflags[@]}" -o "$out/$h" "$src" "${srcs[@]}" \
-             "${libs[@]}" 2>"$out/$h.build.log"; then
+    if ! "$CLANG" "${cflags[@]}" -o "$out/$h" "$src" \
+             "$out/libdscore-fuzz.a" "${libs[@]}" 2>"$out/$h.build.log"; then
         cat "$out/$h.build.log" >&2
         failed+=("$h(build)")
         continue

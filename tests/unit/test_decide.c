@@ -17,57 +17,8 @@
 #include "ds_time.h"
 
 
-/* "@name@" in the policy text becomes sha256("tok-name") */
-static const char  policy_text[] =
-"{\"version\": 1, \"recipients\": [\n"
-" {\"id\": \"fraud\", \"status\": \"active\",\n"
-"  \"contract\": {\"id\": \"DSA-1\", \"valid_from\": \"2029-01-01T00:00:00Z\",\n"
-"    \"valid_until\": \"2031-01-01T00:00:00Z\",\n"
-"    \"attestations\": [{\"type\": \"BAA\",\n"
-"                      \"expires\": \"2030-06-01T00:00:00Z\"},\n"
-"                     {\"type\": \"DPA\"}]},\n"
-"  \"countries\": {\"allow\": [\"US\", \"CA\"]},\n"
-"  \"rate_limit\": {\"requests\": 100, \"per\": \"second\", \"burst\": 20},\n"
-"  \"tokens\": [\n"
-"    {\"id\": \"f-1\", \"sha256\": \"@f1@\"},\n"
-"    {\"id\": \"f-2\", \"sha256\": \"@f2@\",\n"
-"     \"not_before\": \"2029-12-01T00:00:00Z\",\n"
-"     \"expires\": \"2030-02-01T00:00:00Z\"},\n"
-"    {\"id\": \"f-old\", \"sha256\": \"@fold@\",\n"
-"     \"expires\": \"2029-12-31T00:00:00Z\"},\n"
-"    {\"id\": \"f-future\", \"sha256\": \"@ffut@\",\n"
-"     \"not_before\": \"2030-03-01T00:00:00Z\"},\n"
-"    {\"id\": \"f-bound\", \"sha256\": \"@fbound@\", \"purpose\": \"FRAUD\"}],\n"
-"  \"grants\": [\n"
-"    {\"share\": \"claims\", \"schema\": \"adjudicated\", \"table\": \"*\",\n"
-"     \"purposes\": [\"FRAUD\", \"HPAYMT\"], \"attestations\": [\"BAA\"],\n"
-"     \"rate_limit\": {\"requests\": 5, \"per\": \"minute\",\n"
-"                    \"scope\": \"share\"}},\n"
-"    {\"share\": \"claims\", \"schema\": \"pending\", \"table\": \"prior_auth\",\n"
-"     \"operations\": [\"table_metadata\"]},\n"
-"    {\"share\": \"Mixed_Case\", \"countries\": {\"deny\": [\"CA\"]}},\n"
-"    {\"share\": \"windowed\", \"valid_from\": \"2030-02-01T00:00:00Z\",\n"
-"     \"valid_until\": \"2030-03-01T00:00:00Z\"},\n"
-"    {\"share\": \"needs_soc2\", \"attestations\": [\"DPA\", \"SOC2\"]},\n"
-"    {\"share\": \"creds\", \"operations\": [\"all\"]},\n"
-"    {\"share\": \"geo_open\", \"countries\": {\"allow\": [\"US\", \"unknown\"]}},\n"
-"    {\"share\": \"twice\", \"purposes\": [\"TREAT\"]},\n"
-"    {\"share\": \"twice\", \"countries\": {\"allow\": [\"FR\"]}}]},\n"
-" {\"id\": \"paused\", \"status\": \"suspended\",\n"
-"  \"tokens\": [{\"id\": \"s-1\", \"sha256\": \"@s@\"}],\n"
-"  \"grants\": [{\"share\": \"claims\"}]},\n"
-" {\"id\": \"early\", \"contract\": {\"valid_from\": \"2031-01-01T00:00:00Z\"},\n"
-"  \"tokens\": [{\"id\": \"e-1\", \"sha256\": \"@early@\"}],\n"
-"  \"grants\": [{\"share\": \"claims\"}]},\n"
-" {\"id\": \"late\", \"contract\": {\"valid_until\": \"2029-06-01T00:00:00Z\"},\n"
-"  \"tokens\": [{\"id\": \"l-1\", \"sha256\": \"@late@\"}],\n"
-"  \"grants\": [{\"share\": \"claims\"}]},\n"
-" {\"id\": \"open\",\n"
-"  \"tokens\": [{\"id\": \"o-1\", \"sha256\": \"@open@\"}],\n"
-"  \"grants\": [{\"share\": \"pub\"},\n"
-"    {\"share\": \"anyplace\", \"countries\": {\"allow\": [\"unknown\", \"FR\"]}},\n"
-"    {\"share\": \"blocked\", \"countries\": {\"deny\": [\"unknown\"]}}]}\n"
-"]}\n";
+/* "@name@" in the fixture becomes sha256("tok-name") */
+#define FIXTURE  "tests/unit/data/decide.json"
 
 
 #define T(s)  ms_of(s)
@@ -92,33 +43,44 @@ ms_of(const char *s)
 static int
 setup(void **state)
 {
-    char    text[sizeof(policy_text) * 4], name[32], tok[40], hex[65];
-    char    err[DS_ERR_MAX];
-    size_t  i, o;
+    char         src[8192], text[16384], name[32], tok[40], hex[65];
+    char         err[DS_ERR_MAX];
+    size_t       i, o, n;
     const char  *end;
+    FILE        *f;
 
     (void) state;
 
-    /* substitute @name@ with the digest of "tok-name" */
-    for (i = 0, o = 0; policy_text[i]; ) {
-        if (policy_text[i] == '@') {
-            end = strchr(policy_text + i + 1, '@');
-            snprintf(name, sizeof(name), "%.*s",
-                     (int) (end - policy_text - i - 1), policy_text + i + 1);
-            snprintf(tok, sizeof(tok), "tok-%s", name);
-            ds_token_digest_hex(tok, strlen(tok), hex);
-            memcpy(text + o, hex, 64);
-            o += 64;
-            i = end - policy_text + 1;
+    f = fopen(FIXTURE, "r");
+    if (f == NULL) {
+        perror(FIXTURE);
+        return -1;
+    }
+
+    n = fread(src, 1, sizeof(src) - 1, f);
+    fclose(f);
+    src[n] = '\0';
+
+    for (i = 0, o = 0; src[i] && o + 65 < sizeof(text); ) {
+        end = (src[i] == '@') ? strchr(src + i + 1, '@') : NULL;
+
+        if (end == NULL) {
+            text[o++] = src[i++];
             continue;
         }
 
-        text[o++] = policy_text[i++];
+        snprintf(name, sizeof(name), "%.*s", (int) (end - src - i - 1),
+                 src + i + 1);
+        snprintf(tok, sizeof(tok), "tok-%s", name);
+        ds_token_digest_hex(tok, strlen(tok), hex);
+        memcpy(text + o, hex, 64);
+        o += 64;
+        i = end - src + 1;
     }
 
     text[o] = '\0';
 
-    policy = ds_policy_load_buffer("decide.json", text, o, err, sizeof(err));
+    policy = ds_policy_load_buffer(FIXTURE, text, o, err, sizeof(err));
     if (policy == NULL) {
         fprintf(stderr, "%s\n", err);
         return -1;

@@ -347,8 +347,14 @@ ngx_http_ds_audit_outcome(ngx_http_ds_ctx_t *ctx, ds_audit_req_t *rq)
     ds_reason_t  reason;
 
     if (ctx == NULL) {
+        /* nginx answered before routing: a malformed request, or none */
         rq->decision = ds_audit_cstr("error");
-        rq->reason = ds_audit_cstr(ds_reason_name(DS_REASON_BAD_REQUEST));
+        if (rq->status >= 400 && rq->status < 500 && rq->status != 404
+            && rq->status != 499)
+        {
+            rq->reason = ds_audit_cstr(
+                             ds_reason_name(DS_REASON_BAD_REQUEST));
+        }
         return;
     }
 

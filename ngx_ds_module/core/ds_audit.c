@@ -1263,7 +1263,7 @@ ds_obj_child(json_t *o, const char *key)
 char *
 ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len)
 {
-    char      mac[DS_AUDIT_MAC_HEX + 1], *line;
+    char      mac[DS_AUDIT_MAC_HEX + 1], *line, *p;
     json_t   *integ, *type;
     ds_buf_t  b;
     size_t    n;
@@ -1309,11 +1309,13 @@ ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len)
         return NULL;
     }
 
-    /* canonical output has room: it was realloc'ed with a spare byte */
-    line = realloc(line, n + 2);
-    if (line == NULL) {
+    p = realloc(line, n + 2);
+    if (p == NULL) {
+        free(line);
         return NULL;
     }
+
+    line = p;
 
     line[n++] = '\n';
     line[n] = '\0';

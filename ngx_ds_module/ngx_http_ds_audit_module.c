@@ -440,8 +440,8 @@ ngx_http_ds_audit_fill(ngx_http_request_t *r,
 
     rq->client_ip = ngx_http_ds_audit_ngx_str(&r->connection->addr_text);
     if (r->headers_in.user_agent) {
-        rq->user_agent.data = (const char *) r->headers_in.user_agent->value.data;
-        rq->user_agent.len = r->headers_in.user_agent->value.len;
+        rq->user_agent = ngx_http_ds_audit_ngx_str(
+                             &r->headers_in.user_agent->value);
     }
 
     rq->status = (int) (r->err_status ? r->err_status

@@ -1628,7 +1628,8 @@ ds_audit_verify_line(ds_audit_verify_t *v, const char *file, size_t lineno,
     const char *line, size_t len)
 {
     int                 created, keyed;
-    char                mac[DS_AUDIT_MAC_HEX + 1], claimed[DS_AUDIT_MAC_HEX + 1];
+    char                mac[DS_AUDIT_MAC_HEX + 1];
+    char                claimed[DS_AUDIT_MAC_HEX + 1];
     char                prev[DS_AUDIT_MAC_HEX + 1];
     const char         *type, *alg, *id;
     uint64_t            seq;

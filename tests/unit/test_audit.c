@@ -559,8 +559,8 @@ test_ocsf_record(void **state)
 
     r = json_loads(line, 0, NULL);
     ds = json_object_get(json_object_get(r, "unmapped"), "dsgw");
-    assert_string_equal(json_string_value(json_object_get(ds, "purpose_of_use")),
-                        "FRAUD");
+    assert_string_equal(json_string_value(json_object_get(ds,
+                        "purpose_of_use")), "FRAUD");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(ds,
                      "integrity"), "seq")), 0);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(r,

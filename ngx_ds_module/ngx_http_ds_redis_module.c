@@ -17,6 +17,11 @@
  *     answers through ngx_http_ds_send_error() itself and never re-runs
  *     the phases.
  *
+ * The check itself never answers: it returns NGX_DECLINED (go on) or
+ * NGX_AGAIN (parked), never NGX_DONE. Even a 503 known at once (Redis
+ * down, closed mode) is sent from a posted event, so the access handler
+ * never runs on after its request was finalized and freed.
+ *
  * A reply may arrive after nginx freed the request (client gone). The
  * waiting state therefore lives in a holder allocated with ngx_alloc(),
  * handed to hiredis as privdata, and tied to the request only through a
@@ -64,6 +69,11 @@ typedef struct {
 static ngx_int_t ngx_http_ds_redis_park(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ngx_http_ds_redis_main_conf_t *rmcf,
     ds_gcra_params_t *p, u_char *key, size_t key_len);
+static ngx_int_t ngx_http_ds_redis_unavailable(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx, ngx_http_ds_redis_wait_t *w);
+static void ngx_http_ds_redis_hold(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx, ngx_pool_cleanup_t *cln,
+    ngx_http_ds_redis_wait_t *w);
 static void ngx_http_ds_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static ngx_int_t ngx_http_ds_redis_read_reply(ngx_http_ds_redis_wait_t *w,
@@ -229,7 +239,7 @@ ngx_http_ds_redis_check(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ds_redis: rate limit of recipient \"%s\" is out of "
                       "range", ctx->verdict.recipient_id);
-        return ngx_http_ds_redis_apply(r, ctx, NULL);
+        return ngx_http_ds_redis_unavailable(r, ctx, NULL);
     }
 
     share = NULL;
@@ -248,7 +258,7 @@ ngx_http_ds_redis_check(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ds_redis: no limit key for recipient \"%s\"",
                       ctx->verdict.recipient_id);
-        return ngx_http_ds_redis_apply(r, ctx, NULL);
+        return ngx_http_ds_redis_unavailable(r, ctx, NULL);
     }
 
     return ngx_http_ds_redis_park(r, ctx, rmcf, &p, key, key_len);
@@ -328,22 +338,83 @@ ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
         != NGX_OK)
     {
         /* reconnecting or backing off: answer now, never wait */
-        ngx_free(w);
-        return ngx_http_ds_redis_apply(r, ctx, NULL);
+        return ngx_http_ds_redis_unavailable(r, ctx, w);
     }
 
+    w->in_flight = 1;
+
+    ngx_http_ds_redis_hold(r, ctx, cln, w);
+
+    w->ev.handler = ngx_http_ds_redis_timeout;
+    ngx_add_timer(&w->ev, rmcf->command_timeout);
+
+    return NGX_AGAIN;
+}
+
+
+/*
+ * Redis cannot be asked. Open: go on at once. Closed: the 503 is sent
+ * from a posted event, as every answer of this module is, so that the
+ * access handler never has to return after its request was finalized.
+ */
+static ngx_int_t
+ngx_http_ds_redis_unavailable(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ngx_http_ds_redis_wait_t *w)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_ds_redis_loc_conf_t  *rlcf;
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_ds_redis_module);
+
+    if (rlcf->failure_mode == NGX_HTTP_DS_REDIS_OPEN) {
+        if (w) {
+            ngx_free(w);
+        }
+
+        ctx->rl_state = NGX_HTTP_DS_RL_UNAVAILABLE;
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        if (w) {
+            ngx_free(w);
+        }
+
+        return NGX_ERROR;
+    }
+
+    if (w == NULL) {
+        w = ngx_alloc(sizeof(ngx_http_ds_redis_wait_t), r->connection->log);
+        if (w == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(w, sizeof(ngx_http_ds_redis_wait_t));
+    }
+
+    ngx_http_ds_redis_hold(r, ctx, cln, w);
+
+    w->ev.handler = ngx_http_ds_redis_wake;
+    ngx_post_event(&w->ev, &ngx_posted_events);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_ds_redis_hold(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ngx_pool_cleanup_t *cln, ngx_http_ds_redis_wait_t *w)
+{
     w->r = r;
     w->ctx = ctx;
     w->cln = cln;
-    w->in_flight = 1;
 
     cln->handler = ngx_http_ds_redis_request_gone;
     cln->data = w;
 
-    w->ev.handler = ngx_http_ds_redis_timeout;
     w->ev.data = w;
     w->ev.log = r->connection->log;
-    ngx_add_timer(&w->ev, rmcf->command_timeout);
 
     ctx->rl_state = NGX_HTTP_DS_RL_PENDING;
     ctx->rl_wait = w;
@@ -351,8 +422,6 @@ ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     /* as limit_req's delay: notice a client that goes away meanwhile */
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
-
-    return NGX_AGAIN;
 }
 
 

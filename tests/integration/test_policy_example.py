@@ -84,6 +84,7 @@ def test_example_policy_allows_and_denies(nginx, upstream):
     seen = upstream.requests()
     assert seen
     for req in seen:
-        auth = req["headers"]["Authorization"]
+        hdrs = {k.lower(): v for k, v in req["headers"].items()}
+        auth = hdrs["authorization"]
         assert auth.startswith("Bearer ")
         assert not any(t in auth for t in tok.values())

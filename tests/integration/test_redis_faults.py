@@ -2,13 +2,15 @@
 mode applies, no request waits longer than the configured timeouts, the
 worker keeps serving other locations, and service recovers by itself."""
 
+import os
 import socket
+import subprocess
 import threading
 import time
 
 import requests
 
-from conftest import bearer, wait_for
+from conftest import REDIS_SERVER, bearer, wait_for
 from test_ratelimit import SHARES, get, limited_policy, redis_conf
 
 LIMIT = {"requests": 1000, "per": "minute"}
@@ -184,3 +186,48 @@ def test_many_requests_in_flight_stay_exact(nginx, redis):
     for t in threads:
         t.join(30)
     assert sorted(codes) == [200] * 25 + [429] * 35
+
+
+def test_reload_keeps_limits_and_old_workers_exit(nginx, redis):
+    # the worker's connection and its (cancelable) timers must not hold
+    # an old worker after a reload; the budget lives on in Redis
+    ng = nginx(policy=limited_policy({"requests": 3, "per": "hour"}),
+               http_extra=redis_conf(redis))
+    assert get(ng).headers["RateLimit-Remaining"] == "2"
+    assert ng.reload()
+    assert get(ng).headers["RateLimit-Remaining"] == "1"
+
+    # again while Redis is away: the reconnect timer is pending
+    redis.stop()
+    assert get(ng).status_code == 503
+    assert ng.reload()
+    redis.start()
+    wait_for(lambda: get(ng).status_code == 429, timeout=10, interval=0.1,
+             what="the new workers to reach Redis")
+
+
+def test_unix_socket(nginx, tmp_path):
+    sock = str(tmp_path / "redis.sock")
+    proc = subprocess.Popen(
+        [REDIS_SERVER, "--port", "0", "--unixsocket", sock,
+         "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock), timeout=5, what="the socket")
+        ng = nginx(policy=limited_policy({"requests": 1, "per": "hour"}),
+                   http_extra="    ds_redis unix:%s;\n"
+                              "    add_header X-DS-RateLimit $ds_ratelimit "
+                              "always;" % sock)
+        assert get(ng).status_code == 200
+        r = get(ng)
+        assert r.status_code == 429
+        assert r.headers["X-DS-RateLimit"] == "limited"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_ipv6_literal_accepted(nginx):
+    ng = nginx(start=False, http_extra="    ds_redis [::1]:6379;")
+    rc, out = ng.test_config()
+    assert rc == 0, out

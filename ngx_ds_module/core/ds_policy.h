@@ -90,8 +90,14 @@ typedef struct {
     int                     allow;
     ds_reason_t             reason;
     int                     http_status;    /* 200, 401, 403, 404 */
-    const ds_recipient_t   *recipient;      /* NULL: unauthenticated */
-    const char             *recipient_id;   /* NULL: unauthenticated */
+    /*
+     * set as soon as the token is known, also when it is then denied
+     * (expired, suspended...) so the audit can name it; NULL when the
+     * token is missing, malformed or unknown. Only allow == 1 means
+     * authenticated.
+     */
+    const ds_recipient_t   *recipient;
+    const char             *recipient_id;
     const char             *token_id;
     const char             *purpose;        /* effective, NULL if none */
     size_t                  purpose_len;

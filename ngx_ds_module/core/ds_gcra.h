@@ -68,7 +68,7 @@ int ds_gcra_params(const ds_rate_limit_t *rl, ds_gcra_params_t *p);
 
 /*
  * A prefix is 1..DS_GCRA_PREFIX_MAX bytes of [A-Za-z0-9._:{}-]
- * ("ds:", "{ds}:" for a Redis Cluster hash tag). Returns 1 if valid.
+ * ("ds:", "{gw-eu}:"). Returns 1 if valid.
  */
 int ds_gcra_prefix_valid(const char *prefix, size_t len);
 

@@ -230,13 +230,43 @@ ngx_http_ds_audit_stash_marker(void *data)
 
 /* -------------------------------------------------------- log phase */
 
+/*
+ * A request without a context is recorded when nginx answered it before
+ * any location's own handlers ran: rejected before routing (a 400 on a
+ * bad request line, a 414...), matching no location, or stopped while
+ * the location was being chosen (a 413 for client_max_body_size). When
+ * the main module exports ngx_http_ds_location_enforced(), that decides
+ * for routed requests instead.
+ */
+static ngx_int_t
+ngx_http_ds_audit_unrouted(ngx_http_request_t *r)
+{
+    ngx_http_core_srv_conf_t   *cscf;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+    if (r->loc_conf == cscf->ctx->loc_conf) {
+        return 1;
+    }
+
+    if (ngx_http_ds_location_enforced) {
+        return ngx_http_ds_location_enforced(r) == 1;
+    }
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    return r->phase_handler
+           < (ngx_int_t) cmcf->phase_engine.location_rewrite_index;
+}
+
+
 static ngx_int_t
 ngx_http_ds_audit_handler(ngx_http_request_t *r)
 {
     json_t                         *rec;
     ds_audit_req_t                  rq;
     ngx_http_ds_ctx_t              *ctx;
-    ngx_http_core_srv_conf_t       *cscf;
     ngx_http_ds_audit_sink_t       *sink;
     ngx_http_ds_audit_loc_conf_t   *alcf;
     ngx_http_ds_audit_main_conf_t  *amcf;
@@ -258,21 +288,8 @@ ngx_http_ds_audit_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_ds_get_ctx(r);
 
-    if (ctx == NULL) {
-        /*
-         * No context: record the request if nginx rejected it before
-         * it was routed to any location (a 400 on a bad request line,
-         * a 408, a 414...), or if it reached an enforced location
-         * that never ran our access handler.
-         */
-        cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
-
-        if (r->loc_conf != cscf->ctx->loc_conf
-            && (ngx_http_ds_location_enforced == NULL
-                || !ngx_http_ds_location_enforced(r)))
-        {
-            return NGX_OK;
-        }
+    if (ctx == NULL && !ngx_http_ds_audit_unrouted(r)) {
+        return NGX_OK;
     }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ds_audit_module);

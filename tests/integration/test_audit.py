@@ -546,3 +546,25 @@ def test_audit_invalid_utf8_is_replaced_and_flagged(nginx, tmp_path):
     assert r["recipient"] == "fraud-analytics"
     assert_no_token([log])
     assert verify([log], key, "--strict").returncode == 0
+
+
+def test_audit_request_stopped_while_routing(nginx, tmp_path):
+    # a 413 is decided while nginx picks the location, before ds_enforce
+    # runs: still one record, with what is known
+    log = str(tmp_path / "audit.log")
+    key = write_key(tmp_path)
+    ng = nginx(http_extra=audit_conf(log, key),
+               location_extra="            client_max_body_size 16;")
+    r = requests.post(ng.url(QUERY), data=b"x" * 1000,
+                      headers=bearer("fraud"))
+    assert r.status_code == 413
+    ng.stop()
+
+    reqs = requests_of(records(log))
+    assert len(reqs) == 1
+    assert reqs[0]["status"] == 413
+    assert reqs[0]["decision"] == "error"
+    assert reqs[0]["reason"] == "bad_request"
+    assert reqs[0]["recipient"] is None
+    assert reqs[0]["path"] == QUERY
+    assert_no_token([log])

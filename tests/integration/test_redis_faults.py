@@ -8,12 +8,16 @@ import subprocess
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import REDIS_SERVER, bearer, wait_for
 from test_ratelimit import SHARES, get, limited_policy, redis_conf
 
 LIMIT = {"requests": 1000, "per": "minute"}
+
+# time bounds stretch under valgrind (conftest's DS_NGINX_SLOW)
+SLOW = float(os.environ.get("DS_NGINX_SLOW", "1") or 1)
 
 
 def timed_get(ng, path=SHARES):
@@ -43,7 +47,7 @@ def test_redis_stopped_open_mode(nginx, redis):
         assert r.status_code == 200
         assert r.headers["X-DS-RateLimit"] == "unavailable"
         assert "RateLimit-Limit" not in r.headers
-        assert took < 0.3 + 0.5 + 1.0
+        assert took < (0.3 + 0.5 + 1.0) * SLOW
 
     redis.start()
     wait_for(lambda: recovered(ng), timeout=10, interval=0.1,
@@ -64,7 +68,7 @@ def test_redis_stopped_closed_mode(nginx, redis):
         assert r.json()["errorCode"] == "TEMPORARILY_UNAVAILABLE"
         assert r.headers["X-DS-RateLimit"] == "unavailable"
         assert r.headers["Retry-After"] == "1"
-        assert took < 0.3 + 0.5 + 1.0
+        assert took < (0.3 + 0.5 + 1.0) * SLOW
 
     redis.start()
     wait_for(lambda: recovered(ng), timeout=10, interval=0.1,
@@ -77,7 +81,7 @@ def test_closed_is_the_default_and_redis_never_up(nginx, redis):
                http_extra=redis_conf(redis, connect_timeout="500ms"))
     r, took = timed_get(ng)
     assert r.status_code == 503
-    assert took < 0.5 + 1.0
+    assert took < (0.5 + 1.0) * SLOW
     # a location that does not enforce is untouched
     assert requests.get(ng.url("/plain"), timeout=5).status_code == 200
 
@@ -98,7 +102,7 @@ def test_paused_redis_command_timeout(nginx, redis):
         assert r.status_code == 503
         assert r.headers["X-DS-RateLimit"] == "unavailable"
         # the command timeout fired: about 300 ms, never a hang
-        assert took < 2 * 0.3 + 0.4
+        assert took < (2 * 0.3 + 0.4) * SLOW
     # commands keep timing out: the stuck connection is rebuilt
     assert "timed out in a row, reconnecting" in ng.log_since(mark)
 
@@ -127,7 +131,7 @@ def test_worker_never_stalls_while_a_request_is_parked(nginx, redis):
             t0 = time.monotonic()
             r = requests.get(ng.url("/plain"), timeout=5)
             assert r.status_code == 200
-            assert time.monotonic() - t0 < 1.0
+            assert time.monotonic() - t0 < 1.0 * SLOW
         # the limited request is still waiting for its reply meanwhile
         assert t.is_alive()
     finally:
@@ -189,6 +193,8 @@ def test_many_requests_in_flight_stay_exact(nginx, redis):
 
 
 def test_reload_keeps_limits_and_old_workers_exit(nginx, redis):
+    if os.environ.get("DS_NGINX_SINGLE") == "1":
+        pytest.skip("reload needs a master process")
     # the worker's connection and its (cancelable) timers must not hold
     # an old worker after a reload; the budget lives on in Redis
     ng = nginx(policy=limited_policy({"requests": 3, "per": "hour"}),

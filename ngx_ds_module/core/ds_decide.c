@@ -23,6 +23,7 @@ typedef enum {
 
 typedef struct {
     const ds_facts_t      *f;
+    ds_facts_t             facts;       /* a copy when now_ms was 0 */
     const ds_recipient_t  *r;
     const char            *purpose;     /* effective */
     size_t                 purpose_len;
@@ -423,6 +424,14 @@ ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
 
     memset(v, 0, sizeof(*v));
     memset(&c, 0, sizeof(c));
+
+    /* 0: "now" from the core's (injectable) clock */
+    if (f->now_ms == 0) {
+        memcpy(&c.facts, f, sizeof(ds_facts_t));
+        c.facts.now_ms = ds_time_now_ms();
+        f = &c.facts;
+    }
+
     c.f = f;
     now = f->now_ms;
 

@@ -79,7 +79,7 @@ typedef struct {
     size_t          token_len;
     int             token_malformed;    /* Authorization present but bad */
     const char     *token_id;           /* dsctl explain: by id, no secret */
-    int64_t         now_ms;
+    int64_t         now_ms;             /* 0: ds_time_now_ms() */
     const char     *country;            /* "US"; "" unknown; NULL no geo */
     const char     *purpose;            /* header value, NULL if absent */
     size_t          purpose_len;

@@ -293,6 +293,60 @@ test_recipient_and_contract(void **state)
 }
 
 
+static int64_t  fake_now;
+
+
+static int64_t
+fake_clock(void)
+{
+    return fake_now;
+}
+
+
+/* facts without a time use the core's clock, which tests can set */
+static void
+test_injected_clock(void **state)
+{
+    ds_facts_t    f;
+    ds_verdict_t  v;
+
+    (void) state;
+
+    memset(&f, 0, sizeof(f));
+    f.op = DS_OP_GET_SHARE;
+    f.share = "mixed_case";
+    f.token = "tok-f1";
+    f.token_len = 6;
+
+    ds_time_set_clock(fake_clock);
+
+    fake_now = T("2031-01-01T00:00:00Z") - 1;
+    ds_decide(policy, &f, &v);
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    /* the contract ends: the next call is denied, nothing reloaded */
+    fake_now += 1;
+    ds_decide(policy, &f, &v);
+    assert_reason(v, DS_REASON_CONTRACT_EXPIRED);
+
+    fake_now = T("2030-06-01T00:00:00Z");
+    f.op = DS_OP_QUERY_TABLE;
+    f.share = "claims";
+    f.schema = "adjudicated";
+    f.table = "pharmacy_claims";
+    f.purpose = "FRAUD";
+    f.purpose_len = 5;
+    ds_decide(policy, &f, &v);
+    assert_reason(v, DS_REASON_ATTESTATION_MISSING);
+
+    fake_now -= 1;
+    ds_decide(policy, &f, &v);
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    ds_time_set_clock(NULL);
+}
+
+
 static void
 test_unknown_endpoint(void **state)
 {
@@ -821,6 +875,7 @@ main(void)
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_token_window_instant),
         cmocka_unit_test(test_recipient_and_contract),
+        cmocka_unit_test(test_injected_clock),
         cmocka_unit_test(test_unknown_endpoint),
         cmocka_unit_test(test_entitlement),
         cmocka_unit_test(test_temporary_credentials),

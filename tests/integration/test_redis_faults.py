@@ -237,3 +237,28 @@ def test_ipv6_literal_accepted(nginx):
     ng = nginx(start=False, http_extra="    ds_redis [::1]:6379;")
     rc, out = ng.test_config()
     assert rc == 0, out
+
+
+def test_failure_mode_per_location(nginx, redis, upstream):
+    # open for the http block, closed for the main location
+    server_extra = """
+        location /open/ {
+            ds_enforce on;
+            ds_prefix /open;
+            proxy_pass http://127.0.0.1:%d;
+        }
+""" % upstream.port
+    ng = nginx(policy=limited_policy(LIMIT),
+               http_extra=redis_conf(redis, failure_mode="open"),
+               server_extra=server_extra,
+               location_extra="ds_redis_failure_mode closed;")
+    redis.stop()
+    r = get(ng)
+    assert r.status_code == 503
+    assert r.headers["X-DS-RateLimit"] == "unavailable"
+    r = get(ng, "/open/shares")
+    assert r.status_code != 503
+    assert r.headers["X-DS-RateLimit"] == "unavailable"
+    # it reached the upstream: the limiter let it through
+    assert any(q.get("path", "").startswith("/open/")
+               for q in upstream.requests())

@@ -262,3 +262,36 @@ def test_failure_mode_per_location(nginx, redis, upstream):
     # it reached the upstream: the limiter let it through
     assert any(q.get("path", "").startswith("/open/")
                for q in upstream.requests())
+
+
+def test_connect_timeout(nginx, redis):
+    # a listener whose accept queue is full drops SYNs: connect() hangs.
+    # The connect timeout, not the longer command timeout, answers.
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(3):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            fillers.append(s)
+        time.sleep(0.2)
+
+        redis.port = port
+        ng = nginx(policy=limited_policy(LIMIT),
+                   http_extra=redis_conf(redis, connect_timeout="400ms",
+                                         command_timeout="10s"))
+        # the worker may be in its first attempt or backing off after it
+        for _ in range(3):
+            r, took = timed_get(ng)
+            assert r.status_code == 503
+            assert took < (0.4 + 1.0) * SLOW
+        wait_for(lambda: "timed out after 400 ms" in ng.log_since(0),
+                 timeout=5, what="the connect timeout in the log")
+    finally:
+        for s in fillers:
+            s.close()
+        lst.close()

@@ -89,7 +89,7 @@ wait_port "$port" nginx
 
 # 5. profiles for the demo recipients, and what to try
 /usr/bin/python3 "$repo/scripts/demo_profiles.py" \
-    "$repo/policies/example/demo-tokens.json" \
+    "$repo/policies/demo-tokens.json" \
     "http://127.0.0.1:$port/delta-sharing/" "$run/profiles"
 
 cat <<TXT

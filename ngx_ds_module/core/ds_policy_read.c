@@ -27,10 +27,6 @@
 #define DS_JSON_FLAGS  (JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK \
                         | JSON_DECODE_ANY)
 
-/* the demo's cleartext tokens sit next to the example policy */
-#define DS_DEMO_TOKENS "demo-tokens.json"
-
-
 typedef struct {
     const char  *data;
     size_t       len;
@@ -427,10 +423,9 @@ ds_ld_is_policy_file(const char *name)
 
     len = strlen(name);
 
-    /* hidden and editor files, and the demo's cleartext tokens */
+    /* hidden and editor files */
     return len > 5 && name[0] != '.'
-           && strcmp(name + len - 5, ".json") == 0
-           && strcmp(name, DS_DEMO_TOKENS) != 0;
+           && strcmp(name + len - 5, ".json") == 0;
 }
 
 

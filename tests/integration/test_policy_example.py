@@ -1,6 +1,6 @@
 """policies/example through real nginx: the demo `make run` serves
 behaves as docs/policy.md says, with the demo tokens' cleartext from
-policies/example/demo-tokens.json. Denied calls never reach the
+policies/demo-tokens.json. Denied calls never reach the
 upstream."""
 
 import json
@@ -17,7 +17,7 @@ PROVIDERS = BASE + "/shares/provider_directory/schemas/public/tables/providers"
 
 
 def demo_tokens():
-    with open(os.path.join(EXAMPLE, "demo-tokens.json")) as f:
+    with open(os.path.join(EXAMPLE, "..", "demo-tokens.json")) as f:
         return {t["token_id"]: t["token"] for t in json.load(f)["tokens"]}
 
 

@@ -353,7 +353,7 @@ test_directory(void **state)
 
     (void) state;
 
-    /* demo-tokens.json, hidden files and non-*.json are not read */
+    /* hidden files and non-*.json are not read */
     p = ds_policy_load(DATA "multi", err, sizeof(err));
     if (p == NULL) {
         fail_msg("%s", err);

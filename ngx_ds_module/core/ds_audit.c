@@ -34,6 +34,9 @@
 #define DS_AUDIT_SEAL_MAX      (DS_AUDIT_CHAIN_MAX + 2 * DS_AUDIT_MAC_HEX   \
                                 + 192)
 
+/* a record's bytes besides its variable strings, with room to spare */
+#define DS_AUDIT_FIXED_MAX     3072
+
 #define DS_AUDIT_ZERO_MAC                                                     \
     "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -51,16 +54,25 @@ const char *const  ds_audit_default_query_args[] = {
 
 
 typedef struct {
-    char    *p;
-    size_t   len;
-    size_t   cap;
-    int      failed;
+    char          *p;
+    size_t         len;
+    size_t         cap;
+    int            failed;
+    const json_t  *mark;        /* object where "mac" would be sorted in */
+    size_t         mark_at;     /* ... at this offset (0: not yet) */
 } ds_buf_t;
+
+
+typedef struct {
+    const char    *key;
+    json_t        *value;
+} ds_member_t;
 
 
 typedef struct {
     int       sanitized;
     unsigned  shift;                    /* caps >> shift: oversized records */
+    size_t    bytes;                    /* escaped size of the strings */
     json_t   *truncated;                /* array of field names */
 } ds_audit_flags_t;
 
@@ -78,7 +90,7 @@ ds_buf_add(ds_buf_t *b, const char *s, size_t n)
     }
 
     if (b->len + n + 1 > b->cap) {
-        cap = b->cap ? b->cap : 1024;
+        cap = b->cap ? b->cap : 4096;
 
         while (cap < b->len + n + 1) {
             cap *= 2;
@@ -224,7 +236,7 @@ ds_audit_string(ds_audit_str_t s, size_t cap, const char *field,
 {
     const unsigned char  *p, *end;
     size_t                k, c, olen, cost;
-    char                 *out;
+    char                 *out, local[DS_AUDIT_CAP_PATH + 1];
     json_t               *j;
 
     if (s.data == NULL) {
@@ -232,10 +244,13 @@ ds_audit_string(ds_audit_str_t s, size_t cap, const char *field,
     }
 
     cap >>= fl->shift;
+    out = local;
 
-    out = malloc(cap + 1);
-    if (out == NULL) {
-        return NULL;
+    if (cap >= sizeof(local)) {
+        out = malloc(cap + 1);
+        if (out == NULL) {
+            return NULL;
+        }
     }
 
     p = (const unsigned char *) s.data;
@@ -274,8 +289,13 @@ ds_audit_string(ds_audit_str_t s, size_t cap, const char *field,
         fl->sanitized = 1;
     }
 
+    fl->bytes += cost + 2;
+
     j = json_stringn_nocheck(out, olen);
-    free(out);
+
+    if (out != local) {
+        free(out);
+    }
 
     return j;
 }
@@ -886,11 +906,20 @@ ds_audit_request_record(ds_audit_format_t fmt, const ds_audit_req_t *rq)
             return NULL;
         }
 
+        fl.bytes = 0;
+
         o = (fmt == DS_AUDIT_OCSF) ? ds_audit_ocsf(rq, &fl)
                                    : ds_audit_native(rq, &fl);
         json_decref(fl.truncated);
 
         if (o == NULL || shift == 4) {
+            return o;
+        }
+
+        /* keys, numbers and constants stay below DS_AUDIT_FIXED_MAX */
+        if (fl.bytes + DS_AUDIT_FIXED_MAX
+            <= DS_AUDIT_LINE_MAX - DS_AUDIT_SEAL_MAX)
+        {
             return o;
         }
 
@@ -1025,9 +1054,10 @@ ds_canon_string(ds_buf_t *b, const char *s, size_t n)
 
 
 static int
-ds_key_cmp(const void *a, const void *b)
+ds_member_cmp(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *) a, *(const char *const *) b);
+    return strcmp(((const ds_member_t *) a)->key,
+                  ((const ds_member_t *) b)->key);
 }
 
 
@@ -1036,8 +1066,9 @@ ds_canon_value(ds_buf_t *b, const json_t *j, int depth)
 {
     size_t        n, i;
     char          num[32];
-    const char  **keys, *k;
+    const char   *k;
     json_t       *v;
+    ds_member_t  *m, local[48];
 
     if (depth > 32) {
         return -1;
@@ -1047,34 +1078,47 @@ ds_canon_value(ds_buf_t *b, const json_t *j, int depth)
 
     case JSON_OBJECT:
         n = json_object_size(j);
-        keys = malloc((n ? n : 1) * sizeof(char *));
-        if (keys == NULL) {
-            return -1;
+        m = local;
+
+        if (n > sizeof(local) / sizeof(local[0])) {
+            m = malloc(n * sizeof(ds_member_t));
+            if (m == NULL) {
+                return -1;
+            }
         }
 
         i = 0;
         json_object_foreach((json_t *) j, k, v) {
-            keys[i++] = k;
+            m[i].key = k;
+            m[i].value = v;
+            i++;
         }
 
-        qsort(keys, n, sizeof(char *), ds_key_cmp);
+        qsort(m, n, sizeof(ds_member_t), ds_member_cmp);
 
         ds_buf_add(b, "{", 1);
         for (i = 0; i < n; i++) {
+            if (j == b->mark && b->mark_at == 0 && i > 0
+                && strcmp(m[i].key, "mac") > 0)
+            {
+                b->mark_at = b->len;
+            }
             if (i) {
                 ds_buf_add(b, ",", 1);
             }
-            ds_canon_string(b, keys[i], strlen(keys[i]));
+            ds_canon_string(b, m[i].key, strlen(m[i].key));
             ds_buf_add(b, ":", 1);
-            if (ds_canon_value(b, json_object_get(j, keys[i]), depth + 1)
-                != 0)
-            {
-                free(keys);
+            if (ds_canon_value(b, m[i].value, depth + 1) != 0) {
+                if (m != local) {
+                    free(m);
+                }
                 return -1;
             }
         }
         ds_buf_add(b, "}", 1);
-        free(keys);
+        if (m != local) {
+            free(m);
+        }
         return 0;
 
     case JSON_ARRAY:
@@ -1139,11 +1183,16 @@ ds_audit_canonical(const json_t *j, size_t *len)
 }
 
 
-/* the MAC input: label, NUL, canonical record */
+/*
+ * The MAC input: label, NUL, canonical record. With mark, the offset
+ * where "mac" sorts into that object is noted, so the sealed line can be
+ * spliced from the same bytes instead of serialized a second time.
+ */
 static int
-ds_canon_mac_input(const json_t *rec, ds_buf_t *b)
+ds_canon_mac_input(const json_t *rec, const json_t *mark, ds_buf_t *b)
 {
     memset(b, 0, sizeof(*b));
+    b->mark = mark;
     ds_buf_add(b, DS_AUDIT_RECORD_LABEL, DS_AUDIT_RECORD_PREFIX);
 
     if (ds_canon_value(b, rec, 0) != 0 || b->failed) {
@@ -1295,30 +1344,45 @@ ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len)
         type = json_object_get(rec, "type");
     }
 
-    if (ds_canon_mac_input(rec, &b) != 0) {
+    if (ds_canon_mac_input(rec, integ, &b) != 0) {
+        return NULL;
+    }
+
+    if (b.mark_at == 0) {
+        /* cannot happen: "prev" and "seq" always sort after "mac" */
+        free(b.p);
         return NULL;
     }
 
     ds_audit_mac(c->key, c->keyed, b.p, b.len, mac);
+
+    /* the line: C(R) with ,"mac":"..." spliced in, and a newline */
+    n = b.len - DS_AUDIT_RECORD_PREFIX + sizeof(",\"mac\":\"\"") - 1
+        + DS_AUDIT_MAC_HEX + 1;
+
+    line = malloc(n + 1);
+    if (line == NULL) {
+        free(b.p);
+        return NULL;
+    }
+
+    p = line;
+    memcpy(p, b.p + DS_AUDIT_RECORD_PREFIX,
+           b.mark_at - DS_AUDIT_RECORD_PREFIX);
+    p += b.mark_at - DS_AUDIT_RECORD_PREFIX;
+    memcpy(p, ",\"mac\":\"", 8);
+    p += 8;
+    memcpy(p, mac, DS_AUDIT_MAC_HEX);
+    p += DS_AUDIT_MAC_HEX;
+    *p++ = '"';
+    memcpy(p, b.p + b.mark_at, b.len - b.mark_at);
+    p += b.len - b.mark_at;
+    *p++ = '\n';
+    *p = '\0';
+
     free(b.p);
 
     json_object_set_new(integ, "mac", json_string(mac));
-
-    line = ds_audit_canonical(rec, &n);
-    if (line == NULL) {
-        return NULL;
-    }
-
-    p = realloc(line, n + 2);
-    if (p == NULL) {
-        free(line);
-        return NULL;
-    }
-
-    line = p;
-
-    line[n++] = '\n';
-    line[n] = '\0';
 
     memcpy(c->prev, mac, sizeof(mac));
     c->seq++;
@@ -1724,7 +1788,7 @@ ds_audit_verify_line(ds_audit_verify_t *v, const char *file, size_t lineno,
 
     json_object_del(integ, "mac");
 
-    if (ds_canon_mac_input(root, &b) != 0) {
+    if (ds_canon_mac_input(root, NULL, &b) != 0) {
         ds_audit_issue(v, 1, file, lineno, id, "corrupt",
                        "record has no canonical form (non-integer number)");
         goto resync;

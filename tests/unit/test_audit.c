@@ -146,8 +146,21 @@ make_chain(ds_audit_format_t fmt, const unsigned char *key, size_t klen,
         json_decref(rec);
     }
 
+    /* every sealed line is the canonical form of itself */
     for (i = 0; i < k; i++) {
+        json_t  *j;
+        char    *canon;
+
         assert_non_null(lines[i]);
+        j = json_loads(lines[i], 0, NULL);
+        assert_non_null(j);
+        canon = ds_audit_canonical(j, &len);
+        assert_non_null(canon);
+        assert_int_equal(len + 1, strlen(lines[i]));
+        assert_memory_equal(canon, lines[i], len);
+        assert_int_equal(lines[i][len], '\n');
+        free(canon);
+        json_decref(j);
     }
 
     return k;

@@ -30,9 +30,9 @@
 #define DS_AUDIT_RECORD_LABEL  "dsgw-audit-v1 record"    /* + NUL + C(R) */
 #define DS_AUDIT_RECORD_PREFIX sizeof(DS_AUDIT_RECORD_LABEL)
 
-/* the integrity block and metadata.sequence, with room to spare */
-#define DS_AUDIT_SEAL_MAX      (DS_AUDIT_CHAIN_MAX + 2 * DS_AUDIT_MAC_HEX   \
-                                + 192)
+/* the integrity block, metadata.uid and .sequence, with room to spare */
+#define DS_AUDIT_SEAL_MAX      (2 * DS_AUDIT_CHAIN_MAX                      \
+                                + 2 * DS_AUDIT_MAC_HEX + 256)
 
 /* a record's bytes besides its variable strings, with room to spare */
 #define DS_AUDIT_FIXED_MAX     3072
@@ -1313,6 +1313,7 @@ char *
 ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len)
 {
     char      mac[DS_AUDIT_MAC_HEX + 1], *line, *p;
+    char      uid[DS_AUDIT_CHAIN_MAX + 24];
     json_t   *integ, *type;
     ds_buf_t  b;
     size_t    n;
@@ -1332,6 +1333,11 @@ ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len)
     }
 
     if (json_object_get(rec, "class_uid")) {
+        /* metadata.uid: a stable event id for shippers' de-duplication */
+        snprintf(uid, sizeof(uid), "%s:%llu", c->id,
+                 (unsigned long long) c->seq);
+        json_object_set_new(ds_obj_child(rec, "metadata"), "uid",
+                            json_string(uid));
         json_object_set_new(ds_obj_child(rec, "metadata"), "sequence",
                             json_integer((json_int_t) c->seq));
         json_object_set_new(ds_obj_child(ds_obj_child(rec, "unmapped"),

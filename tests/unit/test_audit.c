@@ -578,6 +578,8 @@ test_ocsf_record(void **state)
                      "integrity"), "seq")), 0);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(r,
                      "metadata"), "sequence")), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r,
+                        "metadata"), "uid")), "o:0");
     assert_null(json_object_get(r, "integrity"));
     json_decref(r);
     free(line);

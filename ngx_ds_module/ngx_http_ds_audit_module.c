@@ -11,6 +11,7 @@
 #include <ngx_http.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "ngx_http_ds.h"
 #include "ds_audit.h"
@@ -55,6 +56,20 @@ typedef struct {
 
 
 /*
+ * Per request, in a pool cleanup so that it survives internal redirects
+ * (which wipe r->ctx): the destination of the first audited location
+ * and the SHA-256 of the request body as it streams in.
+ */
+typedef struct {
+    ngx_http_ds_audit_sink_t *sink;
+    EVP_MD_CTX               *md;
+    u_char                    digest[32];
+    unsigned                  hashed:1;     /* digest complete */
+    unsigned                  unhashable:1;
+} ngx_http_ds_audit_req_t;
+
+
+/*
  * Optional hook: when the main module exports it, requests that reached
  * an enforced location but never got a context (e.g. a 413 decided
  * before the access phase) are recorded too.
@@ -64,9 +79,11 @@ ngx_int_t ngx_http_ds_location_enforced(ngx_http_request_t *r)
 
 
 static ngx_int_t ngx_http_ds_audit_stash(ngx_http_request_t *r);
-static ngx_http_ds_audit_sink_t *ngx_http_ds_audit_stashed(
+static ngx_http_ds_audit_req_t *ngx_http_ds_audit_state(
     ngx_http_request_t *r);
-static void ngx_http_ds_audit_stash_marker(void *data);
+static void ngx_http_ds_audit_state_cleanup(void *data);
+static ngx_int_t ngx_http_ds_audit_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static ngx_int_t ngx_http_ds_audit_handler(ngx_http_request_t *r);
 static void ngx_http_ds_audit_fill(ngx_http_request_t *r,
     ngx_http_ds_audit_main_conf_t *amcf, ngx_http_ds_ctx_t *ctx,
@@ -172,16 +189,19 @@ static const char  *ngx_http_ds_audit_rl_names[] = {
 
 /* ---------------------------------------------------- rewrite phase */
 
+static ngx_http_request_body_filter_pt  ngx_http_ds_audit_next_body_filter;
+
+
 /*
  * Remember the destination of the first audited location the request
  * reached: an error_page or X-Accel-Redirect may end it in a location
- * that has no ds_audit_log, and its record must not be lost. A pool
- * cleanup survives internal redirects, which wipe r->ctx.
+ * that has no ds_audit_log, and its record must not be lost.
  */
 static ngx_int_t
 ngx_http_ds_audit_stash(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t            *cln;
+    ngx_http_ds_audit_req_t       *st;
     ngx_http_ds_audit_loc_conf_t  *alcf;
 
     if (r != r->main) {
@@ -190,29 +210,32 @@ ngx_http_ds_audit_stash(ngx_http_request_t *r)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ds_audit_module);
 
-    if (alcf->sink == NULL || ngx_http_ds_audit_stashed(r) != NULL) {
+    if (alcf->sink == NULL || ngx_http_ds_audit_state(r) != NULL) {
         return NGX_DECLINED;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ds_audit_req_t));
     if (cln == NULL) {
         return NGX_DECLINED;
     }
 
-    cln->handler = ngx_http_ds_audit_stash_marker;
-    cln->data = alcf->sink;
+    st = cln->data;
+    ngx_memzero(st, sizeof(ngx_http_ds_audit_req_t));
+    st->sink = alcf->sink;
+
+    cln->handler = ngx_http_ds_audit_state_cleanup;
 
     return NGX_DECLINED;
 }
 
 
-static ngx_http_ds_audit_sink_t *
-ngx_http_ds_audit_stashed(ngx_http_request_t *r)
+static ngx_http_ds_audit_req_t *
+ngx_http_ds_audit_state(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t  *cln;
 
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_ds_audit_stash_marker) {
+        if (cln->handler == ngx_http_ds_audit_state_cleanup) {
             return cln->data;
         }
     }
@@ -222,9 +245,78 @@ ngx_http_ds_audit_stashed(ngx_http_request_t *r)
 
 
 static void
-ngx_http_ds_audit_stash_marker(void *data)
+ngx_http_ds_audit_state_cleanup(void *data)
 {
-    /* a marker only */
+    ngx_http_ds_audit_req_t  *st = data;
+
+    if (st->md) {
+        EVP_MD_CTX_free(st->md);
+        st->md = NULL;
+    }
+}
+
+
+/*
+ * Request body filter: hash the body as it passes on its way to the
+ * upstream (before nginx may spool it to a temporary file). Only the
+ * digest is kept; any failure just leaves the record without it.
+ */
+static ngx_int_t
+ngx_http_ds_audit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_ds_audit_req_t  *st;
+
+    st = (r == r->main) ? ngx_http_ds_audit_state(r) : NULL;
+
+    if (st == NULL || st->hashed || st->unhashable) {
+        return ngx_http_ds_audit_next_body_filter(r, in);
+    }
+
+    if (st->md == NULL) {
+        st->md = EVP_MD_CTX_new();
+
+        if (st->md == NULL
+            || EVP_DigestInit_ex(st->md, EVP_sha256(), NULL) != 1)
+        {
+            st->unhashable = 1;
+            return ngx_http_ds_audit_next_body_filter(r, in);
+        }
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            if (b->last > b->pos
+                && EVP_DigestUpdate(st->md, b->pos, b->last - b->pos) != 1)
+            {
+                st->unhashable = 1;
+                break;
+            }
+
+        } else if (b->in_file) {
+            st->unhashable = 1;
+            break;
+        }
+
+        if (b->last_buf) {
+            if (EVP_DigestFinal_ex(st->md, st->digest, NULL) == 1) {
+                st->hashed = 1;
+            } else {
+                st->unhashable = 1;
+            }
+            break;
+        }
+    }
+
+    if (st->hashed || st->unhashable) {
+        EVP_MD_CTX_free(st->md);
+        st->md = NULL;
+    }
+
+    return ngx_http_ds_audit_next_body_filter(r, in);
 }
 
 
@@ -266,7 +358,9 @@ ngx_http_ds_audit_handler(ngx_http_request_t *r)
 {
     json_t                         *rec;
     ds_audit_req_t                  rq;
+    u_char                          hex[64];
     ngx_http_ds_ctx_t              *ctx;
+    ngx_http_ds_audit_req_t        *st;
     ngx_http_ds_audit_sink_t       *sink;
     ngx_http_ds_audit_loc_conf_t   *alcf;
     ngx_http_ds_audit_main_conf_t  *amcf;
@@ -277,10 +371,8 @@ ngx_http_ds_audit_handler(ngx_http_request_t *r)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ds_audit_module);
 
-    sink = ngx_http_ds_audit_stashed(r);
-    if (sink == NULL) {
-        sink = alcf->sink;
-    }
+    st = ngx_http_ds_audit_state(r);
+    sink = st ? st->sink : alcf->sink;
 
     if (sink == NULL || !sink->chain_ok) {
         return NGX_OK;
@@ -295,6 +387,12 @@ ngx_http_ds_audit_handler(ngx_http_request_t *r)
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ds_audit_module);
 
     ngx_http_ds_audit_fill(r, amcf, ctx, &rq);
+
+    if (st && st->hashed) {
+        ngx_hex_dump(hex, st->digest, sizeof(st->digest));
+        rq.body_sha256.data = (const char *) hex;
+        rq.body_sha256.len = sizeof(hex);
+    }
 
     rec = ds_audit_request_record(sink->format, &rq);
     if (rec == NULL) {
@@ -466,6 +564,8 @@ ngx_http_ds_audit_fill(ngx_http_request_t *r,
     if (rq->status == 0 && r->connection->error) {
         rq->status = 499;
     }
+
+    rq->request_length = r->request_length;
 
     sent = r->connection->sent;
     rq->bytes_sent = sent;
@@ -1235,6 +1335,9 @@ ngx_http_ds_audit_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_ds_audit_stash;
+
+    ngx_http_ds_audit_next_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_ds_audit_body_filter;
 
     return NGX_OK;
 }

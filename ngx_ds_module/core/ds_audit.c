@@ -453,6 +453,10 @@ ds_audit_native(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
     ds_set_str(o, "policy_version", rq->policy_version,
                DS_AUDIT_CAP_DEFAULT, fl);
 
+    json_object_set_new(o, "request_length",
+                        json_integer(rq->request_length));
+    ds_set_str(o, "body_sha256", rq->body_sha256, DS_AUDIT_CAP_DEFAULT, fl);
+
     ds_set_flags(o, fl);
 
     return o;
@@ -850,6 +854,12 @@ ds_audit_ocsf(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
     ds_set_str(ds, "table", rq->table, DS_AUDIT_CAP_DEFAULT, fl);
     ds_set_str(ds, "purpose_of_use", rq->purpose, DS_AUDIT_CAP_DEFAULT, fl);
     json_object_set_new(ds, "bytes_sent", json_integer(rq->bytes_sent));
+    json_object_set_new(ds, "request_length",
+                        json_integer(rq->request_length));
+    if (rq->body_sha256.data) {
+        ds_set_str(ds, "body_sha256", rq->body_sha256, DS_AUDIT_CAP_DEFAULT,
+                   fl);
+    }
     ds_set_str(ds, "upstream_status", rq->upstream_status,
                DS_AUDIT_CAP_DEFAULT, fl);
     ds_set_str(ds, "instance", rq->instance, DS_AUDIT_CAP_DEFAULT, fl);

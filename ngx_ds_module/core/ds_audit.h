@@ -84,6 +84,9 @@ typedef struct {
     int64_t             items_out;
 
     ds_audit_str_t      policy_version;
+
+    int64_t             request_length; /* bytes received, headers too */
+    ds_audit_str_t      body_sha256;    /* hex; absent: no body seen */
 } ds_audit_req_t;
 
 

@@ -568,3 +568,26 @@ def test_audit_request_stopped_while_routing(nginx, tmp_path):
     assert reqs[0]["recipient"] is None
     assert reqs[0]["path"] == QUERY
     assert_no_token([log])
+
+
+def test_audit_request_body_sha256(nginx, tmp_path):
+    import hashlib
+    ng, log, key = start(nginx, tmp_path)
+    s = requests.Session()
+    small = b'{"limitHint": 10, "predicateHints": ["member_id = \'M42\'"]}'
+    # larger than client_body_buffer_size: nginx spools it to a file
+    big = b'{"limitHint": 1, "pad": "' + b"x" * 300000 + b'"}'
+    for body in (small, big):
+        s.post(ng.url(QUERY), data=body, headers=dict(
+            bearer("fraud"), **{"Content-Type": "application/json"}))
+    s.get(ng.url(SHARES), headers=bearer("fraud"))
+    ng.stop()
+
+    reqs = requests_of(records(log))
+    assert [r["body_sha256"] for r in reqs] == [
+        hashlib.sha256(small).hexdigest(), hashlib.sha256(big).hexdigest(),
+        None]
+    assert reqs[1]["request_length"] > len(big)
+    # the predicate values themselves never reach the record
+    assert b"M42" not in open(log, "rb").read()
+    assert verify([log], key, "--strict").returncode == 0

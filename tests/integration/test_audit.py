@@ -591,3 +591,23 @@ def test_audit_request_body_sha256(nginx, tmp_path):
     # the predicate values themselves never reach the record
     assert b"M42" not in open(log, "rb").read()
     assert verify([log], key, "--strict").returncode == 0
+
+
+def test_audit_key_never_logged(nginx, tmp_path, request):
+    request.node.allow_log = ("ds_audit_key: key shorter",)
+    ng, log, key = start(nginx, tmp_path)
+    requests.get(ng.url(SHARES), headers=bearer("fraud"))
+    ng.stop()
+    secret = open(key).read().strip()
+    for path in (log, ng.error_log):
+        assert secret not in open(path, errors="replace").read()
+
+    # a short key is refused at configuration time, and not echoed
+    bad = tmp_path / "short.key"
+    bad.write_text("0123456789abcdef\n")
+    ng.write_conf(ng.render(http_extra="    ds_audit_key %s;\n"
+                            "    ds_audit_log %s;" % (bad, log)))
+    rc, out = ng.test_config()
+    assert rc != 0
+    assert "ds_audit_key" in out and "shorter than 32 bytes" in out
+    assert "0123456789abcdef" not in out

@@ -70,9 +70,11 @@ typedef struct {
 
 
 /*
- * Optional hook: when the main module exports it, requests that reached
- * an enforced location but never got a context (e.g. a 413 decided
- * before the access phase) are recorded too.
+ * Optional hook (weak: the module loads without it): when the main
+ * module exports it, it says whether a routed request that never got a
+ * context was for an enforced location; without it the audit module
+ * records such requests when nginx stopped them while choosing the
+ * location (see ngx_http_ds_audit_unrouted).
  */
 ngx_int_t ngx_http_ds_location_enforced(ngx_http_request_t *r)
     __attribute__((weak));

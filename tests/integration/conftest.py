@@ -23,6 +23,9 @@ import subprocess
 import sys
 import time
 
+import re
+import shlex
+
 import pytest
 import requests
 
@@ -45,6 +48,57 @@ PREFIX = "/delta-sharing"
 FATAL_LOG_MARKERS = ("[alert]", "[emerg]", "AddressSanitizer",
                      "runtime error:", "LeakSanitizer", "signal 11",
                      "signal 6", "exited on signal")
+
+# Hardening knobs (scripts/sanitize.sh, scripts/valgrind.sh,
+# docs/hardening.md). Unset, nginx runs exactly as before.
+#   DS_NGINX_PRELOAD    LD_PRELOAD for nginx alone: the ASan/UBSan
+#                       runtimes a sanitizer-built module needs inside
+#                       Debian's (uninstrumented) nginx
+#   DS_NGINX_SANITIZER  1: ASan/UBSan/LSan reports go to
+#                       <prefix>/logs/sanitizer.<pid>; teardown scans them
+#   DS_NGINX_WRAPPER    command the running nginx starts under, "{prefix}"
+#                       replaced (valgrind --log-file={prefix}/logs/vg.%p)
+#   DS_NGINX_SINGLE     1: master_process off (valgrind sees the worker)
+#   DS_NGINX_SLOW       start/stop timeout factor (valgrind: 20)
+NGINX_PRELOAD = os.environ.get("DS_NGINX_PRELOAD", "")
+NGINX_SANITIZER = os.environ.get("DS_NGINX_SANITIZER", "") == "1"
+NGINX_WRAPPER = os.environ.get("DS_NGINX_WRAPPER", "")
+NGINX_SINGLE = os.environ.get("DS_NGINX_SINGLE", "") == "1"
+NGINX_SLOW = float(os.environ.get("DS_NGINX_SLOW", "1") or 1)
+
+
+def nginx_env(prefix):
+    """nginx's environment under the knobs above (os.environ otherwise).
+    Workers are forked, not exec'd: they keep the preloaded runtime and
+    the options the master read, whatever `env` directives say."""
+    env = dict(os.environ)
+    if NGINX_PRELOAD:
+        env["LD_PRELOAD"] = NGINX_PRELOAD
+    if NGINX_SANITIZER:
+        log = os.path.join(prefix, "logs", "sanitizer")
+        for var, dflt in (("ASAN_OPTIONS", "detect_leaks=1"),
+                          ("UBSAN_OPTIONS", "print_stacktrace=1")):
+            opts = env.get(var, dflt)
+            env[var] = (opts + ":" if opts else "") + "log_path=" + log
+    return env
+
+
+def side_log_problems(prefix):
+    """Sanitizer and valgrind reports written beside the error log."""
+    bad = []
+    logs = os.path.join(prefix, "logs")
+    for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else ():
+        path = os.path.join(logs, name)
+        if name.startswith("sanitizer."):
+            text = open(path, errors="replace").read()
+            if text.strip():
+                bad.append("%s:\n%s" % (path, text[:4000]))
+        elif name.startswith("valgrind."):
+            text = open(path, errors="replace").read()
+            m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+            if m is None or int(m.group(1)) > 0:
+                bad.append("%s:\n%s" % (path, text[:6000]))
+    return bad
 
 
 def free_port():
@@ -296,22 +350,30 @@ class Nginx:
 
     def test_config(self):
         """`nginx -t`: (returncode, combined output)."""
-        r = subprocess.run(self.cmd("-t"), capture_output=True, text=True)
+        r = subprocess.run(self.cmd("-t"), capture_output=True, text=True,
+                           env=nginx_env(self.prefix))
         return r.returncode, r.stdout + r.stderr
 
     def start(self):
         rc, out = self.test_config()
         if rc != 0:
             raise RuntimeError("nginx -t failed:\n" + out)
-        self.proc = subprocess.Popen(self.cmd(), stdout=subprocess.DEVNULL,
+        wrapper = shlex.split(NGINX_WRAPPER.replace("{prefix}", self.prefix))
+        self.proc = subprocess.Popen(wrapper + self.cmd(),
+                                     stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(
-                                         self.prefix, "logs", "stderr.log"), "w"))
-        wait_for(lambda: port_open(self.port), what="nginx on %d" % self.port)
+                                         self.prefix, "logs", "stderr.log"), "w"),
+                                     env=nginx_env(self.prefix))
+        wait_for(lambda: port_open(self.port), timeout=10 * NGINX_SLOW,
+                 what="nginx on %d" % self.port)
         wait_for(lambda: len(self.worker_pids()) > 0, what="nginx workers")
 
     def worker_pids(self):
         if self.proc is None:
             return []
+        if NGINX_SINGLE:
+            # master_process off: the one process serves
+            return [self.proc.pid] if self.proc.poll() is None else []
         r = subprocess.run(["pgrep", "-P", str(self.proc.pid)],
                            capture_output=True, text=True)
         return [int(x) for x in r.stdout.split()]
@@ -356,18 +418,19 @@ class Nginx:
             if any(m in line for m in FATAL_LOG_MARKERS):
                 if not any(a in line for a in allow):
                     bad.append(line)
-        return bad
+        return bad + side_log_problems(self.prefix)
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def stop(self):
-        stop_process(self.proc, signal.SIGQUIT)
+        stop_process(self.proc, signal.SIGQUIT, timeout=10 * NGINX_SLOW)
 
 
 BASE_CONF = """\
 {user}
 daemon off;
+{single}
 worker_processes {workers};
 load_module {module};
 error_log {prefix}/logs/error.log {log_level};
@@ -405,6 +468,7 @@ def render_conf(prefix, port, upstream_port, policy_path=None, workers=1,
                 log_level="info", location_prefix=PREFIX):
     return BASE_CONF.format(
         user="user root;" if os.geteuid() == 0 else "",
+        single="master_process off;" if NGINX_SINGLE else "",
         workers=workers, module=MODULE, prefix=prefix, log_level=log_level,
         policy_line=("ds_policy %s;" % policy_path) if policy_path else "",
         http_extra=http_extra, server_extra=server_extra,

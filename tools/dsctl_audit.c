@@ -344,27 +344,45 @@ dsctl_account(json_t *g, const dsctl_fact_t *f, int with_recipient)
 
 
 /* "a=3;b=1", keys sorted */
+static int
+dsctl_key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+
 static char *
 dsctl_joined(json_t *o)
 {
-    char   *s, *canon;
-    size_t  n, i, k;
+    char         *s, num[32];
+    size_t        n, i, len, cap;
+    const char   *key, **keys;
+    json_t       *v;
 
-    canon = ds_audit_canonical(o, &n);
-    if (canon == NULL) {
-        return strdup("");
+    n = json_object_size(o);
+    keys = malloc((n ? n : 1) * sizeof(char *));
+    cap = 1;
+
+    i = 0;
+    json_object_foreach(o, key, v) {
+        keys[i++] = key;
+        cap += strlen(key) + 24;
     }
 
-    /* {"a":3,"b":1} -> a=3;b=1 (names are our own, no quotes inside) */
-    s = malloc(n + 1);
-    for (i = 1, k = 0; i + 1 < n; i++) {
-        if (canon[i] == '"') {
-            continue;
-        }
-        s[k++] = canon[i] == ':' ? '=' : canon[i] == ',' ? ';' : canon[i];
+    qsort(keys, n, sizeof(char *), dsctl_key_cmp);
+
+    s = malloc(cap);
+    len = 0;
+    s[0] = '\0';
+
+    for (i = 0; i < n; i++) {
+        snprintf(num, sizeof(num), "%lld", (long long)
+                 json_integer_value(json_object_get(o, keys[i])));
+        len += snprintf(s + len, cap - len, "%s%s=%s", i ? ";" : "",
+                        keys[i], num);
     }
-    s[k] = '\0';
-    free(canon);
+
+    free(keys);
 
     return s;
 }
@@ -386,13 +404,6 @@ dsctl_csv_field(const char *s)
         putchar(*s);
     }
     putchar('"');
-}
-
-
-static int
-dsctl_key_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
 

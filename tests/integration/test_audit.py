@@ -614,3 +614,20 @@ def test_audit_key_never_logged(nginx, tmp_path, request):
     assert rc != 0
     assert "ds_audit_key" in out and "shorter than 32 bytes" in out
     assert "0123456789abcdef" not in out
+
+
+def test_dsctl_audit_usage_errors(tmp_path):
+    key = write_key(tmp_path)
+    r = dsctl("audit", "verify", str(tmp_path / "missing.log"), "--key", key)
+    assert r.returncode == 2 and "missing.log" in r.stderr
+    r = dsctl("audit", "verify", "--key", key)
+    assert r.returncode == 2
+    r = dsctl("audit", "report", str(tmp_path / "missing.log"))
+    assert r.returncode == 2
+    r = dsctl("audit", "frobnicate")
+    assert r.returncode == 2
+    # an empty file verifies: nothing to contradict
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    r = dsctl("audit", "verify", str(empty), "--key", key)
+    assert r.returncode == 0 and "0 chain(s)" in r.stdout

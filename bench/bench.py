@@ -504,7 +504,7 @@ def run(args):
     os.chmod(files["audit_key"], 0o600)
 
     # ---- redis (for e)
-    redis_port = None
+    redis_port = redis_proc = None
     if "e" in gateways_needed:
         redis_port = free_port()
         p = subprocess.Popen(
@@ -513,6 +513,7 @@ def run(args):
              "--logfile", os.path.join(work, "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         register(p, work)
+        redis_proc = p
         wait_for(lambda: port_open(redis_port), "redis")
 
     # ---- fast upstream
@@ -590,10 +591,13 @@ def run(args):
         for c in order:
             ng = gateways[cases[c][0]]
             pids = ng.workers()
-            c0 = cpu_ns(pids)
+            others = up.workers() + ([redis_proc.pid] if redis_proc else [])
+            c0, o0 = cpu_ns(pids), cpu_ns(others)
             r = run_wrk(ng.port, cases[c][1], args, work)
             r["cpu_us_per_req"] = ((cpu_ns(pids) - c0) / 1e3
                                    / max(r["requests"], 1))
+            r["other_cpu_us_per_req"] = ((cpu_ns(others) - o0) / 1e3
+                                         / max(r["requests"], 1))
             res[c] = r
             log("round %d/%d %-7s %9.0f req/s  p50 %6.0f us  p99 %6.0f us"
                 "  cpu %5.1f us/req%s" % (
@@ -852,6 +856,8 @@ def summarize(runnable, cases, rounds):
             "p99_us": med([r["p99_us"] for r in rs]),
             "added_p50_us": med(dp50), "added_p99_us": med(dp99),
             "cpu_us_per_req": med([r["cpu_us_per_req"] for r in rs]),
+            "other_cpu_us_per_req": med([r["other_cpu_us_per_req"]
+                                         for r in rs]),
             "cpu_ratio": med(cpu_ratio),
             "errors": sum(r["errors"] for r in rs),
             "requests": sum(r["requests"] for r in rs),
@@ -870,6 +876,14 @@ def machine():
     except OSError:
         pass
     m["kernel"] = os.uname().release
+    try:
+        dirty = subprocess.run(
+            ["git", "-C", REPO, "status", "--porcelain", "--",
+             "ngx_ds_module", "config"],
+            capture_output=True, text=True).stdout.splitlines()
+        m["module_uncommitted"] = [l[3:] for l in dirty]
+    except OSError:
+        pass
     r = subprocess.run([NGINX, "-v"], capture_output=True, text=True)
     m["nginx"] = r.stderr.strip()
     r = subprocess.run([WRK, "-v"], capture_output=True, text=True)
@@ -892,28 +906,32 @@ def report(res):
         res["started"], res["machine"].get("commit", "?"), res["seconds"]))
     w("%s; %d CPUs shared by wrk, the gateway and the upstream nginx" % (
         res["machine"].get("cpu", "?"), res["machine"]["nproc"]))
+    if res["machine"].get("module_uncommitted"):
+        w("module built from a checkout with uncommitted changes in: %s"
+          % ", ".join(res["machine"]["module_uncommitted"]))
     w("wrk -t%d -c%d -d%ds, %d interleaved rounds, worker_processes %d "
       "(gateway and upstream)" % (p["threads"], p["connections"],
                                   p["duration"], p["rounds"], p["workers"]))
     w("")
     w("| case | what | req/s | ratio (min-max) | p50 ms | p99 ms "
-      "| added p99 ms | worker CPU us/req | CPU ratio |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+      "| added p99 ms | worker CPU us/req | CPU ratio "
+      "| upstream+redis CPU us/req |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     order = MAIN + ["b_100k"] + LIST
     for c in order:
         if c not in res["cases"]:
             continue
         s = res["summary"].get(c)
         if not s:
-            w("| %s | %s | not run | | | | | | |" % (c, res["cases"][c]))
+            w("| %s | %s | not run | | | | | | | |" % (c, res["cases"][c]))
             continue
         ref = "" if s["ref"] == "a" else " vs %s" % s["ref"]
         w("| %s | %s | %.0f | %.3f (%.3f-%.3f)%s | %.2f | %.2f | %+.2f "
-          "| %.1f | %.2f |%s" % (
+          "| %.1f | %.2f | %.1f |%s" % (
               c, res["cases"][c], s["rps"], s["ratio"], s["ratio_min"],
               s["ratio_max"], ref, s["p50_us"] / 1e3, s["p99_us"] / 1e3,
               s["added_p99_us"] / 1e3, s["cpu_us_per_req"],
-              s["cpu_ratio"] or 0,
+              s["cpu_ratio"] or 0, s["other_cpu_us_per_req"],
               " **%d errors/non-2xx**" % s["errors"] if s["errors"] else ""))
     if res["not_run"]:
         w("")
@@ -969,7 +987,6 @@ def report(res):
         w("")
         w("| case | Ir/request | vs a | added Ir/request |")
         w("|---|---:|---:|---:|")
-        refs = {"a": "a", "a_list": "a_list"}
         for c in MAIN + ["b_100k"] + LIST:
             v = cg.get(c)
             if not v:

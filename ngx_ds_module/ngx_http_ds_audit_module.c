@@ -36,6 +36,12 @@ struct ngx_http_ds_audit_sink_s {
     ngx_event_t               flush_event;
     ngx_uint_t                lost;
     time_t                    err_time;
+
+    /* the rest of a write() that ENOSPC cut short, see write_file */
+    u_char                   *pending;
+    size_t                    pending_len;
+    off_t                     pending_end;
+    ngx_uint_t                pending_records;
 };
 
 
@@ -96,6 +102,11 @@ static void ngx_http_ds_audit_write(ngx_http_ds_audit_sink_t *sink,
     u_char *line, size_t len, ngx_log_t *log);
 static ngx_int_t ngx_http_ds_audit_write_file(ngx_http_ds_audit_sink_t *sink,
     u_char *data, size_t len, ngx_uint_t records, ngx_log_t *log);
+static ngx_int_t ngx_http_ds_audit_keep(ngx_http_ds_audit_sink_t *sink,
+    u_char *rest, size_t len);
+static ngx_int_t ngx_http_ds_audit_complete(ngx_http_ds_audit_sink_t *sink);
+static void ngx_http_ds_audit_write_error(ngx_http_ds_audit_sink_t *sink,
+    ngx_log_t *log, ngx_err_t err, ssize_t n, size_t len);
 static void ngx_http_ds_audit_flush(ngx_http_ds_audit_sink_t *sink,
     ngx_log_t *log);
 static void ngx_http_ds_audit_flush_file(ngx_open_file_t *file,
@@ -713,6 +724,13 @@ ngx_http_ds_audit_write(ngx_http_ds_audit_sink_t *sink, u_char *line,
  * One write() of whole records on the O_APPEND descriptor: lines of
  * several workers interleave but never mix. Errors never block or
  * crash: the records are counted as lost and reported once a second.
+ *
+ * A write() cut short (ENOSPC in the middle of a record) leaves a
+ * fragment at the end of the file. Its remainder is kept and written
+ * first once space is back, so the record ends up whole and the next
+ * one starts on its own line; meanwhile new records are lost (counted).
+ * If another process appended behind the fragment in the meantime, or
+ * the file was reopened, the remainder is dropped and counted instead.
  */
 static ngx_int_t
 ngx_http_ds_audit_write_file(ngx_http_ds_audit_sink_t *sink, u_char *data,
@@ -721,6 +739,13 @@ ngx_http_ds_audit_write_file(ngx_http_ds_audit_sink_t *sink, u_char *data,
     ssize_t    n;
     ngx_err_t  err;
 
+    if (sink->pending_len && ngx_http_ds_audit_complete(sink) != NGX_OK) {
+        err = ngx_errno;
+        sink->lost += records;
+        ngx_http_ds_audit_write_error(sink, log, err, -1, len);
+        return NGX_ERROR;
+    }
+
     n = ngx_write_fd(sink->file->fd, data, len);
 
     if (n == (ssize_t) len) {
@@ -728,25 +753,112 @@ ngx_http_ds_audit_write_file(ngx_http_ds_audit_sink_t *sink, u_char *data,
     }
 
     err = (n == -1) ? ngx_errno : 0;
+
+    if (n > 0 && ngx_http_ds_audit_keep(sink, data + n, len - n) == NGX_OK) {
+        ngx_http_ds_audit_write_error(sink, log, err, n, len);
+        return NGX_ERROR;
+    }
+
     sink->lost += records;
+    ngx_http_ds_audit_write_error(sink, log, err, n, len);
 
-    if (ngx_time() != sink->err_time) {
-        sink->err_time = ngx_time();
+    return NGX_ERROR;
+}
 
-        if (n == -1) {
-            ngx_log_error(NGX_LOG_CRIT, log, err,
-                          "ds_audit: write() to \"%V\" failed, "
-                          "%ui record(s) lost by this worker",
-                          &sink->file->name, sink->lost);
-        } else {
-            ngx_log_error(NGX_LOG_CRIT, log, 0,
-                          "ds_audit: write() to \"%V\" was incomplete: "
-                          "%z of %uz, %ui record(s) lost by this worker",
-                          &sink->file->name, n, len, sink->lost);
+
+/* the unwritten tail of a cut write(), and where the file should end */
+static ngx_int_t
+ngx_http_ds_audit_keep(ngx_http_ds_audit_sink_t *sink, u_char *rest,
+    size_t len)
+{
+    off_t        end;
+    size_t       size;
+    ngx_uint_t   i;
+
+    size = ngx_max(sink->buffer_size, DS_AUDIT_LINE_MAX);
+
+    if (sink->pending == NULL) {
+        sink->pending = ngx_alloc(size, ngx_cycle->log);
+        if (sink->pending == NULL) {
+            return NGX_ERROR;
         }
     }
 
+    end = lseek(sink->file->fd, 0, SEEK_CUR);
+
+    if (len > size || end == -1) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(sink->pending, rest, len);
+    sink->pending_len = len;
+    sink->pending_end = end;
+
+    /* every unwritten record ends with its newline in the tail */
+    sink->pending_records = 0;
+    for (i = 0; i < len; i++) {
+        if (rest[i] == '\n') {
+            sink->pending_records++;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK: the fragment is whole again (or given up), the file can go on */
+static ngx_int_t
+ngx_http_ds_audit_complete(ngx_http_ds_audit_sink_t *sink)
+{
+    ssize_t          n;
+    ngx_file_info_t  fi;
+
+    if (ngx_fd_info(sink->file->fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) != sink->pending_end)
+    {
+        /* written behind, truncated or reopened: the tail cannot fit */
+        sink->lost += sink->pending_records;
+        sink->pending_len = 0;
+        return NGX_OK;
+    }
+
+    n = ngx_write_fd(sink->file->fd, sink->pending, sink->pending_len);
+
+    if (n == (ssize_t) sink->pending_len) {
+        sink->pending_len = 0;
+        return NGX_OK;
+    }
+
+    if (n > 0) {
+        (void) ngx_http_ds_audit_keep(sink, sink->pending + n,
+                                      sink->pending_len - n);
+    }
+
     return NGX_ERROR;
+}
+
+
+static void
+ngx_http_ds_audit_write_error(ngx_http_ds_audit_sink_t *sink, ngx_log_t *log,
+    ngx_err_t err, ssize_t n, size_t len)
+{
+    if (ngx_time() == sink->err_time) {
+        return;
+    }
+
+    sink->err_time = ngx_time();
+
+    if (n > 0) {
+        ngx_log_error(NGX_LOG_CRIT, log, err,
+                      "ds_audit: write() to \"%V\" was incomplete: "
+                      "%z of %uz, %ui record(s) lost by this worker",
+                      &sink->file->name, n, len, sink->lost);
+    } else {
+        ngx_log_error(NGX_LOG_CRIT, log, err,
+                      "ds_audit: write() to \"%V\" failed, "
+                      "%ui record(s) lost by this worker",
+                      &sink->file->name, sink->lost);
+    }
 }
 
 
@@ -772,7 +884,15 @@ ngx_http_ds_audit_flush(ngx_http_ds_audit_sink_t *sink, ngx_log_t *log)
 static void
 ngx_http_ds_audit_flush_file(ngx_open_file_t *file, ngx_log_t *log)
 {
-    ngx_http_ds_audit_flush(file->data, log);
+    ngx_http_ds_audit_sink_t  *sink = file->data;
+
+    ngx_http_ds_audit_flush(sink, log);
+
+    /* a fragment left now stays torn in the old file: count it */
+    if (sink->pending_len && ngx_http_ds_audit_complete(sink) != NGX_OK) {
+        sink->lost += sink->pending_records;
+        sink->pending_len = 0;
+    }
 }
 
 
@@ -900,6 +1020,18 @@ ngx_http_ds_audit_exit_process(ngx_cycle_t *cycle)
         }
 
         ngx_http_ds_audit_flush(sink, cycle->log);
+
+        if (sink->pending_len) {
+            if (ngx_http_ds_audit_complete(sink) != NGX_OK) {
+                sink->lost += sink->pending_records;
+            }
+            sink->pending_len = 0;
+        }
+
+        if (sink->pending) {
+            ngx_free(sink->pending);
+            sink->pending = NULL;
+        }
 
         if (sink->lost) {
             ngx_log_error(NGX_LOG_CRIT, cycle->log, 0,

@@ -360,11 +360,6 @@ def test_audit_disk_full(nginx, tiny_fs, request):
         (len(good), lost, len(torn))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ngx_http_ds_audit_module.c ngx_http_ds_audit_write_file(): after an "
-    "incomplete write() (ENOSPC mid-record) the partial bytes stay in the "
-    "file and the next record is appended to them, so one record counted "
-    "as written is unreadable (torn line) and dsctl sees a corrupt line"))
 def test_audit_disk_full_leaves_no_torn_line(nginx, tiny_fs, request):
     good, torn, lost, produced = run_disk_full(nginx, tiny_fs, request)
     assert torn == [], torn[:2]

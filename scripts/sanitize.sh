@@ -9,7 +9,7 @@
 #   scripts/sanitize.sh [PYTEST ARGS...]      e.g. scripts/sanitize.sh -k bad_input
 #
 # Environment:
-#   ASAN_BUILD     build directory (default: <repo>/build-asan)
+#   ASAN_BUILD     build directory (default: <repo>/build/asan)
 #   NGX_SRC        nginx sources (default: /usr/share/nginx/src)
 #   ASAN_OPTIONS   default detect_leaks=1:abort_on_error=0:... (see below)
 #   SANITIZE_BUILD_ONLY=1   build, do not run the suite
@@ -20,7 +20,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-build=${ASAN_BUILD:-$repo/build-asan}
+build=${ASAN_BUILD:-$repo/build/asan}
 ngx_src=${NGX_SRC:-/usr/share/nginx/src}
 python=/usr/bin/python3
 cc=${CC:-gcc}

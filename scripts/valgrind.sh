@@ -30,10 +30,21 @@ command -v "$vg" >/dev/null || {
 t0=$(date +%s)
 make -s -C "$repo" BUILD="$build" all
 
-# reload, worker-count, timing-under-load and Redis-fault tests need a
-# master process or real-time speed; everything else is fair game
-default_tests=(test_bad_input.py
-               -k "not reload and not workers and not load and not swap")
+# one nginx start costs ~5 s under valgrind, so the default runs tests
+# that push many cases through one nginx: every hostile input of
+# test_bad_input.py, pipelining, a cut list body, upstream down and hung,
+# the audit record and the Redis limiter (hiredis on nginx events).
+# Reload and 2-worker tests cannot run in one process; load tests with
+# timing bounds measure valgrind, not the module.
+default_tests=(
+    test_bad_input.py::test_every_hostile_input_in_one_worker
+    test_bad_input.py::test_pipelined_request_without_token_is_judged_alone
+    test_bad_input.py::test_list_body_cut_by_upstream
+    test_faults.py::test_upstream_down_is_502_and_audited
+    test_faults.py::test_upstream_hung_is_504_no_stall
+    test_audit.py::test_audit_record_fields
+    test_ratelimit.py::test_exact_limit_then_429
+)
 if [ $# -eq 0 ]; then
     if [ -n "${VALGRIND_TESTS:-}" ]; then
         read -r -a args <<<"$VALGRIND_TESTS"

@@ -83,6 +83,27 @@ def nginx_env(prefix):
     return env
 
 
+# nginx's main() returns without freeing its 1024-byte init pool when it
+# refuses a configuration: LeakSanitizer's report of exactly that (and
+# nothing else) from a failed `nginx -t` is nginx's, not the module's
+REFUSED_CONFIG_LEAK = re.compile(
+    r"\s*=+\s*==\d+==ERROR: LeakSanitizer: detected memory leaks\s*"
+    r"Direct leak of 1024 byte\(s\) in 1 object\(s\) allocated from:\s*"
+    r"#0 [^\n]*posix_memalign[^\n]*\s*#1 [^\n]* in ngx_memalign [^\n]*\s*"
+    r"SUMMARY: AddressSanitizer: 1024 byte\(s\) leaked in 1 allocation\(s\)"
+    r"\.\s*$")
+
+
+def forget_refused_config_leak(prefix, pid):
+    path = os.path.join(prefix, "logs", "sanitizer.%d" % pid)
+    try:
+        text = open(path, errors="replace").read()
+    except OSError:
+        return
+    if REFUSED_CONFIG_LEAK.match(text):
+        os.unlink(path)
+
+
 def side_log_problems(prefix):
     """Sanitizer and valgrind reports written beside the error log."""
     bad = []
@@ -350,9 +371,13 @@ class Nginx:
 
     def test_config(self):
         """`nginx -t`: (returncode, combined output)."""
-        r = subprocess.run(self.cmd("-t"), capture_output=True, text=True,
-                           env=nginx_env(self.prefix))
-        return r.returncode, r.stdout + r.stderr
+        p = subprocess.Popen(self.cmd("-t"), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True,
+                             env=nginx_env(self.prefix))
+        out, _ = p.communicate()
+        if p.returncode != 0:
+            forget_refused_config_leak(self.prefix, p.pid)
+        return p.returncode, out
 
     def start(self):
         rc, out = self.test_config()
@@ -424,6 +449,18 @@ class Nginx:
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def stop(self):
+        if NGINX_SINGLE and self.proc is not None and self.proc.poll() is None:
+            # one process: a SIGQUIT that lands just before epoll_wait()
+            # (likely under valgrind, which delivers signals late) leaves
+            # it asleep with no timer; a connection wakes it to notice
+            self.proc.send_signal(signal.SIGQUIT)
+            deadline = time.monotonic() + 10 * NGINX_SLOW
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                port_open(self.port)
+                try:
+                    self.proc.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    pass
         stop_process(self.proc, signal.SIGQUIT, timeout=10 * NGINX_SLOW)
 
 

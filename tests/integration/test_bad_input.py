@@ -396,14 +396,17 @@ def test_other_methods(gw, method, status):
 
 # --------------------------------------------------------- purpose header
 
-@pytest.mark.parametrize("value", [
+BAD_PURPOSES = [
     b"A" * 65,
     b"A" * 7000,
     b"FRAUD DETECTION",
     b"FRAUD\xc3\xa9",
     b"FRAUD/../x",
     b"\"FRAUD\"",
-])
+]
+
+
+@pytest.mark.parametrize("value", BAD_PURPOSES)
 def test_bad_purpose_is_400(gw, value):
     r = gw.ask(target=CLAIMS_SCHEMAS.encode(),
                headers=[b"X-DS-Purpose: " + value])
@@ -447,7 +450,7 @@ def test_valid_purpose_passes(gw):
 QBODY = b'{"limitHint": 1}'
 
 
-@pytest.mark.parametrize("headers,status", [
+SMUGGLING = [
     # Content-Length and Transfer-Encoding together: nginx refuses
     ([b"Content-Length: %d" % len(QBODY), b"Transfer-Encoding: chunked"],
      400),
@@ -460,7 +463,10 @@ QBODY = b'{"limitHint": 1}'
     ([b"Transfer-Encoding: xchunked"], 501),
     ([b"Content-Length: -1"], 400),
     ([b"Content-Length: 1x"], 400),
-])
+]
+
+
+@pytest.mark.parametrize("headers,status", SMUGGLING)
 def test_smuggling_combinations(gw, headers, status):
     r = gw.ask(method=b"POST", target=QUERY.encode(), headers=headers,
                body=QBODY)
@@ -631,3 +637,49 @@ def test_policy_swapped_under_load(nginx, upstream, request):
     assert not errors, errors[:5]
     assert seen and set(seen) <= {200, 401}, sorted(set(seen))
     assert 401 in seen and 200 in seen
+
+
+# ------------------------------------------------- all of it, one worker
+
+def test_every_hostile_input_in_one_worker(gw):
+    # the cases above once more, back to back through a single worker:
+    # state one request leaves behind (pool, context, audit buffer,
+    # filter) must not leak into the next. Also the cheap way to run all
+    # of them under valgrind (scripts/valgrind.sh): one nginx start.
+    expect = []
+    for value, _ in BAD_AUTH:
+        headers = [] if value is None else [b"Authorization: " + value]
+        gw.ask(target=CLAIMS_SCHEMAS.encode(), headers=headers, auth=None)
+        expect.append(401)
+    for target, status, _ in HOSTILE_PATHS:
+        gw.ask(target=target)
+        expect.append(status)
+    for value in BAD_PURPOSES:
+        gw.ask(target=CLAIMS_SCHEMAS.encode(),
+               headers=[b"X-DS-Purpose: " + value])
+        expect.append(400)
+    for headers, status in SMUGGLING:
+        gw.ask(method=b"POST", target=QUERY.encode(), headers=headers,
+               body=QBODY)
+        expect.append(status)
+    gw.ask(auth=FRAUD[:10] + b"\x00" + FRAUD[10:])
+    expect.append(400)
+    gw.ask(auth=b"A" * 8192)
+    expect.append(400)
+    for mode in ("not_json", "truncated"):
+        gw.upstream.mode(list_body=mode)
+        gw.ask(target=SHARES.encode())
+        expect.append(502)
+    gw.upstream.mode(list_body="normal")
+    assert gw.upstream_paths() == [SHARES, SHARES]
+
+    # and the worker still serves a good request, filtered
+    r = gw.ask(target=SHARES.encode())
+    expect.append(200)
+    assert [s["name"] for s in r.json()["items"]] == ["claims"]
+    r = gw.ask(method=b"POST", target=QUERY.encode(),
+               headers=[b"Content-Type: application/json",
+                        b"Content-Length: %d" % len(QBODY)], body=QBODY)
+    expect.append(200)
+    assert gw.statuses == expect
+    gw.check_audit()

@@ -3,7 +3,8 @@
 #   make run     install what is missing, build, start a local demo
 #   make test    install what is missing, build, run every test
 #
-# Other targets: module, dsctl, unit, integration, fuzz, bench, clean.
+# Other targets: module, dsctl, unit, integration, fuzz, bench, clean,
+# sanitize, valgrind.
 
 NGX_SRC  ?= /usr/share/nginx/src
 BUILD    ?= $(CURDIR)/build
@@ -75,6 +76,17 @@ run:
 fuzz:
 	@scripts/deps.sh fuzz
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# hardening (docs/hardening.md): the integration suite against an
+# ASan/UBSan build of the module, and under valgrind (a subset)
+.PHONY: sanitize valgrind
+sanitize:
+	@scripts/deps.sh test
+	ASAN_BUILD=$(BUILD)/asan scripts/sanitize.sh $(PYTEST_ARGS)
+
+valgrind:
+	@scripts/deps.sh fuzz
+	BUILD=$(BUILD) scripts/valgrind.sh $(PYTEST_ARGS)
 
 bench:
 	@scripts/deps.sh bench

@@ -697,11 +697,16 @@ def profile_case(c, cases, gateways, args, work):
                           "--no-children", "--sort", "dso,symbol",
                           "--percent-limit", "0.7"],
                          capture_output=True, text=True, timeout=120)
+    dso = subprocess.run(["perf", "report", "-i", data, "--stdio",
+                          "--no-children", "--sort", "dso"],
+                         capture_output=True, text=True, timeout=120)
     path = os.path.join(args.out, "profile-%s.txt" % c)
     with open(path, "w") as f:
-        f.write(rep.stdout)
-    top = [l.strip() for l in rep.stdout.splitlines()
-           if l.strip() and not l.startswith("#")][:25]
+        f.write(dso.stdout + "\n" + rep.stdout)
+    top = [l.strip() for l in dso.stdout.splitlines()
+           if l.strip() and not l.startswith("#")][:8]
+    top += [""] + [l.strip() for l in rep.stdout.splitlines()
+                   if l.strip() and not l.startswith("#")][:20]
     log("profile %s (%.0f req/s): %s" % (c, r["rps"], path))
     return {"rps": r["rps"], "report": path, "top": top}
 

@@ -30,21 +30,19 @@ command -v "$vg" >/dev/null || {
 t0=$(date +%s)
 make -s -C "$repo" BUILD="$build" all
 
-# one nginx start costs ~5 s under valgrind, so the default runs tests
-# that push many cases through one nginx: every hostile input of
-# test_bad_input.py, pipelining, a cut list body, upstream down and hung,
-# the audit record and the Redis limiter (hiredis on nginx events).
-# Reload and 2-worker tests cannot run in one process; load tests with
-# timing bounds measure valgrind, not the module.
-default_tests=(
-    test_bad_input.py::test_every_hostile_input_in_one_worker
-    test_bad_input.py::test_pipelined_request_without_token_is_judged_alone
-    test_bad_input.py::test_list_body_cut_by_upstream
-    test_faults.py::test_upstream_down_is_502_and_audited
-    test_faults.py::test_upstream_hung_is_504_no_stall
-    test_audit.py::test_audit_record_fields
-    test_ratelimit.py::test_exact_limit_then_429
-)
+# ~2 s per test under valgrind: the default (~5 min on 2 CPUs) is every
+# test of the bad-input, fault, audit and rate-limit suites that one
+# nginx process can run at valgrind's speed. Left out: reloads and
+# 2-worker tests (single-process mode has neither), tests with timing
+# bounds under load (Redis kill/pause, "at most one error line a
+# second"), and the 413-while-routing audit test (in single-process mode
+# nginx exits at SIGQUIT without finishing a lingering close, so that
+# request's record is never written: an artefact of the mode).
+# A quick run (~20 s): VALGRIND_TESTS="test_bad_input.py::test_every_hostile_input_in_one_worker"
+default_tests=(test_bad_input.py test_faults.py test_audit.py
+               test_ratelimit.py
+               -k "not reload and not swap and not load and not redis_killed\
+ and not redis_paused and not write_errors and not stopped_while_routing")
 if [ $# -eq 0 ]; then
     if [ -n "${VALGRIND_TESTS:-}" ]; then
         read -r -a args <<<"$VALGRIND_TESTS"

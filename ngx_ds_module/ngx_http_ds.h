@@ -32,7 +32,9 @@ typedef struct {
     ds_path_err_t           path_err;
     ds_verdict_t            verdict;
 
-    ngx_str_t               purpose;        /* validated header value */
+    ngx_str_t               purpose;        /* effective purpose: the
+                                               validated header value, else
+                                               the token's; empty if none */
     u_char                  country[4];     /* "US", "" when unknown */
     size_t                  country_len;
     unsigned                geo:1;          /* a geo DB is configured */
@@ -65,6 +67,13 @@ ngx_int_t ngx_http_ds_send_error(ngx_http_request_t *r,
     const char *message);
 
 /*
+ * The Delta Sharing error body {"errorCode": ..., "message": ...} for a
+ * reason, JSON-escaped, in a buffer of r->pool (caller sets last_buf).
+ */
+ngx_buf_t *ngx_http_ds_error_body(ngx_http_request_t *r, ds_reason_t reason,
+    const char *message);
+
+/*
  * ngx_http_ds_redis_module: called by the access handler once the
  * policy allowed the request. Returns NGX_DECLINED to go on (state in
  * ctx->rl_state), NGX_AGAIN when the request is parked (the module
@@ -72,6 +81,15 @@ ngx_int_t ngx_http_ds_send_error(ngx_http_request_t *r,
  */
 ngx_int_t ngx_http_ds_redis_check(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx);
+
+/*
+ * After NGX_AGAIN the redis module sets ctx->rl_state and resumes the
+ * phases: the access handler is entered again and, seeing ctx->decided
+ * with rl_state no longer PENDING, lets the request go on (NGX_DECLINED)
+ * without calling ngx_http_ds_redis_check() a second time. If the redis
+ * module answered (ngx_http_ds_send_error sets ctx->answered) the handler
+ * returns NGX_DONE.
+ */
 
 
 extern ngx_module_t  ngx_http_ds_module;

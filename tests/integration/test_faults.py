@@ -298,14 +298,14 @@ def fill(directory, leave):
     return os.path.join(directory, "filler")
 
 
-def run_disk_full(nginx, tiny_fs, request):
+def run_disk_full(nginx, tiny_fs, request, params=""):
     """150 requests with the audit disk full, then space back and 5 more.
     Returns (parsed records, unparsable lines, lost counter, records the
     worker produced)."""
     # write errors are [crit] lines: expected here, not a crash
     request.node.allow_log = ("ds_audit",)
     audit = os.path.join(tiny_fs, "audit.jsonl")
-    ng = nginx(http_extra="    ds_audit_log %s;" % audit)
+    ng = nginx(http_extra="    ds_audit_log %s %s;" % (audit, params))
     filler = fill(tiny_fs, 8192)
     mark = ng.log_size()
 
@@ -345,8 +345,10 @@ def run_disk_full(nginx, tiny_fs, request):
     return good, torn, lost, 1 + n_full + n_after + 1
 
 
-def test_audit_disk_full(nginx, tiny_fs, request):
-    good, torn, lost, produced = run_disk_full(nginx, tiny_fs, request)
+@pytest.mark.parametrize("params", ["", "buffer=8k flush=100ms"])
+def test_audit_disk_full(nginx, tiny_fs, request, params):
+    good, torn, lost, produced = run_disk_full(nginx, tiny_fs, request,
+                                               params)
     reqs = [r for r in good if r.get("type") == "request"]
     assert lost > 0
     # the records after the space came back made it, chain_end too, and
@@ -360,8 +362,11 @@ def test_audit_disk_full(nginx, tiny_fs, request):
         (len(good), lost, len(torn))
 
 
-def test_audit_disk_full_leaves_no_torn_line(nginx, tiny_fs, request):
-    good, torn, lost, produced = run_disk_full(nginx, tiny_fs, request)
+@pytest.mark.parametrize("params", ["", "buffer=8k flush=100ms"])
+def test_audit_disk_full_leaves_no_torn_line(nginx, tiny_fs, request,
+                                             params):
+    good, torn, lost, produced = run_disk_full(nginx, tiny_fs, request,
+                                               params)
     assert torn == [], torn[:2]
     # the lost counter accounts exactly for what is missing
     assert len(good) + lost == produced

@@ -63,6 +63,8 @@ static void ngx_http_ds_decide(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ds_find_purpose(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static void ngx_http_ds_map_path_error(ngx_http_ds_ctx_t *ctx);
+static ngx_buf_t *ngx_http_ds_error_body_code(ngx_http_request_t *r,
+    const char *code, const char *message);
 static ngx_int_t ngx_http_ds_add_header(ngx_http_request_t *r,
     ngx_table_elt_t **slot, ngx_str_t *key, ngx_str_t *value);
 
@@ -563,18 +565,24 @@ ngx_buf_t *
 ngx_http_ds_error_body(ngx_http_request_t *r, ds_reason_t reason,
     const char *message)
 {
-    size_t       len, mlen, clen;
-    u_char      *p;
-    ngx_buf_t   *b;
-    const char  *code;
-
-    code = ds_reason_error_code(reason);
-    clen = ngx_strlen(code);
-
     if (message == NULL) {
         message = ds_reason_message(reason);
     }
 
+    return ngx_http_ds_error_body_code(r, ds_reason_error_code(reason),
+                                       message);
+}
+
+
+static ngx_buf_t *
+ngx_http_ds_error_body_code(ngx_http_request_t *r, const char *code,
+    const char *message)
+{
+    size_t       len, mlen, clen;
+    u_char      *p;
+    ngx_buf_t   *b;
+
+    clen = ngx_strlen(code);
     mlen = ngx_strlen(message);
 
     len = sizeof("{\"errorCode\":\"\",\"message\":\"\"}") - 1
@@ -617,7 +625,15 @@ ngx_http_ds_send_error(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
         r->keepalive = 0;
     }
 
-    b = ngx_http_ds_error_body(r, reason, message);
+    /* docs/paths.md: a known endpoint with the wrong method */
+    if (message == NULL) {
+        message = ds_reason_message(reason);
+    }
+
+    b = ngx_http_ds_error_body_code(r, status == NGX_HTTP_NOT_ALLOWED
+                                    ? "UNSUPPORTED_OPERATION"
+                                    : ds_reason_error_code(reason),
+                                    message);
     if (b == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_DONE;

@@ -177,7 +177,8 @@ def test_wrong_method_405(nginx, upstream):
     r = send(ng, "DELETE", P + "/claims", bearer("fraud"))
     assert r.status_code == 405
     assert r.headers["Allow"] == "GET"
-    assert r.json()["errorCode"] == "INVALID_PARAMETER_VALUE"
+    assert r.json()["errorCode"] == "UNSUPPORTED_OPERATION"
+    assert r.headers["X-Reason"] == "bad_request"
     assert upstream.requests() == []
 
 

@@ -189,3 +189,41 @@ def test_recipient_variable_forwarded(nginx, upstream):
     seen = upstream.requests()[0]["headers"]
     assert seen["x-ds-recipient"] == "fraud-analytics"
     assert seen["authorization"] == "Bearer " + UPSTREAM_TOKEN
+
+
+def test_internal_redirect_keeps_the_decision(nginx, upstream):
+    # an upstream 404 redirected internally to another enforced URI: the
+    # access handler runs again and must reuse the first decision
+    ng = nginx(location_extra="""
+            proxy_intercept_errors on;
+            error_page 404 = /delta-sharing/shares/claims;
+            add_header X-Table $ds_table always;
+            add_header X-Op $ds_operation always;
+            add_header X-Decision $ds_decision always;""")
+    path = P + "/claims/schemas/adjudicated/tables/no_such_table/metadata"
+    r = send(ng, "GET", path, bearer("fraud"))
+    assert r.status_code == 200, r.text
+    assert r.json()["share"]["name"] == "claims"
+    assert r.headers["X-Table"] == "no_such_table"
+    assert r.headers["X-Op"] == "table_metadata"
+    assert r.headers["X-Decision"] == "allow"
+    assert [q["path"] for q in upstream.requests()] == [
+        path, P + "/claims"]
+
+
+def test_variables_of_an_allowed_call(nginx):
+    ng = nginx(location_extra="""
+            add_header X-R $ds_recipient always;
+            add_header X-S $ds_share always;
+            add_header X-Sc $ds_schema always;
+            add_header X-T $ds_table always;
+            add_header X-Op $ds_operation always;
+            add_header X-D $ds_decision always;
+            add_header X-Re $ds_reason always;""")
+    r = send(ng, "GET", T + "/version", bearer("fraud"))
+    assert r.status_code == 200
+    h = r.headers
+    assert (h["X-R"], h["X-S"], h["X-Sc"], h["X-T"], h["X-Op"], h["X-D"],
+            h["X-Re"]) == ("fraud-analytics", "claims", "adjudicated",
+                           "medical_claims", "table_version", "allow",
+                           "allowed")

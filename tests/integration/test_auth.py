@@ -36,6 +36,13 @@ def test_unknown_token(nginx, upstream):
     assert body["errorCode"] == "UNAUTHENTICATED"
     assert "no-such-token-123" not in r.text
     assert upstream.requests() == []
+    # never logged either (the error log runs at info level here)
+    r = requests.get(ng.url(SHARE), headers=bearer("fraud"), timeout=5)
+    assert r.status_code == 200
+    log = ng.log_since(0)
+    assert "ds: denied: token_unknown" in log
+    assert "no-such-token-123" not in log
+    assert TOKENS["fraud"] not in log
 
 
 def test_expired_token(nginx, upstream):

@@ -124,3 +124,16 @@ def test_expiry_at_given_time(nginx):
     # the other token is untouched
     r = requests.get(ng.url(SHARE), headers=bearer("fraud"), timeout=5)
     assert r.status_code == 200
+
+
+def test_satisfy_any_cannot_bypass(nginx, upstream):
+    # another access module allowing the client must not turn a denial
+    # into an allow, nor skip the check
+    ng = nginx(location_extra="satisfy any; allow 127.0.0.1; deny all;")
+    r = requests.get(ng.url(SHARE), timeout=5)
+    assert r.status_code == 401
+    r = requests.get(ng.url(SHARE), headers=bearer("suspended"), timeout=5)
+    assert r.status_code == 403
+    assert upstream.requests() == []
+    r = requests.get(ng.url(SHARE), headers=bearer("fraud"), timeout=5)
+    assert r.status_code == 200

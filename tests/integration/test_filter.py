@@ -136,3 +136,14 @@ def test_non_list_calls_pass_through(nginx):
     r = get(ng, P + "/claims")
     assert r.status_code == 200
     assert r.json()["share"]["name"] == "claims"
+
+
+def test_upstream_disconnect_leaks_nothing(nginx, upstream):
+    ng = nginx()
+    upstream.mode(list_body="disconnect")
+    try:
+        r = get(ng, P)
+    except requests.exceptions.RequestException:
+        return  # closed before anything was sent: nothing leaked
+    assert r.status_code == 502
+    assert "internal_finance" not in r.text

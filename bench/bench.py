@@ -649,7 +649,7 @@ def run(args):
         "seconds": round(time.time() - t_start, 1),
         "params": {k: getattr(args, k) for k in (
             "duration", "rounds", "threads", "connections", "workers",
-            "warmup", "size", "seed")},
+            "warmup", "size", "seed", "load_repeat")},
         "machine": machine(),
         "cases": {c: cases[c][3] for c in wanted},
         "not_run": not_run, "summary": summary, "load": load,
@@ -664,7 +664,9 @@ def run(args):
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(text)
     print(text)
-    return 0
+    if not runnable:
+        return 1
+    return 3 if any(c in not_run for c in wanted) else 0
 
 
 def loadavg():
@@ -944,7 +946,7 @@ def report(res):
         for c, why in sorted(res["not_run"].items()):
             w("- %s: %s" % (c, why))
     w("")
-    w("Policy load (median of %s, wall time):" % "runs")
+    w("Policy load (median of %d runs each):" % p["load_repeat"])
     w("")
     w("| policy | bytes | nginx -t wall s | minus 1-recipient s "
       "| nginx -t CPU s | nginx -t max RSS MB | dsctl policy check s |")

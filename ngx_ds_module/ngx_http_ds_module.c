@@ -292,8 +292,10 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
         return NGX_AGAIN;
 
     case NGX_DONE:
-        ctx->done = 1;
-        ctx->access_rc = NGX_DONE;
+        /*
+         * the limiter answered and finalized the request, which may be
+         * freed by now: ctx must not be touched (it set ctx->done)
+         */
         return NGX_DONE;
 
     default:

@@ -22,6 +22,7 @@
 #include <openssl/sha.h>
 
 #include "ds_audit.h"
+#include "ds_hex.h"
 #include "ds_time.h"
 
 
@@ -109,38 +110,6 @@ ds_buf_add(ds_buf_t *b, const char *s, size_t n)
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
-}
-
-
-static void
-ds_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char  digits[] = "0123456789abcdef";
-    size_t             i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 0xf];
-    }
-
-    out[2 * n] = '\0';
-}
-
-
-static int
-ds_unhex_digit(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
 }
 
 
@@ -1276,7 +1245,7 @@ ds_audit_chain_init(ds_audit_chain_t *c, const unsigned char *seed,
         return -1;
     }
 
-    ds_hex(rnd, sizeof(rnd), hex);
+    ds_hex_encode(rnd, sizeof(rnd), hex);
     snprintf(id, sizeof(id), "%.100s.%ld.%s", instance, pid, hex);
     ds_audit_chain_init_id(c, seed, seed_len, id);
 
@@ -1298,7 +1267,7 @@ ds_audit_mac(const unsigned char *key, int keyed, const char *data,
         SHA256((const unsigned char *) data, len, md);
     }
 
-    ds_hex(md, sizeof(md), out);
+    ds_hex_encode(md, sizeof(md), out);
 }
 
 
@@ -1441,7 +1410,7 @@ ds_audit_key_parse(const unsigned char *buf, size_t len, unsigned char *out,
     hex = (e - s) >= 2 * DS_AUDIT_KEY_MIN && (e - s) % 2 == 0;
 
     for (i = s; hex && i < e; i++) {
-        if (ds_unhex_digit(buf[i]) < 0) {
+        if (ds_hex_digit(buf[i]) < 0) {
             hex = 0;
         }
     }
@@ -1455,8 +1424,8 @@ ds_audit_key_parse(const unsigned char *buf, size_t len, unsigned char *out,
         }
 
         for (i = 0; i < n; i++) {
-            hi = ds_unhex_digit(buf[s + 2 * i]);
-            lo = ds_unhex_digit(buf[s + 2 * i + 1]);
+            hi = ds_hex_digit(buf[s + 2 * i]);
+            lo = ds_hex_digit(buf[s + 2 * i + 1]);
             out[i] = (unsigned char) (hi << 4 | lo);
         }
 

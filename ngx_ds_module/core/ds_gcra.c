@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 
+#include "ds_hex.h"
 #include "ds_gcra.h"
 
 
@@ -74,9 +75,8 @@ ds_gcra_script_len(void)
 int
 ds_gcra_script_sha1(char out[DS_GCRA_SHA1_LEN + 1])
 {
-    static const char  hex[] = "0123456789abcdef";
     unsigned char      md[EVP_MAX_MD_SIZE];
-    unsigned int       len, i;
+    unsigned int       len;
 
     if (EVP_Digest(ds_gcra_lua, sizeof(ds_gcra_lua) - 1, md, &len,
                    EVP_sha1(), NULL) != 1
@@ -85,12 +85,7 @@ ds_gcra_script_sha1(char out[DS_GCRA_SHA1_LEN + 1])
         return -1;
     }
 
-    for (i = 0; i < len; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 0x0f];
-    }
-
-    out[DS_GCRA_SHA1_LEN] = '\0';
+    ds_hex_encode(md, len, out);
 
     return 0;
 }

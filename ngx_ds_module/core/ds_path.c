@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "ds_hex.h"
 #include "ds_path.h"
 
 
@@ -107,23 +108,6 @@ static const char  *ds_path_errors[] = {
 };
 
 
-static int
-ds_hex(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
-
-
 /*
  * Strict UTF-8 (Unicode 3.9, table 3-7): no overlong forms, no
  * surrogates, nothing above U+10FFFF. Upstreams in Java replace bad
@@ -217,8 +201,8 @@ ds_segment_decode(const char *seg, size_t len, char *buf, size_t *out_len)
                 return DS_PATH_BAD_PERCENT;
             }
 
-            h = ds_hex((unsigned char) seg[i + 1]);
-            l = ds_hex((unsigned char) seg[i + 2]);
+            h = ds_hex_digit((unsigned char) seg[i + 1]);
+            l = ds_hex_digit((unsigned char) seg[i + 2]);
 
             if (h < 0 || l < 0) {
                 return DS_PATH_BAD_PERCENT;

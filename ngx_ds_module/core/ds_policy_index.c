@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "ds_hex.h"
 #include "ds_policy_int.h"
 
 
@@ -330,18 +331,10 @@ ds_token_digest(const char *token, size_t len,
 void
 ds_token_digest_hex(const char *token, size_t len, char out[65])
 {
-    static const char  hex[] = "0123456789abcdef";
-    unsigned char      d[DS_DIGEST_LEN];
-    size_t             i;
+    unsigned char  d[DS_DIGEST_LEN];
 
     ds_token_digest(token, len, d);
-
-    for (i = 0; i < DS_DIGEST_LEN; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 0xf];
-    }
-
-    out[64] = '\0';
+    ds_hex_encode(d, DS_DIGEST_LEN, out);
 }
 
 

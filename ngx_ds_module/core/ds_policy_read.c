@@ -20,6 +20,7 @@
 
 #include <openssl/evp.h>
 
+#include "ds_hex.h"
 #include "ds_policy_load.h"
 
 
@@ -522,13 +523,12 @@ static ds_policy_t *
 ds_ld_run(const char *path, const char *data, size_t len, char *err,
     size_t err_size)
 {
-    static const char  hex[] = "0123456789abcdef";
     ds_ld_t            ld;
     ds_policy_t       *p;
     EVP_MD_CTX        *md;
     struct stat        st;
     unsigned char      d[DS_DIGEST_LEN];
-    unsigned int       dlen, i;
+    unsigned int       dlen;
     int                rc;
 
     memset(&ld, 0, sizeof(ld));
@@ -577,12 +577,7 @@ ds_ld_run(const char *path, const char *data, size_t len, char *err,
         return NULL;
     }
 
-    for (i = 0; i < DS_DIGEST_LEN; i++) {
-        p->digest[2 * i] = hex[d[i] >> 4];
-        p->digest[2 * i + 1] = hex[d[i] & 0xf];
-    }
-
-    p->digest[64] = '\0';
+    ds_hex_encode(d, DS_DIGEST_LEN, p->digest);
 
     return p;
 }

@@ -30,19 +30,17 @@ command -v "$vg" >/dev/null || {
 t0=$(date +%s)
 make -s -C "$repo" BUILD="$build" all
 
-# ~2 s per test under valgrind: the default (~5 min on 2 CPUs) is every
+# ~3 s per test under valgrind: the default (~7 min on 2 CPUs) is every
 # test of the bad-input, fault, audit and rate-limit suites that one
 # nginx process can run at valgrind's speed. Left out: reloads and
 # 2-worker tests (single-process mode has neither), tests with timing
 # bounds under load (Redis kill/pause, "at most one error line a
-# second"), and the 413-while-routing audit test (in single-process mode
-# nginx exits at SIGQUIT without finishing a lingering close, so that
-# request's record is never written: an artefact of the mode).
+# second").
 # A quick run (~20 s): VALGRIND_TESTS="test_bad_input.py::test_every_hostile_input_in_one_worker"
 default_tests=(test_bad_input.py test_faults.py test_audit.py
                test_ratelimit.py
                -k "not reload and not swap and not load and not redis_killed\
- and not redis_paused and not write_errors and not stopped_while_routing")
+ and not redis_paused and not write_errors")
 if [ $# -eq 0 ]; then
     if [ -n "${VALGRIND_TESTS:-}" ]; then
         read -r -a args <<<"$VALGRIND_TESTS"

@@ -452,7 +452,11 @@ class Nginx:
         if NGINX_SINGLE and self.proc is not None and self.proc.poll() is None:
             # one process: a SIGQUIT that lands just before epoll_wait()
             # (likely under valgrind, which delivers signals late) leaves
-            # it asleep with no timer; a connection wakes it to notice
+            # it asleep with no timer; a connection wakes it to notice.
+            # Unlike a worker, it exits at once without finishing open
+            # connections (a lingering close, whose request is logged at
+            # its end): give the last request a moment first
+            time.sleep(0.5)
             self.proc.send_signal(signal.SIGQUIT)
             deadline = time.monotonic() + 10 * NGINX_SLOW
             while self.proc.poll() is None and time.monotonic() < deadline:

@@ -30,7 +30,7 @@ command -v "$vg" >/dev/null || {
 t0=$(date +%s)
 make -s -C "$repo" BUILD="$build" all
 
-# ~3 s per test under valgrind: the default (~7 min on 2 CPUs) is every
+# ~3 s per test under valgrind: the default (~6 min on 2 CPUs) is every
 # test of the bad-input, fault, audit and rate-limit suites that one
 # nginx process can run at valgrind's speed. Left out: reloads and
 # 2-worker tests (single-process mode has neither), tests with timing

@@ -25,7 +25,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 SHELL_SRCS := config $(wildcard ngx_ds_module/*.[ch]) $(CORE_SRCS) $(CORE_HDRS)
 
-.PHONY: all deps module dsctl unit integration test run fuzz bench clean
+.PHONY: all deps module dsctl unit integration test run stop fuzz bench clean
 
 all: module dsctl
 
@@ -68,10 +68,13 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) integration
 
-run: 
+run:
 	@scripts/deps.sh run
 	$(MAKE) all
 	scripts/run.sh
+
+stop:
+	scripts/run.sh stop
 
 fuzz:
 	@scripts/deps.sh fuzz

@@ -32,7 +32,7 @@
 
 
 #define NGX_HTTP_DS_REDIS_BACKOFF_MIN   100
-#define NGX_HTTP_DS_REDIS_BACKOFF_MAX   2000
+#define NGX_HTTP_DS_REDIS_BACKOFF_MAX   500     /* recover within 1 s */
 #define NGX_HTTP_DS_REDIS_MAX_TIMEOUTS  3
 
 /* reads per event before yielding to the other connections */

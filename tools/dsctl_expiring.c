@@ -104,7 +104,10 @@ dsctl_collect(const ds_policy_t *p, dsctl_items_t *l)
         }
     }
 
-    qsort(l->items, l->n, sizeof(dsctl_item_t), dsctl_cmp_items);
+    /* qsort(NULL, 0, ...) is undefined behaviour */
+    if (l->n > 1) {
+        qsort(l->items, l->n, sizeof(dsctl_item_t), dsctl_cmp_items);
+    }
 
     return rc;
 }

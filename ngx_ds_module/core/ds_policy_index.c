@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
+#include "ds_digest.h"
 #include "ds_hex.h"
 #include "ds_policy_int.h"
 
@@ -321,10 +321,7 @@ void
 ds_token_digest(const char *token, size_t len,
     unsigned char out[DS_DIGEST_LEN])
 {
-    unsigned int  n;
-
-    n = DS_DIGEST_LEN;
-    EVP_Digest(token, len, out, &n, EVP_sha256(), NULL);
+    ds_sha256(token, len, out);
 }
 
 

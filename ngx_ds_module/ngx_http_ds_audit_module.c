@@ -369,7 +369,8 @@ ngx_http_ds_audit_unrouted(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_ds_audit_handler(ngx_http_request_t *r)
 {
-    json_t                         *rec;
+    char                           *line;
+    size_t                          len;
     ds_audit_req_t                  rq;
     u_char                          hex[64];
     ngx_http_ds_ctx_t              *ctx;
@@ -407,14 +408,19 @@ ngx_http_ds_audit_handler(ngx_http_request_t *r)
         rq.body_sha256.len = sizeof(hex);
     }
 
-    rec = ds_audit_request_record(sink->format, &rq);
-    if (rec == NULL) {
+    line = ds_audit_request_line(&sink->chain, sink->format, &rq, &len);
+
+    if (line == NULL) {
+        /* the chain did not advance: only this record is missing */
         sink->lost++;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                      "ds_audit: could not seal a record for \"%V\"",
+                      &sink->name);
         return NGX_OK;
     }
 
-    ngx_http_ds_audit_emit(sink, rec, r->connection->log);
-    json_decref(rec);
+    ngx_http_ds_audit_write(sink, (u_char *) line, len, r->connection->log);
+    free(line);
 
     return NGX_OK;
 }
@@ -1041,7 +1047,7 @@ ngx_http_ds_audit_exit_process(ngx_cycle_t *cycle)
         }
 
         sink->chain_ok = 0;
-        OPENSSL_cleanse(sink->chain.key, sizeof(sink->chain.key));
+        ds_audit_chain_free(&sink->chain);
 
         if (sink->buf) {
             ngx_free(sink->buf);
@@ -1411,6 +1417,27 @@ ngx_http_ds_audit_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* query argument names as Delta Sharing spells them (maxResults) */
+static ngx_uint_t
+ngx_http_ds_audit_arg_name(ngx_str_t *name)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    for (i = 0; i < name->len; i++) {
+        c = name->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+        {
+            return 0;
+        }
+    }
+
+    return name->len > 0;
+}
+
+
 static char *
 ngx_http_ds_audit_query_args(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -1438,6 +1465,14 @@ ngx_http_ds_audit_query_args(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     for (i = 0; i < n; i++) {
+        if (!ngx_http_ds_audit_arg_name(&value[i + 1])) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ds_audit_query_args \"%V\": use letters, "
+                               "digits, \"_\", \"-\" and \".\"",
+                               &value[i + 1]);
+            return NGX_CONF_ERROR;
+        }
+
         /* directive arguments are NUL-terminated by the parser */
         list[i] = (const char *) value[i + 1].data;
     }

@@ -21,23 +21,14 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include "ds_audit.h"
+#include "ds_audit_int.h"
+#include "ds_digest.h"
 #include "ds_hex.h"
 #include "ds_time.h"
 
 
 #define DS_AUDIT_INIT_LABEL    "dsgw-audit-v1 init"
 #define DS_AUDIT_CHAIN_LABEL   "dsgw-audit-v1 chain"     /* + NUL + id */
-#define DS_AUDIT_RECORD_LABEL  "dsgw-audit-v1 record"    /* + NUL + C(R) */
-#define DS_AUDIT_RECORD_PREFIX sizeof(DS_AUDIT_RECORD_LABEL)
-
-/* the integrity block, metadata.uid and .sequence, with room to spare */
-#define DS_AUDIT_SEAL_MAX      (2 * DS_AUDIT_CHAIN_MAX                      \
-                                + 2 * DS_AUDIT_MAC_HEX + 256)
-
-/* a record's bytes besides its variable strings, with room to spare */
-#define DS_AUDIT_FIXED_MAX     3072
-
 #define DS_AUDIT_ZERO_MAC                                                     \
     "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -52,16 +43,6 @@ const char *const  ds_audit_default_query_args[] = {
     "includeHistoricalMetadata",
     NULL
 };
-
-
-typedef struct {
-    char          *p;
-    size_t         len;
-    size_t         cap;
-    int            failed;
-    const json_t  *mark;        /* object where "mac" would be sorted in */
-    size_t         mark_at;     /* ... at this offset (0: not yet) */
-} ds_buf_t;
 
 
 typedef struct {
@@ -80,14 +61,14 @@ typedef struct {
 
 /* ------------------------------------------------------------ buffers */
 
-static void
-ds_buf_add(ds_buf_t *b, const char *s, size_t n)
+int
+ds_buf_reserve(ds_buf_t *b, size_t n)
 {
     size_t   cap;
     char    *p;
 
     if (b->failed) {
-        return;
+        return -1;
     }
 
     if (b->len + n + 1 > b->cap) {
@@ -100,11 +81,22 @@ ds_buf_add(ds_buf_t *b, const char *s, size_t n)
         p = realloc(b->p, cap);
         if (p == NULL) {
             b->failed = 1;
-            return;
+            return -1;
         }
 
         b->p = p;
         b->cap = cap;
+    }
+
+    return 0;
+}
+
+
+void
+ds_buf_add(ds_buf_t *b, const char *s, size_t n)
+{
+    if (ds_buf_reserve(b, n) != 0) {
+        return;
     }
 
     memcpy(b->p + b->len, s, n);
@@ -195,18 +187,59 @@ ds_audit_listed(json_t *arr, const char *name)
 }
 
 
-/*
- * A JSON string from untrusted bytes: invalid UTF-8 (and NUL) become
- * U+FFFD, the result is cut on a character boundary at cap bytes.
- */
+void
+ds_audit_clean(const char *s, size_t n, size_t cap, char *out,
+    ds_clean_t *cl)
+{
+    const unsigned char  *p, *end;
+    size_t                k, c;
+
+    p = (const unsigned char *) s;
+    end = p + n;
+    cl->len = 0;
+    cl->cost = 0;
+    cl->sanitized = 0;
+    cl->truncated = 0;
+
+    while (p < end) {
+        k = ds_utf8_valid(p, end - p);
+
+        /* the cap bounds the escaped size: "\u001f" costs six bytes */
+        c = k ? k : 3;
+        if (k == 1 && (*p < 0x20 || *p == '"' || *p == '\\')) {
+            c = *p < 0x20 ? 6 : 2;
+        }
+
+        if (cl->cost + c > cap) {
+            cl->truncated = 1;
+            break;
+        }
+
+        cl->cost += c;
+
+        if (k) {
+            memcpy(out + cl->len, p, k);
+            cl->len += k;
+            p += k;
+            continue;
+        }
+
+        memcpy(out + cl->len, "\xef\xbf\xbd", 3);
+        cl->len += 3;
+        p++;
+        cl->sanitized = 1;
+    }
+}
+
+
+/* a JSON string from untrusted bytes, cleaned and capped */
 static json_t *
 ds_audit_string(ds_audit_str_t s, size_t cap, const char *field,
     ds_audit_flags_t *fl)
 {
-    const unsigned char  *p, *end;
-    size_t                k, c, olen, cost;
-    char                 *out, local[DS_AUDIT_CAP_PATH + 1];
-    json_t               *j;
+    char        *out, local[DS_AUDIT_CAP_PATH + 1];
+    json_t      *j;
+    ds_clean_t   cl;
 
     if (s.data == NULL) {
         return json_null();
@@ -222,45 +255,21 @@ ds_audit_string(ds_audit_str_t s, size_t cap, const char *field,
         }
     }
 
-    p = (const unsigned char *) s.data;
-    end = p + s.len;
-    olen = 0;
-    cost = 0;
+    ds_audit_clean(s.data, s.len, cap, out, &cl);
 
-    while (p < end) {
-        k = ds_utf8_valid(p, end - p);
+    if (cl.truncated && fl->truncated
+        && !ds_audit_listed(fl->truncated, field))
+    {
+        json_array_append_new(fl->truncated, json_string(field));
+    }
 
-        /* the cap bounds the escaped size: "\u001f" costs six bytes */
-        c = k ? k : 3;
-        if (k == 1 && (*p < 0x20 || *p == '"' || *p == '\\')) {
-            c = *p < 0x20 ? 6 : 2;
-        }
-
-        if (cost + c > cap) {
-            if (fl->truncated && !ds_audit_listed(fl->truncated, field)) {
-                json_array_append_new(fl->truncated, json_string(field));
-            }
-            break;
-        }
-
-        cost += c;
-
-        if (k) {
-            memcpy(out + olen, p, k);
-            olen += k;
-            p += k;
-            continue;
-        }
-
-        memcpy(out + olen, "\xef\xbf\xbd", 3);
-        olen += 3;
-        p++;
+    if (cl.sanitized) {
         fl->sanitized = 1;
     }
 
-    fl->bytes += cost + 2;
+    fl->bytes += cl.cost + 2;
 
-    j = json_stringn_nocheck(out, olen);
+    j = json_stringn_nocheck(out, cl.len);
 
     if (out != local) {
         free(out);
@@ -989,7 +998,7 @@ ds_audit_lifecycle_record(ds_audit_format_t fmt, const char *type,
 
 /* --------------------------------------------------------- canonical */
 
-static void
+void
 ds_canon_string(ds_buf_t *b, const char *s, size_t n)
 {
     static const char  digits[] = "0123456789abcdef";
@@ -1231,6 +1240,18 @@ ds_audit_chain_init_id(ds_audit_chain_t *c, const unsigned char *seed,
         ds_audit_chain_key(seed, seed_len, c->id, c->key);
         c->keyed = 1;
     }
+
+    /* NULL is not fatal: ds_audit_mac() falls back to one-shot calls */
+    c->mac = ds_mac_new(c->keyed ? c->key : NULL, sizeof(c->key));
+}
+
+
+void
+ds_audit_chain_free(ds_audit_chain_t *c)
+{
+    ds_mac_free(c->mac);
+    c->mac = NULL;
+    OPENSSL_cleanse(c->key, sizeof(c->key));
 }
 
 
@@ -1253,21 +1274,93 @@ ds_audit_chain_init(ds_audit_chain_t *c, const unsigned char *seed,
 }
 
 
-static void
-ds_audit_mac(const unsigned char *key, int keyed, const char *data,
+/* the verifier's MAC: a key per chain found in the files */
+static int
+ds_audit_mac_oneshot(const unsigned char *key, int keyed, const char *data,
     size_t len, char out[DS_AUDIT_MAC_HEX + 1])
 {
     unsigned char  md[32];
     unsigned int   n;
 
     if (keyed) {
-        HMAC(EVP_sha256(), key, 32, (const unsigned char *) data, len, md,
-             &n);
-    } else {
-        SHA256((const unsigned char *) data, len, md);
+        if (HMAC(EVP_sha256(), key, 32, (const unsigned char *) data, len,
+                 md, &n) == NULL)
+        {
+            return -1;
+        }
+
+    } else if (SHA256((const unsigned char *) data, len, md) == NULL) {
+        return -1;
     }
 
     ds_hex_encode(md, sizeof(md), out);
+
+    return 0;
+}
+
+
+/* the writer's MAC: the chain's context, reused for every record */
+static int
+ds_audit_mac(ds_audit_chain_t *c, const char *data, size_t len,
+    char out[DS_AUDIT_MAC_HEX + 1])
+{
+    unsigned char  md[32];
+
+    if (c->mac == NULL) {
+        return ds_audit_mac_oneshot(c->key, c->keyed, data, len, out);
+    }
+
+    if (ds_mac_begin(c->mac) != 0
+        || ds_mac_update(c->mac, data, len) != 0
+        || ds_mac_end(c->mac, md) != 0)
+    {
+        return -1;
+    }
+
+    ds_hex_encode(md, sizeof(md), out);
+
+    return 0;
+}
+
+
+char *
+ds_audit_finish(ds_audit_chain_t *c, ds_buf_t *b, int request, size_t *len,
+    char mac[DS_AUDIT_MAC_HEX + 1])
+{
+    static const char  member[] = ",\"mac\":\"";
+    size_t             gap, n;
+    char              *p;
+
+    gap = sizeof(member) - 1 + DS_AUDIT_MAC_HEX + 1;
+
+    /* room for the member and the newline after the MAC input */
+    if (ds_buf_reserve(b, gap + 1) != 0
+        || b->failed || b->mark_at == 0
+        || ds_audit_mac(c, b->p, b->len, mac) != 0)
+    {
+        free(b->p);
+        b->p = NULL;
+        return NULL;
+    }
+
+    /* C(R) with ,"mac":"..." spliced in at the mark, then a newline */
+    p = b->p;
+    memmove(p + b->mark_at + gap, p + b->mark_at, b->len - b->mark_at);
+    memcpy(p + b->mark_at, member, sizeof(member) - 1);
+    memcpy(p + b->mark_at + sizeof(member) - 1, mac, DS_AUDIT_MAC_HEX);
+    p[b->mark_at + gap - 1] = '"';
+
+    n = b->len + gap - DS_AUDIT_RECORD_PREFIX;
+    memmove(p, p + DS_AUDIT_RECORD_PREFIX, n);
+    p[n] = '\n';
+    p[n + 1] = '\0';
+
+    memcpy(c->prev, mac, DS_AUDIT_MAC_HEX + 1);
+    c->seq++;
+    c->requests += request != 0;
+
+    *len = n + 1;
+    return p;
 }
 
 
@@ -1291,11 +1384,10 @@ ds_obj_child(json_t *o, const char *key)
 char *
 ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len)
 {
-    char      mac[DS_AUDIT_MAC_HEX + 1], *line, *p;
+    char      mac[DS_AUDIT_MAC_HEX + 1], *line;
     char      uid[DS_AUDIT_CHAIN_MAX + 24];
     json_t   *integ, *type;
     ds_buf_t  b;
-    size_t    n;
 
     integ = json_object();
     if (integ == NULL) {
@@ -1333,52 +1425,15 @@ ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len)
         return NULL;
     }
 
-    if (b.mark_at == 0) {
-        /* cannot happen: "prev" and "seq" always sort after "mac" */
-        free(b.p);
-        return NULL;
+    /* b.mark_at is set: "prev" and "seq" always sort after "mac" */
+    line = ds_audit_finish(c, &b,
+                           json_is_string(type)
+                           && strcmp(json_string_value(type), "request") == 0,
+                           len, mac);
+    if (line) {
+        json_object_set_new(integ, "mac", json_string(mac));
     }
 
-    ds_audit_mac(c->key, c->keyed, b.p, b.len, mac);
-
-    /* the line: C(R) with ,"mac":"..." spliced in, and a newline */
-    n = b.len - DS_AUDIT_RECORD_PREFIX + sizeof(",\"mac\":\"\"") - 1
-        + DS_AUDIT_MAC_HEX + 1;
-
-    line = malloc(n + 1);
-    if (line == NULL) {
-        free(b.p);
-        return NULL;
-    }
-
-    p = line;
-    memcpy(p, b.p + DS_AUDIT_RECORD_PREFIX,
-           b.mark_at - DS_AUDIT_RECORD_PREFIX);
-    p += b.mark_at - DS_AUDIT_RECORD_PREFIX;
-    memcpy(p, ",\"mac\":\"", 8);
-    p += 8;
-    memcpy(p, mac, DS_AUDIT_MAC_HEX);
-    p += DS_AUDIT_MAC_HEX;
-    *p++ = '"';
-    memcpy(p, b.p + b.mark_at, b.len - b.mark_at);
-    p += b.len - b.mark_at;
-    *p++ = '\n';
-    *p = '\0';
-
-    free(b.p);
-
-    json_object_set_new(integ, "mac", json_string(mac));
-
-    memcpy(c->prev, mac, sizeof(mac));
-    c->seq++;
-
-    if (json_is_string(type)
-        && strcmp(json_string_value(type), "request") == 0)
-    {
-        c->requests++;
-    }
-
-    *len = n;
     return line;
 }
 
@@ -1779,7 +1834,13 @@ ds_audit_verify_line(ds_audit_verify_t *v, const char *file, size_t lineno,
         goto resync;
     }
 
-    ds_audit_mac(c->key, keyed, b.p, b.len, mac);
+    if (ds_audit_mac_oneshot(c->key, keyed, b.p, b.len, mac) != 0) {
+        free(b.p);
+        ds_audit_issue(v, 1, file, lineno, id, "internal",
+                       "cannot compute the MAC (OpenSSL)");
+        goto resync;
+    }
+
     free(b.p);
 
     if (CRYPTO_memcmp(mac, claimed, DS_AUDIT_MAC_HEX) != 0) {

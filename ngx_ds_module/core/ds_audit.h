@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#include "ds_digest.h"
+
 #define DS_AUDIT_SCHEMA_VERSION  1
 #define DS_AUDIT_KEY_MIN         32      /* seed bytes */
 #define DS_AUDIT_KEY_MAX         1024
@@ -98,6 +100,7 @@ typedef struct {
     uint64_t            seq;            /* of the next record */
     char                prev[DS_AUDIT_MAC_HEX + 1];
     uint64_t            requests;       /* request records sealed */
+    ds_mac_t           *mac;            /* keyed with key, reused */
 } ds_audit_chain_t;
 
 
@@ -135,6 +138,9 @@ int ds_audit_chain_init(ds_audit_chain_t *c, const unsigned char *seed,
 void ds_audit_chain_init_id(ds_audit_chain_t *c, const unsigned char *seed,
     size_t seed_len, const char *id);
 
+/* frees the MAC context and wipes the key */
+void ds_audit_chain_free(ds_audit_chain_t *c);
+
 /*
  * Adds the integrity block to rec (top-level "integrity", or
  * unmapped.dsgw.integrity plus metadata.sequence for OCSF records),
@@ -142,6 +148,16 @@ void ds_audit_chain_init_id(ds_audit_chain_t *c, const unsigned char *seed,
  * The chain advances only on success.
  */
 char *ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len);
+
+/*
+ * The sealed line of a request record: the same bytes as
+ * ds_audit_seal(c, ds_audit_request_record(fmt, rq), len). Native
+ * records are written straight into one buffer in canonical order,
+ * without a jansson tree (the hot path of every request); OCSF records
+ * take the jansson path.
+ */
+char *ds_audit_request_line(ds_audit_chain_t *c, ds_audit_format_t fmt,
+    const ds_audit_req_t *rq, size_t *len);
 
 /*
  * Key files: 64 or more hex digits (surrounding whitespace ignored), or

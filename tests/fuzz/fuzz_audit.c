@@ -1,11 +1,14 @@
 /*
  * libFuzzer harness for the audit record builder and sealer.
  * requires: ds_audit_request_record ds_audit_seal ds_audit_verify_line
+ * requires: ds_audit_request_line
  *
  * The input fills every field of a ds_audit_req_t (hostile bytes,
  * absent fields, extreme integers). Each sealed line must be one line
  * of valid JSON under DS_AUDIT_LINE_MAX, and a chain_start + request +
- * chain_end sequence must verify without a single issue.
+ * chain_end sequence must verify without a single issue. The direct
+ * writer (ds_audit_request_line) must produce the very same bytes as
+ * the jansson builder on a twin chain.
  */
 
 #include <stdint.h>
@@ -114,11 +117,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char *const    allow[] = { "maxResults", "version", NULL };
 
     int                  issues, keyed;
-    char                *lines[3];
-    size_t               i;
+    char                *lines[3], *direct;
+    size_t               i, len;
     input_t              in;
     ds_audit_req_t       rq;
-    ds_audit_chain_t     c;
+    ds_audit_chain_t     c, twin;
     ds_audit_format_t    fmt;
     ds_audit_verify_t   *v;
 
@@ -142,6 +145,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rq.has_items = (int) take_u64(&in, 1) & 1;
     rq.items_in = (int64_t) take_u64(&in, 8);
     rq.items_out = (int64_t) take_u64(&in, 8);
+    rq.request_length = (int64_t) take_u64(&in, 8);
     rq.query_allow = (data[0] & 4) ? allow : ds_audit_default_query_args;
 
     rq.instance = take_str(&in);
@@ -165,13 +169,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rq.purpose = take_str(&in);
     rq.rl_state = take_str(&in);
     rq.policy_version = take_str(&in);
+    rq.body_sha256 = take_str(&in);
 
     ds_audit_chain_init_id(&c, keyed ? seed : NULL, keyed ? sizeof(seed) : 0,
                            "gw-fuzz.1.00112233445566778899aabbccddeeff");
 
+    ds_audit_chain_init_id(&twin, keyed ? seed : NULL,
+                           keyed ? sizeof(seed) : 0, c.id);
+
     lines[0] = seal(&c, ds_audit_lifecycle_record(fmt, "chain_start", 1,
                                                   "gw-fuzz", 1, 0, 0));
+    free(seal(&twin, ds_audit_lifecycle_record(fmt, "chain_start", 1,
+                                               "gw-fuzz", 1, 0, 0)));
     lines[1] = seal(&c, ds_audit_request_record(fmt, &rq));
+
+    direct = ds_audit_request_line(&twin, fmt, &rq, &len);
+    check(direct != NULL);
+    check(len == strlen(lines[1]) && memcmp(direct, lines[1], len) == 0);
+    check(twin.seq == c.seq && twin.requests == c.requests);
+    free(direct);
+    ds_audit_chain_free(&twin);
     lines[2] = seal(&c, ds_audit_lifecycle_record(fmt, "chain_end", 2,
                                                   "gw-fuzz", 1, c.requests,
                                                   0));
@@ -190,6 +207,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ds_audit_verify_end(v, 1);
     ds_audit_verify_free(v);
+    ds_audit_chain_free(&c);
 
     check(issues == 0);
 

@@ -631,3 +631,26 @@ def test_dsctl_audit_usage_errors(tmp_path):
     empty.write_text("")
     r = dsctl("audit", "verify", str(empty), "--key", key)
     assert r.returncode == 0 and "0 chain(s)" in r.stdout
+
+
+def test_query_args_allow_list(nginx, tmp_path, request):
+    ng, log, key = start(nginx, tmp_path,
+                         extra="    ds_audit_query_args version maxResults;")
+    r = requests.get(ng.url(SHARES + "?maxResults=3&version=2&pageToken=t"
+                            "&maxResults=9&x=1"),
+                     headers=bearer("fraud"))
+    ng.stop()
+    rec = requests_of(records(log))[0]
+    # (the upstream may refuse the odd arguments: recorded all the same)
+    assert rec["status"] == r.status_code
+    # first occurrence of each listed name, nothing else
+    assert rec["query"] == {"maxResults": "3", "version": "2"}
+    assert verify([log], key, "--strict").returncode == 0
+
+    # a name that could not be a JSON key as written fails `nginx -t`
+    t = Nginx(str(tmp_path / "badargs"),
+              ng.render(http_extra=audit_conf(log, key) + "\n"
+                        '    ds_audit_query_args maxResults "a\\"b";'))
+    rc, out = t.test_config()
+    assert rc != 0
+    assert "ds_audit_query_args" in out and "use letters" in out

@@ -163,6 +163,8 @@ make_chain(ds_audit_format_t fmt, const unsigned char *key, size_t klen,
         json_decref(j);
     }
 
+    ds_audit_chain_free(&c);
+
     return k;
 }
 
@@ -252,6 +254,7 @@ test_vector_key_and_mac(void **state)
     free(msg);
     free(canon);
     json_decref(j);
+    ds_audit_chain_free(&c);
 }
 
 
@@ -381,6 +384,7 @@ test_no_token_anywhere(void **state)
         assert_null(strstr(line, "access_token"));
         free(line);
         json_decref(r);
+        ds_audit_chain_free(&c);
     }
 }
 
@@ -495,6 +499,7 @@ test_line_cap(void **state)
         col = verify(seed, sizeof(seed), line, 1, 0);
         assert_int_equal(col.errors, 0);
         free(line[0]);
+        ds_audit_chain_free(&c);
     }
 
     free(junk);
@@ -569,6 +574,7 @@ test_ocsf_record(void **state)
     line = ds_audit_seal(&c, r, &len);
     assert_non_null(line);
     json_decref(r);
+    ds_audit_chain_free(&c);
 
     r = json_loads(line, 0, NULL);
     ds = json_object_get(json_object_get(r, "unmapped"), "dsgw");
@@ -846,6 +852,216 @@ test_interleaved_and_segments(void **state)
 }
 
 
+/* ------------------------------------------- direct writer vs jansson */
+
+static uint64_t  rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t
+rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+
+/*
+ * absent, empty, plain, hostile bytes, or long enough to be capped;
+ * big: always long (a record of such fields is re-capped smaller)
+ */
+static ds_audit_str_t
+rng_str(char *buf, size_t size, int big)
+{
+    static const char  alphabet[] = "abcXYZ019 _-./\"\\\t\n\x01\x1f\x7f"
+                                    "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+                                    "\xff\xc0\xed\xa0\x80\x00";
+    ds_audit_str_t     s;
+    size_t             i, n;
+
+    switch (big ? 5 : rng() % 6) {
+    case 0:
+        s.data = NULL;
+        s.len = 0;
+        return s;
+    case 1:
+        n = 0;
+        break;
+    case 2:
+        n = rng() % 16;
+        break;
+    case 3:
+        n = rng() % 300;
+        break;
+    default:
+        n = big ? size : rng() % size;
+    }
+
+    for (i = 0; i < n; i++) {
+        buf[i] = alphabet[rng() % (sizeof(alphabet) - 1)];
+    }
+
+    s.data = buf;
+    s.len = n;
+    return s;
+}
+
+
+static ds_audit_str_t
+rng_args(char *buf, size_t size)
+{
+    static const char *const  names[] = {
+        "maxResults", "pageToken", "startingVersion", "version", "x",
+        "maxResults", "endingTimestamp", ""
+    };
+    char            val[512];
+    ds_audit_str_t  s, v;
+    size_t          n, k, i;
+
+    n = rng() % 8;
+    s.data = buf;
+    s.len = 0;
+
+    for (k = 0; k < n; k++) {
+        v = rng_str(val, sizeof(val), 0);
+        i = snprintf(buf + s.len, size - s.len, "%s%s%s",
+                     k ? "&" : "", names[rng() % 8],
+                     v.data ? "=" : "");
+        s.len += i;
+        if (s.len + v.len < size) {
+            memcpy(buf + s.len, v.data ? v.data : "", v.len);
+            s.len += v.len;
+        }
+    }
+
+    if (rng() % 8 == 0) {
+        s.data = NULL;
+        s.len = 0;
+    }
+
+    return s;
+}
+
+
+static void
+rng_request(ds_audit_req_t *rq, char bufs[][6000], size_t size)
+{
+    static const char *const  custom[] = {
+        "version", "maxResults", "version", "x", NULL
+    };
+    static const char *const  none[] = { NULL };
+    ds_audit_str_t           *f[] = {
+        &rq->instance, &rq->request_id, &rq->recipient, &rq->token_id,
+        &rq->action, &rq->operation, &rq->method, &rq->path,
+        &rq->client_ip, &rq->country, &rq->user_agent, &rq->decision,
+        &rq->reason, &rq->upstream_status, &rq->share, &rq->schema,
+        &rq->table, &rq->purpose, &rq->rl_state, &rq->policy_version,
+        &rq->body_sha256
+    };
+    int                       big;
+    size_t                    i;
+
+    memset(rq, 0, sizeof(*rq));
+    big = rng() % 8 == 0;
+
+    for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        *f[i] = rng_str(bufs[i], size, big);
+    }
+
+    rq->args = rng_args(bufs[i], size);
+    rq->query_allow = (rng() % 4 == 0) ? custom
+                      : (rng() % 8 == 0) ? none
+                      : (rng() % 8 == 0) ? NULL
+                      : ds_audit_default_query_args;
+
+    rq->time_ms = (int64_t) (rng() % 4 ? rng() % 4102444800000ULL : rng());
+    rq->status = (int) (rng() % 4 ? 100 + rng() % 500 : rng());
+    rq->bytes_sent = (int64_t) rng();
+    rq->body_bytes_sent = (int64_t) (rng() % 100000);
+    rq->duration_ms = (int64_t) (rng() % 3 ? rng() % 5000 : rng());
+    rq->rl_limit = (int64_t) rng();
+    rq->rl_remaining = -(int64_t) (rng() % 10);
+    rq->has_items = (int) (rng() & 1);
+    rq->items_in = (int64_t) (rng() % 100);
+    rq->items_out = (int64_t) rng();
+    rq->request_length = (int64_t) (rng() % 20000);
+}
+
+
+static void
+test_direct_line_matches_jansson(void **state)
+{
+    static char       bufs[24][6000];
+    int               fmt, keyed, truncated, sanitized, capped;
+    char             *direct, *tree, id[64];
+    size_t            i, k, dlen, tlen;
+    json_t           *rec;
+    ds_audit_req_t    rq;
+    ds_audit_chain_t  a, b;
+
+    (void) state;
+
+    truncated = 0;
+    sanitized = 0;
+    capped = 0;
+
+    for (i = 0; i < 3000; i++) {
+        fmt = (i % 10 == 9) ? DS_AUDIT_OCSF : DS_AUDIT_NATIVE;
+        keyed = i & 1;
+        snprintf(id, sizeof(id), "gw-diff.%zu.00112233445566778899aabbccdd",
+                 i);
+
+        ds_audit_chain_init_id(&a, keyed ? seed : NULL,
+                               keyed ? sizeof(seed) : 0, id);
+        ds_audit_chain_init_id(&b, keyed ? seed : NULL,
+                               keyed ? sizeof(seed) : 0, id);
+
+        /* a few records per chain: seq and prev must advance alike */
+        for (k = 0; k < 3; k++) {
+            rng_request(&rq, bufs, sizeof(bufs[0]));
+
+            direct = ds_audit_request_line(&a, (ds_audit_format_t) fmt, &rq,
+                                           &dlen);
+            rec = ds_audit_request_record((ds_audit_format_t) fmt, &rq);
+            assert_non_null(rec);
+            tree = ds_audit_seal(&b, rec, &tlen);
+            json_decref(rec);
+
+            assert_non_null(direct);
+            assert_non_null(tree);
+            if (dlen != tlen || memcmp(direct, tree, dlen) != 0) {
+                print_error("iteration %zu.%zu differs:\n direct %s\n "
+                            "jansson %s\n", i, k, direct, tree);
+                fail();
+            }
+
+            assert_true(dlen <= DS_AUDIT_LINE_MAX);
+            assert_int_equal(a.seq, b.seq);
+            assert_int_equal(a.requests, b.requests);
+            assert_string_equal(a.prev, b.prev);
+
+            truncated += strstr(direct, "\"truncated\":[") != NULL;
+            sanitized += strstr(direct, "\"sanitized\":true") != NULL;
+            /* 8 KB of fields cannot fit unless re-capped */
+            capped += fmt == DS_AUDIT_NATIVE && rq.path.len == 6000
+                      && rq.user_agent.len == 6000
+                      && rq.recipient.len == 6000;
+
+            free(direct);
+            free(tree);
+        }
+
+        ds_audit_chain_free(&a);
+        ds_audit_chain_free(&b);
+    }
+
+    /* the generator reaches the cut, clean-up and re-cap paths */
+    assert_true(truncated > 100);
+    assert_true(sanitized > 100);
+    assert_true(capped > 10);
+}
+
+
 int
 main(void)
 {
@@ -866,6 +1082,7 @@ main(void)
         cmocka_unit_test(test_tamper_insert),
         cmocka_unit_test(test_tamper_truncate_and_keys),
         cmocka_unit_test(test_interleaved_and_segments),
+        cmocka_unit_test(test_direct_line_matches_jansson),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,70 @@
+/*
+ * Shared by the two audit record writers: the jansson one (every
+ * record kind, both formats) and the direct one for native request
+ * records (ds_audit_native.c), which must produce the same bytes.
+ */
+
+#ifndef DS_AUDIT_INT_H
+#define DS_AUDIT_INT_H
+
+#include "ds_audit.h"
+
+
+#define DS_AUDIT_RECORD_LABEL  "dsgw-audit-v1 record"    /* + NUL + C(R) */
+#define DS_AUDIT_RECORD_PREFIX sizeof(DS_AUDIT_RECORD_LABEL)
+
+/* the integrity block, metadata.uid and .sequence, with room to spare */
+#define DS_AUDIT_SEAL_MAX      (2 * DS_AUDIT_CHAIN_MAX                      \
+                                + 2 * DS_AUDIT_MAC_HEX + 256)
+
+/* a record's bytes besides its variable strings, with room to spare */
+#define DS_AUDIT_FIXED_MAX     3072
+
+/* a record whose canonical form is longer is rebuilt with smaller caps */
+#define DS_AUDIT_RECORD_MAX    (DS_AUDIT_LINE_MAX - DS_AUDIT_SEAL_MAX)
+
+
+typedef struct {
+    char          *p;
+    size_t         len;
+    size_t         cap;
+    int            failed;
+    const void    *mark;        /* object where "mac" would be sorted in */
+    size_t         mark_at;     /* ... at this offset (0: not yet) */
+} ds_buf_t;
+
+
+/* what cleaning one string found */
+typedef struct {
+    size_t         len;         /* bytes written to out */
+    size_t         cost;        /* escaped size, quotes excluded */
+    unsigned       sanitized:1; /* invalid UTF-8 or NUL replaced */
+    unsigned       truncated:1; /* cut at the cap */
+} ds_clean_t;
+
+
+/* room for n more bytes and a NUL; -1 (and b->failed) without memory */
+int ds_buf_reserve(ds_buf_t *b, size_t n);
+void ds_buf_add(ds_buf_t *b, const char *s, size_t n);
+
+/*
+ * Untrusted bytes to valid UTF-8 (invalid sequences and NUL become
+ * U+FFFD), cut on a character boundary so that the escaped string
+ * stays within cap bytes; out has room for cap bytes.
+ */
+void ds_audit_clean(const char *s, size_t n, size_t cap, char *out,
+    ds_clean_t *cl);
+
+/* a JSON string in canonical (JCS) escaping, quotes included */
+void ds_canon_string(ds_buf_t *b, const char *s, size_t n);
+
+/*
+ * b holds the MAC input (label, NUL, canonical record) and b->mark_at
+ * the offset where the "mac" member goes. Computes the MAC, turns b
+ * into the '\n'-terminated line in place, advances the chain and
+ * returns the line (b->p); NULL (and b freed) on failure.
+ */
+char *ds_audit_finish(ds_audit_chain_t *c, ds_buf_t *b, int request,
+    size_t *len, char mac[DS_AUDIT_MAC_HEX + 1]);
+
+#endif /* DS_AUDIT_INT_H */

@@ -55,6 +55,9 @@ typedef struct {
     /* list filtering, filled by ngx_http_ds_filter_module */
     ngx_uint_t              items_in;
     ngx_uint_t              items_out;
+    unsigned                list_held:1;    /* the filter holds the 200
+                                               back and has not passed on
+                                               any response yet */
 } ngx_http_ds_ctx_t;
 
 

@@ -475,7 +475,8 @@ ngx_http_ds_audit_name(const char *s, size_t len)
 
 
 static void
-ngx_http_ds_audit_outcome(ngx_http_ds_ctx_t *ctx, ds_audit_req_t *rq)
+ngx_http_ds_audit_outcome(ngx_http_ds_ctx_t *ctx, ds_audit_req_t *rq,
+    ngx_uint_t undelivered)
 {
     int          denied;
     ds_reason_t  reason;
@@ -489,6 +490,14 @@ ngx_http_ds_audit_outcome(ngx_http_ds_ctx_t *ctx, ds_audit_req_t *rq)
             rq->reason = ds_audit_cstr(
                              ds_reason_name(DS_REASON_BAD_REQUEST));
         }
+        return;
+    }
+
+    if (undelivered) {
+        /* allowed, but the upstream failed to produce a filterable list */
+        rq->decision = ds_audit_cstr("error");
+        rq->reason = ds_audit_cstr(
+                         ds_reason_name(DS_REASON_UPSTREAM_INVALID));
         return;
     }
 
@@ -541,6 +550,7 @@ ngx_http_ds_audit_fill(ngx_http_request_t *r,
 {
     off_t            sent;
     u_char          *q;
+    ngx_uint_t       undelivered;
     ngx_msec_int_t   ms;
     ngx_time_t      *tp;
     ngx_str_t       *uri;
@@ -584,6 +594,19 @@ ngx_http_ds_audit_fill(ngx_http_request_t *r,
         rq->status = 499;
     }
 
+    /*
+     * The list filter still held the 200 back when the request ended:
+     * the upstream hung up (or timed out) in the middle of the body.
+     * nginx counts the held header as sent, closes the connection and
+     * logs $status 200, but the client got nothing; the gateway failed
+     * as with any list body it could not filter.
+     */
+    undelivered = (ctx != NULL && ctx->list_held
+                   && rq->status == NGX_HTTP_OK);
+    if (undelivered) {
+        rq->status = NGX_HTTP_BAD_GATEWAY;
+    }
+
     rq->request_length = r->request_length;
 
     sent = r->connection->sent;
@@ -591,7 +614,7 @@ ngx_http_ds_audit_fill(ngx_http_request_t *r,
     sent -= r->header_size;
     rq->body_bytes_sent = ngx_max(sent, 0);
 
-    ngx_http_ds_audit_outcome(ctx, rq);
+    ngx_http_ds_audit_outcome(ctx, rq, undelivered);
 
     if (ctx == NULL) {
         return;

@@ -165,7 +165,12 @@ ngx_http_ds_header_filter(ngx_http_request_t *r)
     r->main_filter_need_in_memory = 1;
     r->allow_ranges = 0;
 
-    /* headers wait for the filtered body (see the body filter) */
+    /*
+     * headers wait for the filtered body (see the body filter); if the
+     * body never completes, the audit record must not show a 200
+     */
+    ctx->list_held = 1;
+
     return NGX_OK;
 }
 
@@ -338,6 +343,8 @@ ngx_http_ds_filter_send(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 
     r->headers_out.content_length_n = out_len;
 
+    ctx->list_held = 0;
+
     rc = ngx_http_next_header_filter(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
@@ -411,6 +418,8 @@ ngx_http_ds_filter_fail(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     r->headers_out.content_type_lowcase = NULL;
     r->headers_out.charset.len = 0;
     r->headers_out.content_length_n = b->last - b->pos;
+
+    ctx->list_held = 0;
 
     rc = ngx_http_next_header_filter(r);
 

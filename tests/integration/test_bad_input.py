@@ -16,6 +16,7 @@ some of these bytes, and the point is to send exactly them.
 
 import json
 import re
+import secrets
 import socket
 import threading
 import time
@@ -23,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import PREFIX, TOKENS, make_policy, write_policy
+from conftest import PREFIX, TOKENS, dsctl, make_policy, write_policy
 
 SHARES = PREFIX + "/shares"
 CLAIMS_SCHEMAS = PREFIX + "/shares/claims/schemas"
@@ -522,28 +523,114 @@ def test_list_body_not_filterable_fails_safe(gw, mode):
     assert rec["upstream_status"] == "200"
 
 
-def test_list_body_cut_by_upstream(gw):
+def test_list_body_cut_by_upstream(nginx, tmp_path, upstream):
     # the upstream promises a length and hangs up halfway: the client may
-    # get a 502 or a closed connection, never the partial list
+    # get a 502 or a closed connection, never the partial list, and the
+    # audit trail must not show a list read that did not happen
+    key = str(tmp_path / "audit.key")
+    with open(key, "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    gw = Gateway(nginx, tmp_path, upstream,
+                 http_extra="    ds_audit_key %s;" % key)
     gw.upstream.mode(list_body="disconnect")
     raw = send_raw(gw.port, request_bytes(target=SHARES.encode()))
     assert b"internal_finance" not in raw
     assert b"provider_directory" not in raw
     if raw:
-        r = Reply(raw)
-        assert r.status == 502
-        gw.statuses.append(502)
-    assert gw.upstream_paths() == [SHARES]
-    rec, = gw.audit_records()
-    if rec["status"] == 200:
-        # nginx had "sent" the (held-back) 200 header when the upstream
-        # hung up, so nginx closes the connection and $status stays
-        # 200: the record must then show that nothing was delivered
-        assert rec["bytes_sent"] == 0 and rec["body_bytes_sent"] == 0
-        assert raw == b""
+        assert Reply(raw).status == 502
+    # then a normal list call: the chain goes on with an honest record
+    gw.upstream.mode(list_body="normal")
+    assert gw.ask(target=SHARES.encode()).status == 200
+    assert gw.upstream_paths() == [SHARES, SHARES]
+
+    cut, ok = gw.audit_records()
+    # the held-back 200 never reached the client: nginx closes the
+    # connection and its own $status still says 200, the record says 502
+    assert cut["status"] == 502
+    assert cut["decision"] == "error"
+    assert cut["reason"] == "upstream_invalid"
+    assert cut["upstream_status"] == "200"
+    assert cut["list_items"] is None
+    assert cut["recipient"] == "fraud-analytics"
+    if not raw:
+        assert cut["bytes_sent"] == 0 and cut["body_bytes_sent"] == 0
+    assert (ok["status"], ok["decision"], ok["reason"]) == (
+        200, "allow", "allowed")
+    assert ok["list_items"] == {"in": 4, "out": 1}
+
+    r = dsctl("audit", "verify", gw.audit_log, "--key", key, "--strict")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "(2 request(s))" in r.stdout, r.stdout
+
+
+class StallingUpstream:
+    """Answers one list call with a 200 header and half its promised
+    body, then stays silent until stopped."""
+
+    HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 200\r\n\r\n")
+    HALF = b'{"items":[{"name":"internal_finance","id":"'
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        conn, _ = self.sock.accept()
+        with conn:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                buf += chunk
+            conn.sendall(self.HEAD + self.HALF)
+            self.done.wait(30)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("end", ["read_timeout", "client_closed"])
+def test_list_body_stalled_by_upstream(nginx, tmp_path, upstream, end):
+    # the upstream sends half a list body and goes silent: either nginx
+    # gives up on it (a failed read, recorded as above) or the client
+    # leaves first (a 499 like any other, not an upstream failure)
+    stall = StallingUpstream()
+    try:
+        gw = Gateway(nginx, tmp_path, upstream, location_extra="""
+            location = %s {
+                proxy_pass http://127.0.0.1:%d;
+                proxy_read_timeout %s;
+            }""" % (SHARES, stall.port,
+                    "1s" if end == "read_timeout" else "30s"))
+        if end == "read_timeout":
+            raw = send_raw(gw.port, request_bytes(target=SHARES.encode()))
+            assert raw == b""
+        else:
+            with socket.create_connection(("127.0.0.1", gw.port)) as s:
+                s.sendall(request_bytes(target=SHARES.encode()))
+                s.settimeout(0.5)
+                with pytest.raises(socket.timeout):
+                    s.recv(1)   # held back: nothing arrives
+        rec, = gw.audit_records()
+    finally:
+        stall.stop()
+    assert rec["bytes_sent"] == 0
+    assert rec["list_items"] is None
+    if end == "read_timeout":
+        assert (rec["status"], rec["decision"], rec["reason"]) == (
+            502, "error", "upstream_invalid")
     else:
-        assert rec["status"] == 502
-        assert rec["reason"] == "upstream_invalid"
+        assert (rec["status"], rec["decision"], rec["reason"]) == (
+            499, "allow", "allowed")
 
 
 def test_list_filter_still_filters_normal_bodies(gw):

@@ -519,6 +519,8 @@ def test_list_body_not_filterable_fails_safe(gw, mode):
     assert gw.upstream_paths() == [SHARES]
     rec, = gw.check_audit()
     assert rec["status"] == 502
+    # the gateway failed, the policy did not deny
+    assert rec["decision"] == "error"
     assert rec["reason"] == "upstream_invalid"
     assert rec["upstream_status"] == "200"
 

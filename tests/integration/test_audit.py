@@ -654,3 +654,31 @@ def test_query_args_allow_list(nginx, tmp_path, request):
     rc, out = t.test_config()
     assert rc != 0
     assert "ds_audit_query_args" in out and "use letters" in out
+
+
+def test_request_id_is_the_request_id_variable(nginx, tmp_path, request):
+    # the record's request_id is $request_id, whoever computes it first:
+    # the access log (after the record) or a response header (before)
+    log = str(tmp_path / "audit.log")
+    access = str(tmp_path / "access.log")
+    key = write_key(tmp_path)
+    ng = nginx(http_extra=audit_conf(log, key) + "\n"
+               "    log_format ids '$request_id $status';\n"
+               # $request_id is evaluated only for ?echo=1
+               "    map $arg_echo $echo_id { 1 $request_id; default ''; }",
+               server_extra="        access_log %s ids;" % access,
+               location_extra="            add_header X-Request-Id $echo_id;")
+    plain = [requests.get(ng.url(SHARES), headers=bearer("fraud"))
+             for _ in range(3)]
+    echoed = requests.get(ng.url(SHARES + "?echo=1"), headers=bearer("fraud"))
+    ng.stop()
+
+    assert [r.status_code for r in plain + [echoed]] == [200] * 4
+    recs = requests_of(records(log))
+    ids = [r["request_id"] for r in recs]
+    logged = [l.split()[0] for l in open(access).read().splitlines()]
+    assert ids == logged
+    assert len(set(ids)) == 4
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert echoed.headers["X-Request-Id"] == ids[3]
+    assert verify([log], key, "--strict").returncode == 0

@@ -93,7 +93,7 @@ ds_buf_reserve(ds_buf_t *b, size_t n)
 
 
 void
-ds_buf_add(ds_buf_t *b, const char *s, size_t n)
+ds_buf_grow_add(ds_buf_t *b, const char *s, size_t n)
 {
     if (ds_buf_reserve(b, n) != 0) {
         return;

@@ -7,6 +7,8 @@
 #ifndef DS_AUDIT_INT_H
 #define DS_AUDIT_INT_H
 
+#include <string.h>
+
 #include "ds_audit.h"
 
 
@@ -45,7 +47,22 @@ typedef struct {
 
 /* room for n more bytes and a NUL; -1 (and b->failed) without memory */
 int ds_buf_reserve(ds_buf_t *b, size_t n);
-void ds_buf_add(ds_buf_t *b, const char *s, size_t n);
+void ds_buf_grow_add(ds_buf_t *b, const char *s, size_t n);
+
+
+/* records are built from many short pieces: the common case inline */
+static inline void
+ds_buf_add(ds_buf_t *b, const char *s, size_t n)
+{
+    if (b->len + n < b->cap && !b->failed) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        b->p[b->len] = '\0';
+        return;
+    }
+
+    ds_buf_grow_add(b, s, n);
+}
 
 /*
  * Untrusted bytes to valid UTF-8 (invalid sequences and NUL become

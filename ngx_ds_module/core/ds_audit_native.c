@@ -12,8 +12,6 @@
  * and tests/fuzz/fuzz_audit.c compare the two.
  */
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,14 +60,26 @@ typedef enum {
 } ds_native_member_e;
 
 
-static const char *const  ds_audit_native_keys[DS_N_MEMBERS] = {
-    "action", "body_bytes_sent", "body_sha256", "bytes_sent", "client_ip",
-    "country", "decision", "duration_ms", "instance", "integrity",
-    "list_items", "method", "operation", "path", "policy_version",
-    "purpose", "query", "rate_limit", "reason", "recipient", "request_id",
-    "request_length", "sanitized", "schema", "schema_version", "share",
-    "status", "table", "time", "time_ms", "token_id", "truncated", "type",
-    "upstream_status", "user_agent"
+typedef struct {
+    const char  *name;
+    size_t       len;
+} ds_native_key_t;
+
+#define ds_key(s)  { s, sizeof(s) - 1 }
+
+static const ds_native_key_t  ds_audit_native_keys[DS_N_MEMBERS] = {
+    ds_key("action"), ds_key("body_bytes_sent"), ds_key("body_sha256"),
+    ds_key("bytes_sent"), ds_key("client_ip"), ds_key("country"),
+    ds_key("decision"), ds_key("duration_ms"), ds_key("instance"),
+    ds_key("integrity"), ds_key("list_items"), ds_key("method"),
+    ds_key("operation"), ds_key("path"), ds_key("policy_version"),
+    ds_key("purpose"), ds_key("query"), ds_key("rate_limit"),
+    ds_key("reason"), ds_key("recipient"), ds_key("request_id"),
+    ds_key("request_length"), ds_key("sanitized"), ds_key("schema"),
+    ds_key("schema_version"), ds_key("share"), ds_key("status"),
+    ds_key("table"), ds_key("time"), ds_key("time_ms"), ds_key("token_id"),
+    ds_key("truncated"), ds_key("type"), ds_key("upstream_status"),
+    ds_key("user_agent")
 };
 
 
@@ -128,6 +138,24 @@ ds_native_truncated(ds_native_t *w, const char *field)
 }
 
 
+/* printable ASCII but '"' and '\\': kept and serialized as it is */
+static size_t
+ds_native_plain(const char *s, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if ((unsigned char) s[i] < 0x20 || (unsigned char) s[i] > 0x7f
+            || s[i] == '"' || s[i] == '\\')
+        {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
 /* a cleaned, capped, escaped string value, or null (as ds_set_str) */
 static void
 ds_native_string(ds_native_t *w, ds_buf_t *b, ds_audit_str_t s, size_t cap,
@@ -142,6 +170,15 @@ ds_native_string(ds_native_t *w, ds_buf_t *b, ds_audit_str_t s, size_t cap,
     }
 
     cap >>= w->shift;
+
+    /* the common case: nothing to clean, cut or escape */
+    if (s.len <= cap && ds_native_plain(s.data, s.len) == s.len) {
+        w->bytes += s.len + 2;
+        ds_buf_add(b, "\"", 1);
+        ds_buf_add(b, s.data, s.len);
+        ds_buf_add(b, "\"", 1);
+        return;
+    }
 
     ds_audit_clean(s.data, s.len, cap, out, &cl);
 
@@ -164,19 +201,31 @@ ds_native_str(ds_native_t *w, ds_native_member_e k, ds_audit_str_t s,
     size_t cap)
 {
     ds_native_begin(w, k);
-    ds_native_string(w, &w->v, s, cap, ds_audit_native_keys[k]);
+    ds_native_string(w, &w->v, s, cap, ds_audit_native_keys[k].name);
     ds_native_end(w, k);
 }
 
 
+/* as jansson prints integers ("%lld"), without printf's overhead */
 static void
 ds_buf_int(ds_buf_t *b, int64_t n)
 {
-    char  num[32];
-    int   len;
+    char      num[24], *p;
+    uint64_t  u;
 
-    len = snprintf(num, sizeof(num), "%" PRId64, n);
-    ds_buf_add(b, num, len);
+    p = num + sizeof(num);
+    u = n < 0 ? (uint64_t) 0 - (uint64_t) n : (uint64_t) n;
+
+    do {
+        *--p = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    if (n < 0) {
+        *--p = '-';
+    }
+
+    ds_buf_add(b, p, num + sizeof(num) - p);
 }
 
 
@@ -388,7 +437,7 @@ ds_native_length(const ds_native_t *w)
 
     for (k = 0; k < DS_N_MEMBERS; k++) {
         if (w->set[k] && k != DS_N_INTEGRITY) {
-            n += strlen(ds_audit_native_keys[k]) + 3 + w->len[k];
+            n += ds_audit_native_keys[k].len + 3 + w->len[k];
             members++;
         }
     }
@@ -536,8 +585,8 @@ ds_audit_request_line(ds_audit_chain_t *c, ds_audit_format_t fmt,
         first = 0;
 
         ds_buf_add(&b, "\"", 1);
-        ds_buf_add(&b, ds_audit_native_keys[k],
-                   strlen(ds_audit_native_keys[k]));
+        ds_buf_add(&b, ds_audit_native_keys[k].name,
+                   ds_audit_native_keys[k].len);
         ds_buf_add(&b, "\":", 2);
 
         if (k == DS_N_INTEGRITY) {

@@ -18,6 +18,10 @@
 #include "ds_request_id.h"
 
 
+/* what one loop iteration's records may take before a write() */
+#define NGX_HTTP_DS_AUDIT_BATCH  (64 * 1024)
+
+
 typedef struct ngx_http_ds_audit_sink_s  ngx_http_ds_audit_sink_t;
 
 struct ngx_http_ds_audit_sink_s {
@@ -25,16 +29,18 @@ struct ngx_http_ds_audit_sink_s {
     ngx_open_file_t          *file;         /* file sink */
     ngx_syslog_peer_t        *syslog;       /* or syslog sink */
     ds_audit_format_t         format;
-    size_t                    buffer_size;  /* 0: one write per record */
+    size_t                    buffer_size;  /* 0: written per loop */
     ngx_msec_t                flush;
 
     /* per worker process, set up in init_process */
     ds_audit_chain_t          chain;
     unsigned                  chain_ok:1;
     u_char                   *buf;
+    size_t                    buf_size;
     size_t                    buf_len;
     ngx_uint_t                buf_records;
-    ngx_event_t               flush_event;
+    ngx_event_t               flush_event;  /* timer, or posted (batch) */
+    unsigned                  batch:1;
     ngx_uint_t                lost;
     time_t                    err_time;
 
@@ -769,11 +775,11 @@ ngx_http_ds_audit_write(ngx_http_ds_audit_sink_t *sink, u_char *line,
         return;
     }
 
-    if (sink->buf_len + len > sink->buffer_size) {
+    if (sink->buf_len + len > sink->buf_size) {
         ngx_http_ds_audit_flush(sink, log);
     }
 
-    if (len > sink->buffer_size) {
+    if (len > sink->buf_size) {
         (void) ngx_http_ds_audit_write_file(sink, line, len, 1, log);
         return;
     }
@@ -782,7 +788,18 @@ ngx_http_ds_audit_write(ngx_http_ds_audit_sink_t *sink, u_char *line,
     sink->buf_len += len;
     sink->buf_records++;
 
-    if (sink->flush && !sink->flush_event.timer_set) {
+    if (sink->batch) {
+        /*
+         * Without buffer=, the records of one event-loop iteration go
+         * out in one write() when its posted events run, before the
+         * worker waits for new events: no record waits on a timer, and
+         * a busy worker makes one system call per batch, not per record.
+         */
+        if (!sink->flush_event.posted) {
+            ngx_post_event(&sink->flush_event, &ngx_posted_events);
+        }
+
+    } else if (sink->flush && !sink->flush_event.timer_set) {
         ngx_add_timer(&sink->flush_event, sink->flush);
     }
 }
@@ -843,7 +860,7 @@ ngx_http_ds_audit_keep(ngx_http_ds_audit_sink_t *sink, u_char *rest,
     size_t       size;
     ngx_uint_t   i;
 
-    size = ngx_max(sink->buffer_size, DS_AUDIT_LINE_MAX);
+    size = ngx_max(sink->buf_size, DS_AUDIT_LINE_MAX);
 
     if (sink->pending == NULL) {
         sink->pending = ngx_alloc(size, ngx_cycle->log);
@@ -945,6 +962,10 @@ ngx_http_ds_audit_flush(ngx_http_ds_audit_sink_t *sink, ngx_log_t *log)
     if (sink->flush_event.timer_set) {
         ngx_del_timer(&sink->flush_event);
     }
+
+    if (sink->flush_event.posted) {
+        ngx_delete_posted_event(&sink->flush_event);
+    }
 }
 
 
@@ -1022,8 +1043,15 @@ ngx_http_ds_audit_init_process(ngx_cycle_t *cycle)
             return NGX_ERROR;
         }
 
-        if (sink->buffer_size) {
-            sink->buf = ngx_alloc(sink->buffer_size, cycle->log);
+        sink->buf_size = sink->buffer_size;
+
+        if (sink->buf_size == 0 && sink->file) {
+            sink->buf_size = NGX_HTTP_DS_AUDIT_BATCH;
+            sink->batch = 1;
+        }
+
+        if (sink->buf_size) {
+            sink->buf = ngx_alloc(sink->buf_size, cycle->log);
             if (sink->buf == NULL) {
                 return NGX_ERROR;
             }

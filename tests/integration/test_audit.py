@@ -682,3 +682,20 @@ def test_request_id_is_the_request_id_variable(nginx, tmp_path, request):
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert echoed.headers["X-Request-Id"] == ids[3]
     assert verify([log], key, "--strict").returncode == 0
+
+
+def test_unbuffered_record_written_before_the_next_request(nginx, tmp_path):
+    # without buffer=, a record is written at the end of the event-loop
+    # iteration that finished its request: before the worker reads the
+    # next request, so once that one is answered the first is on disk
+    ng, log, key = start(nginx, tmp_path)
+    s = requests.Session()
+    for i in range(1, 6):
+        r = s.get(ng.url(SHARES), headers=bearer("fraud"))
+        assert r.status_code == 200
+        if i > 1:
+            on_disk = requests_of(records(log))
+            assert len(on_disk) >= i - 1
+    ng.stop()
+    assert len(requests_of(records(log))) == 5
+    assert verify([log], key, "--strict").returncode == 0

@@ -29,6 +29,7 @@
 #include <hiredis/sds.h>
 
 #include "ngx_http_ds_redis.h"
+#include "ds_resp.h"
 
 
 #define NGX_HTTP_DS_REDIS_BACKOFF_MIN   100
@@ -135,6 +136,9 @@ ngx_int_t
 ngx_http_ds_redis_conn_send(redisCallbackFn *fn, void *privdata, int argc,
     const char **argv, const size_t *argvlen)
 {
+    int                        rc;
+    char                       buf[1024], *cmd;
+    size_t                     len;
     ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
 
     /* while connecting, commands wait in hiredis' buffer */
@@ -142,13 +146,26 @@ ngx_http_ds_redis_conn_send(redisCallbackFn *fn, void *privdata, int argc,
         return NGX_DECLINED;
     }
 
-    if (redisAsyncCommandArgv(conn->ac, fn, privdata, argc, argv, argvlen)
-        != REDIS_OK)
-    {
-        return NGX_DECLINED;
+    cmd = buf;
+    len = ds_resp_command(buf, sizeof(buf), argc, argv, argvlen);
+
+    if (len > sizeof(buf)) {
+        cmd = ngx_alloc(len, ngx_cycle->log);
+        if (cmd == NULL) {
+            return NGX_DECLINED;
+        }
+
+        (void) ds_resp_command(cmd, len, argc, argv, argvlen);
     }
 
-    return NGX_OK;
+    /* hiredis copies the bytes into its output buffer */
+    rc = redisAsyncFormattedCommand(conn->ac, fn, privdata, cmd, len);
+
+    if (cmd != buf) {
+        ngx_free(cmd);
+    }
+
+    return rc == REDIS_OK ? NGX_OK : NGX_DECLINED;
 }
 
 

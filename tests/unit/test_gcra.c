@@ -11,7 +11,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <hiredis/hiredis.h>
+
 #include "ds_gcra.h"
+#include "ds_resp.h"
 
 
 static void
@@ -387,10 +390,58 @@ test_script(void **state)
 }
 
 
+/* our RESP bytes are hiredis' own, for every length class */
+static void
+test_resp_matches_hiredis(void **state)
+{
+    static char   big[70000];
+    const char   *argv[6];
+    size_t        argvlen[6], n, i, sizes[] = { 0, 1, 9, 10, 99, 100,
+                                                 9999, 10000, 69999 };
+    char         *ref, small[8], *out;
+    int           reflen, argc;
+
+    (void) state;
+
+    memset(big, 'x', sizeof(big));
+    big[5] = '\r';
+    big[6] = '\n';
+    big[7] = '\0';
+
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        argv[0] = "EVALSHA";
+        argvlen[0] = 7;
+        argv[1] = "0123456789abcdef0123456789abcdef01234567";
+        argvlen[1] = 40;
+        argv[2] = big;
+        argvlen[2] = sizes[i];
+        argv[3] = "";
+        argvlen[3] = 0;
+        argc = (i % 2) ? 4 : 3;
+
+        reflen = redisFormatCommandArgv(&ref, argc, argv, argvlen);
+        assert_true(reflen > 0);
+
+        /* too small: only the length comes back */
+        assert_int_equal(ds_resp_command(small, sizeof(small), argc, argv,
+                                         argvlen), reflen);
+
+        out = malloc(reflen);
+        n = ds_resp_command(out, reflen, argc, argv, argvlen);
+        assert_int_equal(n, reflen);
+        assert_memory_equal(out, ref, reflen);
+
+        free(out);
+        redisFreeCommand(ref);
+    }
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_resp_matches_hiredis),
         cmocka_unit_test(test_params_none),
         cmocka_unit_test(test_params_exact),
         cmocka_unit_test(test_params_absurd),

@@ -18,6 +18,7 @@
 #include "ngx_http_ds.h"
 #include "ngx_http_ds_geo.h"
 
+#include "ds_digest.h"
 #include "ds_http.h"
 
 
@@ -88,6 +89,7 @@ static char *ngx_http_ds_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_ds_purpose_header(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_ds_init(ngx_conf_t *cf);
+static void ngx_http_ds_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_http_ds_commands[] = {
@@ -156,8 +158,8 @@ ngx_module_t  ngx_http_ds_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_ds_exit_process,              /* exit process */
+    ngx_http_ds_exit_process,              /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -1181,4 +1183,12 @@ ngx_http_ds_init(ngx_conf_t *cf)
     *h = ngx_http_ds_access_handler;
 
     return NGX_OK;
+}
+
+
+/* the token digest's OpenSSL objects, kept per process by the core */
+static void
+ngx_http_ds_exit_process(ngx_cycle_t *cycle)
+{
+    ds_digest_cleanup();
 }

@@ -287,25 +287,23 @@ ds_set_str(json_t *o, const char *key, ds_audit_str_t s, size_t cap,
 }
 
 
-/* allow-listed query arguments as an object; values kept as sent */
-static json_t *
-ds_audit_query(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
+const char *
+ds_audit_query_next(ds_audit_str_t args, size_t *pos,
+    const char *const *allow, ds_audit_str_t *value)
 {
     const char *const  *a;
     const char         *p, *end, *amp, *eq;
-    ds_audit_str_t      v;
     size_t              nlen;
-    json_t             *q;
 
-    q = json_object();
-    if (q == NULL || rq->args.data == NULL || rq->query_allow == NULL) {
-        return q;
+    if (args.data == NULL || allow == NULL) {
+        return NULL;
     }
 
-    p = rq->args.data;
-    end = p + rq->args.len;
+    end = args.data + args.len;
 
-    while (p < end) {
+    while (*pos < args.len) {
+        p = args.data + *pos;
+
         amp = memchr(p, '&', end - p);
         if (amp == NULL) {
             amp = end;
@@ -313,20 +311,44 @@ ds_audit_query(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
 
         eq = memchr(p, '=', amp - p);
         nlen = (eq ? eq : amp) - p;
+        *pos = amp - args.data + 1;
 
-        for (a = rq->query_allow; *a; a++) {
-            if (strlen(*a) == nlen && memcmp(*a, p, nlen) == 0
-                && json_object_get(q, *a) == NULL)
-            {
-                v.data = eq ? eq + 1 : amp;
-                v.len = eq ? (size_t) (amp - eq - 1) : 0;
-                json_object_set_new(q, *a,
-                    ds_audit_string(v, DS_AUDIT_CAP_QUERY_VALUE, "query", fl));
-                break;
+        for (a = allow; *a; a++) {
+            if (strlen(*a) == nlen && memcmp(*a, p, nlen) == 0) {
+                value->data = eq ? eq + 1 : amp;
+                value->len = eq ? (size_t) (amp - eq - 1) : 0;
+                return *a;
             }
         }
+    }
 
-        p = amp + 1;
+    return NULL;
+}
+
+
+/* allow-listed query arguments as an object; values kept as sent */
+static json_t *
+ds_audit_query(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
+{
+    size_t           pos;
+    json_t          *q;
+    const char      *name;
+    ds_audit_str_t   v;
+
+    q = json_object();
+    if (q == NULL) {
+        return NULL;
+    }
+
+    pos = 0;
+
+    while ((name = ds_audit_query_next(rq->args, &pos, rq->query_allow, &v))
+           != NULL)
+    {
+        if (json_object_get(q, name) == NULL) {
+            json_object_set_new(q, name,
+                ds_audit_string(v, DS_AUDIT_CAP_QUERY_VALUE, "query", fl));
+        }
     }
 
     return q;

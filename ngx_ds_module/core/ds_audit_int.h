@@ -72,6 +72,13 @@ ds_buf_add(ds_buf_t *b, const char *s, size_t n)
 void ds_audit_clean(const char *s, size_t n, size_t cap, char *out,
     ds_clean_t *cl);
 
+/*
+ * The next argument from *pos on whose name is in allow: returns the
+ * allow list's entry and sets value (as sent); NULL when none is left.
+ */
+const char *ds_audit_query_next(ds_audit_str_t args, size_t *pos,
+    const char *const *allow, ds_audit_str_t *value);
+
 /* a JSON string in canonical (JCS) escaping, quotes included */
 void ds_canon_string(ds_buf_t *b, const char *s, size_t n);
 

@@ -259,54 +259,33 @@ ds_native_arg_cmp(const void *a, const void *b)
 static void
 ds_native_query(ds_native_t *w, const ds_audit_req_t *rq, ds_buf_t *tmp)
 {
-    const char *const  *a;
-    const char         *p, *end, *amp, *eq;
-    size_t              nlen, i, n;
-    ds_audit_str_t      v;
-    ds_native_arg_t     args[DS_NATIVE_QUERY_MAX];
+    size_t            pos, i, n;
+    const char       *name;
+    ds_audit_str_t    v;
+    ds_native_arg_t   args[DS_NATIVE_QUERY_MAX];
 
     n = 0;
+    pos = 0;
     tmp->len = 0;
 
-    p = rq->args.data;
-    end = p ? p + rq->args.len : p;
-
-    while (rq->query_allow && p < end) {
-        amp = memchr(p, '&', end - p);
-        if (amp == NULL) {
-            amp = end;
+    while ((name = ds_audit_query_next(rq->args, &pos, rq->query_allow, &v))
+           != NULL)
+    {
+        for (i = 0; i < n; i++) {
+            if (strcmp(args[i].name, name) == 0) {
+                break;
+            }
         }
 
-        eq = memchr(p, '=', amp - p);
-        nlen = (eq ? eq : amp) - p;
-
-        for (a = rq->query_allow; *a; a++) {
-            if (strlen(*a) != nlen || memcmp(*a, p, nlen) != 0) {
-                continue;
-            }
-
-            for (i = 0; i < n; i++) {
-                if (strcmp(args[i].name, *a) == 0) {
-                    break;
-                }
-            }
-
-            if (i < n) {
-                continue;           /* a later duplicate of the name */
-            }
-
-            v.data = eq ? eq + 1 : amp;
-            v.len = eq ? (size_t) (amp - eq - 1) : 0;
-
-            args[n].name = *a;
-            args[n].off = tmp->len;
-            ds_native_string(w, tmp, v, DS_AUDIT_CAP_QUERY_VALUE, "query");
-            args[n].len = tmp->len - args[n].off;
-            n++;
-            break;
+        if (i < n) {
+            continue;               /* a later duplicate of the name */
         }
 
-        p = amp + 1;
+        args[n].name = name;
+        args[n].off = tmp->len;
+        ds_native_string(w, tmp, v, DS_AUDIT_CAP_QUERY_VALUE, "query");
+        args[n].len = tmp->len - args[n].off;
+        n++;
     }
 
     qsort(args, n, sizeof(ds_native_arg_t), ds_native_arg_cmp);

@@ -21,30 +21,46 @@
 struct ds_mac_s {
     EVP_MAC_CTX  *hmac;         /* keyed */
     EVP_MD_CTX   *md;           /* unkeyed */
+    EVP_MD       *sha256;       /* its own: outlives ds_digest_cleanup() */
 };
+
+
+/* per process, until ds_digest_cleanup() */
+static EVP_MD      *ds_sha256_fetched;
+static EVP_MD_CTX  *ds_sha256_ctx;
 
 
 static EVP_MD *
 ds_sha256_md(void)
 {
-    static EVP_MD  *md;
-
-    if (md == NULL) {
-        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (ds_sha256_fetched == NULL) {
+        ds_sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
     }
 
-    return md;
+    return ds_sha256_fetched;
+}
+
+
+void
+ds_digest_cleanup(void)
+{
+    EVP_MD_CTX_free(ds_sha256_ctx);
+    ds_sha256_ctx = NULL;
+    EVP_MD_free(ds_sha256_fetched);
+    ds_sha256_fetched = NULL;
 }
 
 
 void
 ds_sha256(const void *data, size_t len, unsigned char out[DS_SHA256_LEN])
 {
-    static EVP_MD_CTX  *ctx;
+    EVP_MD_CTX  *ctx;
 
-    if (ctx == NULL) {
-        ctx = EVP_MD_CTX_new();
+    if (ds_sha256_ctx == NULL) {
+        ds_sha256_ctx = EVP_MD_CTX_new();
     }
+
+    ctx = ds_sha256_ctx;
 
     if (ctx != NULL && ds_sha256_md() != NULL
         && EVP_DigestInit_ex2(ctx, ds_sha256_md(), NULL) == 1
@@ -74,7 +90,8 @@ ds_mac_new(const unsigned char *key, size_t key_len)
 
     if (key == NULL) {
         m->md = EVP_MD_CTX_new();
-        if (m->md == NULL || ds_sha256_md() == NULL) {
+        m->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (m->md == NULL || m->sha256 == NULL) {
             ds_mac_free(m);
             return NULL;
         }
@@ -113,6 +130,7 @@ ds_mac_free(ds_mac_t *m)
 
     EVP_MAC_CTX_free(m->hmac);          /* cleanses the key schedule */
     EVP_MD_CTX_free(m->md);
+    EVP_MD_free(m->sha256);
     OPENSSL_free(m);
 }
 
@@ -125,7 +143,7 @@ ds_mac_begin(ds_mac_t *m)
         return EVP_MAC_init(m->hmac, NULL, 0, NULL) == 1 ? 0 : -1;
     }
 
-    return EVP_DigestInit_ex2(m->md, ds_sha256_md(), NULL) == 1 ? 0 : -1;
+    return EVP_DigestInit_ex2(m->md, m->sha256, NULL) == 1 ? 0 : -1;
 }
 
 

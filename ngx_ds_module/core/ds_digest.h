@@ -20,6 +20,12 @@
 /* out is all zeroes if OpenSSL fails: no token hashes to that */
 void ds_sha256(const void *data, size_t len, unsigned char out[DS_SHA256_LEN]);
 
+/*
+ * Frees what ds_sha256() keeps. nginx unloads the module at exit, so
+ * anything still held then would be reported as leaked.
+ */
+void ds_digest_cleanup(void);
+
 
 /* HMAC-SHA256 with a key fixed at creation, or plain SHA-256 (key NULL) */
 typedef struct ds_mac_s  ds_mac_t;

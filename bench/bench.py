@@ -191,6 +191,19 @@ class Nginx:
                 self.name, self.log_tail()))
         wait_for(lambda: self.workers(), "workers of %s" % self.name)
 
+    def restart(self, work):
+        """Graceful stop, then a new master and workers on the same port:
+        each round measures fresh processes, so whatever one process
+        happens to get (placement, memory layout) does not bias a case
+        for the whole run."""
+        self.proc.send_signal(signal.SIGQUIT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.start(work)
+
     def workers(self):
         return children_of(self.proc.pid) if self.proc else []
 
@@ -312,6 +325,8 @@ def parse_args():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--restart", type=int, default=1,
+                    help="1: fresh gateway processes every round")
     ap.add_argument("--load-repeat", type=int, default=3)
     ap.add_argument("--size", type=int, default=100000)
     ap.add_argument("--cases", default="",
@@ -588,6 +603,13 @@ def run(args):
         order = runnable[:]
         rng.shuffle(order)
         res = {}
+        if args.restart and i > 0:
+            warm = argparse.Namespace(**vars(args))
+            warm.duration = 1
+            for g in sorted({cases[c][0] for c in runnable}):
+                gateways[g].restart(work)
+            for c in runnable:
+                run_wrk(gateways[cases[c][0]].port, cases[c][1], warm, work)
         for c in order:
             ng = gateways[cases[c][0]]
             pids = ng.workers()
@@ -649,7 +671,7 @@ def run(args):
         "seconds": round(time.time() - t_start, 1),
         "params": {k: getattr(args, k) for k in (
             "duration", "rounds", "threads", "connections", "workers",
-            "warmup", "size", "seed", "load_repeat")},
+            "warmup", "restart", "size", "seed", "load_repeat")},
         "machine": machine(),
         "cases": {c: cases[c][3] for c in wanted},
         "not_run": not_run, "summary": summary, "load": load,
@@ -916,9 +938,12 @@ def report(res):
     if res["machine"].get("module_uncommitted"):
         w("module built from a checkout with uncommitted changes in: %s"
           % ", ".join(res["machine"]["module_uncommitted"]))
-    w("wrk -t%d -c%d -d%ds, %d interleaved rounds, worker_processes %d "
+    w("wrk -t%d -c%d -d%ds, %d interleaved rounds%s, worker_processes %d "
       "(gateway and upstream)" % (p["threads"], p["connections"],
-                                  p["duration"], p["rounds"], p["workers"]))
+                                  p["duration"], p["rounds"],
+                                  " (fresh gateway processes each round)"
+                                  if p.get("restart") else "",
+                                  p["workers"]))
     w("")
     w("| case | what | req/s | ratio (min-max) | p50 ms | p99 ms "
       "| added p99 ms | worker CPU us/req | CPU ratio "

@@ -8,7 +8,9 @@
 # Knobs (environment): BUILD (build dir, default ./build),
 # BENCH_DURATION (s per wrk run, 5), BENCH_ROUNDS (5), BENCH_THREADS (1),
 # BENCH_CONNECTIONS (16), BENCH_WORKERS (worker_processes, 1),
-# BENCH_WARMUP (s, 2), BENCH_SIZE (recipients of the big policy, 100000),
+# BENCH_WARMUP (s, 2), BENCH_RESTART (1: fresh gateway processes before
+# every round after the first, each warmed up 1 s; 0: the same processes
+# throughout), BENCH_SIZE (recipients of the big policy, 100000),
 # BENCH_CASES (comma list, default all), BENCH_SEED (shuffle seed),
 # BENCH_OUT (results dir, default bench/results), BENCH_SKIP_BUILD=1,
 # BENCH_PROFILE (comma list of cases to profile with perf after the rounds),
@@ -78,6 +80,7 @@ args=(--build "$build" --work "$work" --out "$out"
       --threads "${BENCH_THREADS:-1}"
       --connections "${BENCH_CONNECTIONS:-16}"
       --workers "${BENCH_WORKERS:-1}" --warmup "${BENCH_WARMUP:-2}"
+      --restart "${BENCH_RESTART:-1}"
       --size "${BENCH_SIZE:-100000}" --cases "${BENCH_CASES:-}"
       --profile "${BENCH_PROFILE:-}" --callgrind "${BENCH_CALLGRIND:-}"
       --callgrind-n "${BENCH_CALLGRIND_N:-2000}")

@@ -1020,27 +1020,62 @@ ds_audit_lifecycle_record(ds_audit_format_t fmt, const char *type,
 
 /* --------------------------------------------------------- canonical */
 
+/* SWAR: any of the 8 bytes below 0x20, '"' or '\\' (or >= 0x80) */
+#define DS_ONES        0x0101010101010101ULL
+#define DS_HIGHS       0x8080808080808080ULL
+#define ds_has_zero(x) (((x) - DS_ONES) & ~(x) & DS_HIGHS)
+#define ds_has_less(x, n)  (((x) - DS_ONES * (n)) & ~(x) & DS_HIGHS)
+
+
+size_t
+ds_audit_plain_prefix(const char *s, size_t n, int ascii)
+{
+    size_t         i;
+    uint64_t       x;
+    unsigned char  c;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, s + i, 8);
+
+        if (ds_has_less(x, 0x20) || ds_has_zero(x ^ (DS_ONES * '"'))
+            || ds_has_zero(x ^ (DS_ONES * '\\')) || (ascii && (x & DS_HIGHS)))
+        {
+            break;
+        }
+    }
+
+    for ( /* void */ ; i < n; i++) {
+        c = (unsigned char) s[i];
+
+        if (c < 0x20 || c == '"' || c == '\\' || (ascii && c >= 0x80)) {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
 void
 ds_canon_string(ds_buf_t *b, const char *s, size_t n)
 {
     static const char  digits[] = "0123456789abcdef";
-    const char        *run;
     char               esc[6];
     unsigned char      c;
-    size_t             i;
+    size_t             i, run;
 
     ds_buf_add(b, "\"", 1);
-    run = s;
 
     for (i = 0; i < n; i++) {
-        c = (unsigned char) s[i];
+        run = ds_audit_plain_prefix(s + i, n - i, 0);
+        ds_buf_add(b, s + i, run);
+        i += run;
 
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            continue;
+        if (i == n) {
+            break;
         }
 
-        ds_buf_add(b, run, s + i - run);
-        run = s + i + 1;
+        c = (unsigned char) s[i];
 
         switch (c) {
         case '"':  ds_buf_add(b, "\\\"", 2); break;
@@ -1058,7 +1093,6 @@ ds_canon_string(ds_buf_t *b, const char *s, size_t n)
         }
     }
 
-    ds_buf_add(b, run, s + n - run);
     ds_buf_add(b, "\"", 1);
 }
 

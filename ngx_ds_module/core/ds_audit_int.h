@@ -79,6 +79,12 @@ void ds_audit_clean(const char *s, size_t n, size_t cap, char *out,
 const char *ds_audit_query_next(ds_audit_str_t args, size_t *pos,
     const char *const *allow, ds_audit_str_t *value);
 
+/*
+ * How many leading bytes need no JSON escaping (no control character,
+ * '"' or '\\'); ascii: and are below 0x80, so need no UTF-8 check.
+ */
+size_t ds_audit_plain_prefix(const char *s, size_t n, int ascii);
+
 /* a JSON string in canonical (JCS) escaping, quotes included */
 void ds_canon_string(ds_buf_t *b, const char *s, size_t n);
 

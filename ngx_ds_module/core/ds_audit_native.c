@@ -138,24 +138,6 @@ ds_native_truncated(ds_native_t *w, const char *field)
 }
 
 
-/* printable ASCII but '"' and '\\': kept and serialized as it is */
-static size_t
-ds_native_plain(const char *s, size_t n)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        if ((unsigned char) s[i] < 0x20 || (unsigned char) s[i] > 0x7f
-            || s[i] == '"' || s[i] == '\\')
-        {
-            break;
-        }
-    }
-
-    return i;
-}
-
-
 /* a cleaned, capped, escaped string value, or null (as ds_set_str) */
 static void
 ds_native_string(ds_native_t *w, ds_buf_t *b, ds_audit_str_t s, size_t cap,
@@ -172,7 +154,7 @@ ds_native_string(ds_native_t *w, ds_buf_t *b, ds_audit_str_t s, size_t cap,
     cap >>= w->shift;
 
     /* the common case: nothing to clean, cut or escape */
-    if (s.len <= cap && ds_native_plain(s.data, s.len) == s.len) {
+    if (s.len <= cap && ds_audit_plain_prefix(s.data, s.len, 1) == s.len) {
         w->bytes += s.len + 2;
         ds_buf_add(b, "\"", 1);
         ds_buf_add(b, s.data, s.len);

@@ -155,6 +155,21 @@ ds_time_parse_rfc3339(const char *s, size_t len, int64_t *ms)
 }
 
 
+/* n zero-padded decimal digits of v (0 <= v < 10^n) */
+static size_t
+ds_time_digits(char *p, int v, size_t n)
+{
+    size_t  i;
+
+    for (i = n; i > 0; i--) {
+        p[i - 1] = (char) ('0' + v % 10);
+        v /= 10;
+    }
+
+    return n;
+}
+
+
 size_t
 ds_time_format_rfc3339(int64_t ms, char *buf, size_t size)
 {
@@ -178,7 +193,23 @@ ds_time_format_rfc3339(int64_t ms, char *buf, size_t size)
         return 0;
     }
 
-    n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (tm.tm_year >= 1000 - 1900 && tm.tm_year <= 9999 - 1900) {
+        /* what strftime() writes for 4-digit years, at a tenth the cost */
+        n = ds_time_digits(buf, tm.tm_year + 1900, 4);
+        buf[n++] = '-';
+        n += ds_time_digits(buf + n, tm.tm_mon + 1, 2);
+        buf[n++] = '-';
+        n += ds_time_digits(buf + n, tm.tm_mday, 2);
+        buf[n++] = 'T';
+        n += ds_time_digits(buf + n, tm.tm_hour, 2);
+        buf[n++] = ':';
+        n += ds_time_digits(buf + n, tm.tm_min, 2);
+        buf[n++] = ':';
+        n += ds_time_digits(buf + n, tm.tm_sec, 2);
+
+    } else {
+        n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    }
 
     if (n == 0 || n + 6 > size) {
         buf[0] = '\0';

@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 
 #include "ds_audit.h"
+#include "ds_audit_int.h"
 
 
 #define MAX_LINES  64
@@ -1062,6 +1063,54 @@ test_direct_line_matches_jansson(void **state)
 }
 
 
+/* the 8-bytes-at-a-time scan stops exactly where a byte loop would */
+static void
+test_plain_prefix(void **state)
+{
+    char           buf[40];
+    size_t         i, k, n, len, ref;
+    int            ascii;
+    unsigned char  c;
+
+    (void) state;
+
+    for (i = 0; i < 20000; i++) {
+        len = rng() % sizeof(buf);
+        for (k = 0; k < len; k++) {
+            /* mostly plain, now and then one byte of any value */
+            buf[k] = (char) (rng() % 6 ? 'a' + rng() % 26 : rng() % 256);
+        }
+
+        for (ascii = 0; ascii < 2; ascii++) {
+            for (ref = 0; ref < len; ref++) {
+                c = (unsigned char) buf[ref];
+                if (c < 0x20 || c == '"' || c == '\\'
+                    || (ascii && c >= 0x80))
+                {
+                    break;
+                }
+            }
+
+            n = ds_audit_plain_prefix(buf, len, ascii);
+            assert_int_equal(n, ref);
+        }
+    }
+
+    /* every byte value at every offset of a 16-byte string */
+    for (k = 0; k < 16; k++) {
+        for (i = 0; i < 256; i++) {
+            memset(buf, 'x', 16);
+            buf[k] = (char) i;
+            c = (unsigned char) i;
+            ref = (c < 0x20 || c == '"' || c == '\\') ? k : 16;
+            assert_int_equal(ds_audit_plain_prefix(buf, 16, 0), ref);
+            ref = (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) ? k : 16;
+            assert_int_equal(ds_audit_plain_prefix(buf, 16, 1), ref);
+        }
+    }
+}
+
+
 int
 main(void)
 {
@@ -1083,6 +1132,7 @@ main(void)
         cmocka_unit_test(test_tamper_truncate_and_keys),
         cmocka_unit_test(test_interleaved_and_segments),
         cmocka_unit_test(test_direct_line_matches_jansson),
+        cmocka_unit_test(test_plain_prefix),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

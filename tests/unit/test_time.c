@@ -9,6 +9,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <time.h>
+
 #include "ds_time.h"
 
 
@@ -155,6 +158,53 @@ test_clock(void **state)
 }
 
 
+/* the hand-written fields agree with strftime() across the years */
+static void
+test_format_matches_strftime(void **state)
+{
+    char       buf[DS_RFC3339_LEN], ref[64];
+    int64_t    ms, rem;
+    time_t     secs;
+    struct tm  tm;
+    uint64_t   x;
+    size_t     i, n;
+
+    (void) state;
+
+    x = 88172645463325252ULL;
+
+    for (i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+
+        /* years 1 to ~11000, both sides of the hand-written range */
+        ms = (int64_t) (x % 400000000000000ULL) - 62000000000000LL;
+
+        secs = (time_t) (ms / 1000);
+        rem = ms % 1000;
+        if (rem < 0) {
+            rem += 1000;
+            secs--;
+        }
+
+        assert_non_null(gmtime_r(&secs, &tm));
+        n = strftime(ref, sizeof(ref), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(ref + n, sizeof(ref) - n, ".%03dZ", (int) rem);
+
+        n = ds_time_format_rfc3339(ms, buf, sizeof(buf));
+
+        if (strlen(ref) + 1 > sizeof(buf)) {
+            assert_int_equal(n, 0);
+            assert_string_equal(buf, "");
+        } else {
+            assert_string_equal(buf, ref);
+            assert_int_equal(n, strlen(ref));
+        }
+    }
+}
+
+
 int
 main(void)
 {
@@ -162,6 +212,7 @@ main(void)
         cmocka_unit_test(test_parse_valid),
         cmocka_unit_test(test_parse_invalid),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_matches_strftime),
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_clock),
     };

@@ -105,7 +105,7 @@ static void ngx_http_ds_audit_fill(ngx_http_request_t *r,
     ngx_http_ds_audit_main_conf_t *amcf, ngx_http_ds_ctx_t *ctx,
     ds_audit_req_t *rq);
 static void ngx_http_ds_audit_emit(ngx_http_ds_audit_sink_t *sink,
-    json_t *rec, ngx_log_t *log);
+    char *line, size_t len, ngx_log_t *log);
 static void ngx_http_ds_audit_write(ngx_http_ds_audit_sink_t *sink,
     u_char *line, size_t len, ngx_log_t *log);
 static ngx_int_t ngx_http_ds_audit_write_file(ngx_http_ds_audit_sink_t *sink,
@@ -417,18 +417,7 @@ ngx_http_ds_audit_handler(ngx_http_request_t *r)
     }
 
     line = ds_audit_request_line(&sink->chain, sink->format, &rq, &len);
-
-    if (line == NULL) {
-        /* the chain did not advance: only this record is missing */
-        sink->lost++;
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
-                      "ds_audit: could not seal a record for \"%V\"",
-                      &sink->name);
-        return NGX_OK;
-    }
-
-    ngx_http_ds_audit_write(sink, (u_char *) line, len, r->connection->log);
-    free(line);
+    ngx_http_ds_audit_emit(sink, line, len, r->connection->log);
 
     return NGX_OK;
 }
@@ -709,15 +698,11 @@ ngx_http_ds_audit_fill(ngx_http_request_t *r,
 
 /* ------------------------------------------------------------ sinks */
 
+/* a sealed line to the sink and freed; NULL: the record could not be */
 static void
-ngx_http_ds_audit_emit(ngx_http_ds_audit_sink_t *sink, json_t *rec,
-    ngx_log_t *log)
+ngx_http_ds_audit_emit(ngx_http_ds_audit_sink_t *sink, char *line,
+    size_t len, ngx_log_t *log)
 {
-    char    *line;
-    size_t   len;
-
-    line = ds_audit_seal(&sink->chain, rec, &len);
-
     if (line == NULL) {
         /* the chain did not advance: only this record is missing */
         sink->lost++;
@@ -1008,6 +993,8 @@ ngx_http_ds_audit_now_ms(void)
 static ngx_int_t
 ngx_http_ds_audit_init_process(ngx_cycle_t *cycle)
 {
+    char                           *line;
+    size_t                          len;
     json_t                         *rec;
     ngx_uint_t                      i;
     ngx_http_ds_audit_sink_t      **sinks, *sink;
@@ -1069,7 +1056,8 @@ ngx_http_ds_audit_init_process(ngx_cycle_t *cycle)
                                         (const char *) amcf->instance.data,
                                         (long) ngx_pid, 0, 0);
         if (rec) {
-            ngx_http_ds_audit_emit(sink, rec, cycle->log);
+            line = ds_audit_seal(&sink->chain, rec, &len);
+            ngx_http_ds_audit_emit(sink, line, len, cycle->log);
             json_decref(rec);
         }
     }
@@ -1086,6 +1074,8 @@ ngx_http_ds_audit_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_ds_audit_exit_process(ngx_cycle_t *cycle)
 {
+    char                           *line;
+    size_t                          len;
     json_t                         *rec;
     ngx_uint_t                      i;
     ngx_http_ds_audit_sink_t      **sinks, *sink;
@@ -1117,7 +1107,8 @@ ngx_http_ds_audit_exit_process(ngx_cycle_t *cycle)
                                         (long) ngx_pid,
                                         sink->chain.requests, sink->lost);
         if (rec) {
-            ngx_http_ds_audit_emit(sink, rec, cycle->log);
+            line = ds_audit_seal(&sink->chain, rec, &len);
+            ngx_http_ds_audit_emit(sink, line, len, cycle->log);
             json_decref(rec);
         }
 

@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_ds_filter_send(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ngx_http_ds_filter_ctx_t *fctx);
 static ngx_int_t ngx_http_ds_filter_fail(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, const char *why);
+static ngx_int_t ngx_http_ds_filter_release(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx, ngx_buf_t *b);
 static void *ngx_http_ds_filter_create_conf(ngx_conf_t *cf);
 static char *ngx_http_ds_filter_merge_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -301,9 +303,7 @@ ngx_http_ds_filter_send(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 {
     char           *out;
     size_t          out_len;
-    ngx_int_t       rc;
     ngx_buf_t      *b;
-    ngx_chain_t     cl;
     ds_lf_err_t     err;
     ds_lf_stats_t   stats;
 
@@ -341,20 +341,7 @@ ngx_http_ds_filter_send(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
                    "ds list filter: %uz of %uz items, %uz bytes",
                    stats.items_out, stats.items_in, out_len);
 
-    r->headers_out.content_length_n = out_len;
-
-    ctx->list_held = 0;
-
-    rc = ngx_http_next_header_filter(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    cl.buf = b;
-    cl.next = NULL;
-
-    return ngx_http_next_body_filter(r, &cl);
+    return ngx_http_ds_filter_release(r, ctx, b);
 }
 
 
@@ -363,10 +350,8 @@ static ngx_int_t
 ngx_http_ds_filter_fail(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     const char *why)
 {
-    ngx_int_t         rc;
     ngx_buf_t        *b;
     ngx_uint_t        i;
-    ngx_chain_t       cl;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
@@ -417,8 +402,20 @@ ngx_http_ds_filter_fail(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     r->headers_out.content_type_len = ngx_http_ds_filter_json_type.len;
     r->headers_out.content_type_lowcase = NULL;
     r->headers_out.charset.len = 0;
-    r->headers_out.content_length_n = b->last - b->pos;
 
+    return ngx_http_ds_filter_release(r, ctx, b);
+}
+
+
+/* the held-back headers go out, with b as the whole body */
+static ngx_int_t
+ngx_http_ds_filter_release(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  cl;
+
+    r->headers_out.content_length_n = b->last - b->pos;
     ctx->list_held = 0;
 
     rc = ngx_http_next_header_filter(r);

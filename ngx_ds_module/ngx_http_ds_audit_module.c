@@ -39,8 +39,7 @@ struct ngx_http_ds_audit_sink_s {
     size_t                    buf_size;
     size_t                    buf_len;
     ngx_uint_t                buf_records;
-    ngx_event_t               flush_event;  /* timer, or posted (batch) */
-    unsigned                  batch:1;
+    ngx_event_t               flush_event;  /* timer, or posted */
     ngx_uint_t                lost;
     time_t                    err_time;
 
@@ -773,7 +772,7 @@ ngx_http_ds_audit_write(ngx_http_ds_audit_sink_t *sink, u_char *line,
     sink->buf_len += len;
     sink->buf_records++;
 
-    if (sink->batch) {
+    if (sink->buffer_size == 0) {
         /*
          * Without buffer=, the records of one event-loop iteration go
          * out in one write() when its posted events run, before the
@@ -1034,7 +1033,6 @@ ngx_http_ds_audit_init_process(ngx_cycle_t *cycle)
 
         if (sink->buf_size == 0 && sink->file) {
             sink->buf_size = NGX_HTTP_DS_AUDIT_BATCH;
-            sink->batch = 1;
         }
 
         if (sink->buf_size) {
@@ -1504,27 +1502,6 @@ ngx_http_ds_audit_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* query argument names as Delta Sharing spells them (maxResults) */
-static ngx_uint_t
-ngx_http_ds_audit_arg_name(ngx_str_t *name)
-{
-    u_char      c;
-    ngx_uint_t  i;
-
-    for (i = 0; i < name->len; i++) {
-        c = name->data[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
-        {
-            return 0;
-        }
-    }
-
-    return name->len > 0;
-}
-
-
 static char *
 ngx_http_ds_audit_query_args(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -1551,8 +1528,16 @@ ngx_http_ds_audit_query_args(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
+    if (n > DS_AUDIT_QUERY_ARGS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ds_audit_query_args: at most %d names",
+                           DS_AUDIT_QUERY_ARGS_MAX);
+        return NGX_CONF_ERROR;
+    }
+
     for (i = 0; i < n; i++) {
-        if (!ngx_http_ds_audit_arg_name(&value[i + 1])) {
+        /* directive arguments are NUL-terminated by the parser */
+        if (!ds_audit_query_name_ok((const char *) value[i + 1].data)) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "ds_audit_query_args \"%V\": use letters, "
                                "digits, \"_\", \"-\" and \".\"",
@@ -1560,7 +1545,6 @@ ngx_http_ds_audit_query_args(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        /* directive arguments are NUL-terminated by the parser */
         list[i] = (const char *) value[i + 1].data;
     }
 

@@ -287,6 +287,24 @@ ds_set_str(json_t *o, const char *key, ds_audit_str_t s, size_t cap,
 }
 
 
+int
+ds_audit_query_name_ok(const char *name)
+{
+    const char  *p;
+
+    for (p = name; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'
+              || *p == '.'))
+        {
+            return 0;
+        }
+    }
+
+    return p > name;
+}
+
+
 const char *
 ds_audit_query_next(ds_audit_str_t args, size_t *pos,
     const char *const *allow, ds_audit_str_t *value)

@@ -105,6 +105,17 @@ typedef struct {
 
 
 /* default query argument allow-list (Delta Sharing paging/versions) */
+#define DS_AUDIT_QUERY_ARGS_MAX  32
+
+/*
+ * An allow-listed name: letters, digits, '_', '-', '.' (Delta Sharing
+ * spells them maxResults). Lists of at most DS_AUDIT_QUERY_ARGS_MAX
+ * such names are what ds_audit_request_line() expects, checked once
+ * at configuration time; with others its record may differ from
+ * ds_audit_request_record()'s (never unsafe: extra names are ignored).
+ */
+int ds_audit_query_name_ok(const char *name);
+
 extern const char *const  ds_audit_default_query_args[];
 
 /* ds_audit_str_t from a C string (NULL stays absent) */

@@ -83,9 +83,6 @@ static const ds_native_key_t  ds_audit_native_keys[DS_N_MEMBERS] = {
 };
 
 
-#define DS_NATIVE_QUERY_MAX  32
-
-
 typedef struct {
     const char  *name;
     size_t       off;
@@ -244,7 +241,7 @@ ds_native_query(ds_native_t *w, const ds_audit_req_t *rq, ds_buf_t *tmp)
     size_t            pos, i, n;
     const char       *name;
     ds_audit_str_t    v;
-    ds_native_arg_t   args[DS_NATIVE_QUERY_MAX];
+    ds_native_arg_t   args[DS_AUDIT_QUERY_ARGS_MAX];
 
     n = 0;
     pos = 0;
@@ -259,8 +256,9 @@ ds_native_query(ds_native_t *w, const ds_audit_req_t *rq, ds_buf_t *tmp)
             }
         }
 
-        if (i < n) {
-            continue;               /* a later duplicate of the name */
+        /* a later duplicate of the name; or a list not checked (.h) */
+        if (i < n || n == DS_AUDIT_QUERY_ARGS_MAX) {
+            continue;
         }
 
         args[n].name = name;
@@ -431,34 +429,6 @@ ds_native_integrity(ds_buf_t *b, const ds_audit_chain_t *c)
 }
 
 
-/*
- * Few names that need no escaping and are valid UTF-8 as jansson keys;
- * anything else takes the jansson path.
- */
-static int
-ds_native_plain_names(const char *const *names)
-{
-    size_t       n;
-    const char  *p;
-
-    for (n = 0; names && *names; names++, n++) {
-        if (n == DS_NATIVE_QUERY_MAX) {
-            return 0;
-        }
-
-        for (p = *names; *p; p++) {
-            if ((unsigned char) *p < 0x20 || (unsigned char) *p > 0x7e
-                || *p == '"' || *p == '\\')
-            {
-                return 0;
-            }
-        }
-    }
-
-    return 1;
-}
-
-
 static char *
 ds_audit_jansson_line(ds_audit_chain_t *c, ds_audit_format_t fmt,
     const ds_audit_req_t *rq, size_t *len)
@@ -487,7 +457,7 @@ ds_audit_request_line(ds_audit_chain_t *c, ds_audit_format_t fmt,
     ds_buf_t     b, tmp;
     ds_native_t  w;
 
-    if (fmt != DS_AUDIT_NATIVE || !ds_native_plain_names(rq->query_allow)) {
+    if (fmt != DS_AUDIT_NATIVE) {
         return ds_audit_jansson_line(c, fmt, rq, len);
     }
 

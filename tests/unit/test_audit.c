@@ -1111,6 +1111,20 @@ test_plain_prefix(void **state)
 }
 
 
+static void
+test_query_name_rule(void **state)
+{
+    (void) state;
+
+    assert_true(ds_audit_query_name_ok("maxResults"));
+    assert_true(ds_audit_query_name_ok("a.b-c_9"));
+    assert_false(ds_audit_query_name_ok(""));
+    assert_false(ds_audit_query_name_ok("a\"b"));
+    assert_false(ds_audit_query_name_ok("a b"));
+    assert_false(ds_audit_query_name_ok("caf\xc3\xa9"));
+}
+
+
 int
 main(void)
 {
@@ -1133,6 +1147,7 @@ main(void)
         cmocka_unit_test(test_interleaved_and_segments),
         cmocka_unit_test(test_direct_line_matches_jansson),
         cmocka_unit_test(test_plain_prefix),
+        cmocka_unit_test(test_query_name_rule),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,6 +51,16 @@ typedef enum {
     DS_REASON_UNKNOWN_ENDPOINT,
     DS_REASON_BAD_REQUEST,
     DS_REASON_UPSTREAM_INVALID,         /* list body could not be filtered */
+    DS_REASON_NOT_CHECKED,              /* left an enforced location
+                                           without a decision of ours */
+    DS_REASON_URI_REWRITTEN,            /* URI changed after/before check */
+    DS_REASON_UPSTREAM_UNAVAILABLE,     /* nginx: 502 */
+    DS_REASON_UPSTREAM_TIMEOUT,         /* nginx: 504 */
+    DS_REASON_BODY_TOO_LARGE,           /* nginx: 413 */
+    DS_REASON_URI_TOO_LONG,             /* nginx: 414 */
+    DS_REASON_HEADERS_TOO_LARGE,        /* nginx: 494 */
+    DS_REASON_SERVER_DENIED,            /* nginx: other 4xx of its own */
+    DS_REASON_SERVER_ERROR,             /* nginx: other 5xx of its own */
     DS_REASON_COUNT
 } ds_reason_t;
 

@@ -63,7 +63,27 @@ static const ds_reason_def_t  ds_reasons[DS_REASON_COUNT] = {
     { "bad_request", 400, "INVALID_PARAMETER_VALUE",
       "The request is not valid" },
     { "upstream_invalid", 502, "INTERNAL_ERROR",
-      "The sharing server returned a response that could not be checked" }
+      "The sharing server returned a response that could not be checked" },
+    { "not_checked", 500, "INTERNAL_ERROR",
+      "The gateway could not check this request; contact the data "
+      "provider" },
+    { "uri_rewritten", 500, "INTERNAL_ERROR",
+      "The gateway configuration changed the request path, so it cannot "
+      "be checked; contact the data provider" },
+    { "upstream_unavailable", 502, "TEMPORARILY_UNAVAILABLE",
+      "The sharing server is not reachable; retry later" },
+    { "upstream_timeout", 504, "TEMPORARILY_UNAVAILABLE",
+      "The sharing server did not answer in time; retry later" },
+    { "body_too_large", 413, "INVALID_PARAMETER_VALUE",
+      "The request body is too large" },
+    { "uri_too_long", 414, "INVALID_PARAMETER_VALUE",
+      "The request URI is too long" },
+    { "headers_too_large", 400, "INVALID_PARAMETER_VALUE",
+      "The request headers are too large" },
+    { "server_denied", 403, "PERMISSION_DENIED",
+      "The request was refused by the gateway" },
+    { "server_error", 500, "INTERNAL_ERROR",
+      "Internal error; retry later" }
 };
 
 

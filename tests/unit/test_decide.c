@@ -848,6 +848,21 @@ test_reason_tables(void **state)
           "INVALID_PARAMETER_VALUE" },
         { DS_REASON_UPSTREAM_INVALID, "upstream_invalid", 502,
           "INTERNAL_ERROR" },
+        { DS_REASON_NOT_CHECKED, "not_checked", 500, "INTERNAL_ERROR" },
+        { DS_REASON_URI_REWRITTEN, "uri_rewritten", 500, "INTERNAL_ERROR" },
+        { DS_REASON_UPSTREAM_UNAVAILABLE, "upstream_unavailable", 502,
+          "TEMPORARILY_UNAVAILABLE" },
+        { DS_REASON_UPSTREAM_TIMEOUT, "upstream_timeout", 504,
+          "TEMPORARILY_UNAVAILABLE" },
+        { DS_REASON_BODY_TOO_LARGE, "body_too_large", 413,
+          "INVALID_PARAMETER_VALUE" },
+        { DS_REASON_URI_TOO_LONG, "uri_too_long", 414,
+          "INVALID_PARAMETER_VALUE" },
+        { DS_REASON_HEADERS_TOO_LARGE, "headers_too_large", 400,
+          "INVALID_PARAMETER_VALUE" },
+        { DS_REASON_SERVER_DENIED, "server_denied", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_SERVER_ERROR, "server_error", 500, "INTERNAL_ERROR" },
     };
     size_t  i;
 

@@ -39,10 +39,16 @@ typedef struct {
     size_t                  country_len;
     unsigned                geo:1;          /* a geo DB is configured */
 
+    unsigned                enforced:1;     /* our access check ran */
     unsigned                decided:1;      /* policy decision made */
+    unsigned                deny_pending:1; /* denial waits for the live
+                                               revocation check */
+    unsigned                guarded:1;      /* the guard replaced an
+                                               answer nginx made */
     unsigned                answered:1;     /* we sent the response */
     unsigned                done:1;         /* access phase finished */
     ngx_int_t               access_rc;      /* what access phase returned */
+    ngx_str_t               uri;            /* r->uri the decision covers */
 
     /* rate limiting, filled by ngx_http_ds_redis_module */
     ngx_http_ds_rl_state_e  rl_state;
@@ -77,6 +83,24 @@ ngx_buf_t *ngx_http_ds_error_body(ngx_http_request_t *r, ds_reason_t reason,
     const char *message);
 
 /*
+ * Does the fail-closed guard own this response? A request our access
+ * check ran for, one in a location with "ds_enforce on", or one nginx
+ * answered before routing whose URI is under an enforced ds_prefix of
+ * its server.
+ */
+ngx_uint_t ngx_http_ds_enforced(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx);
+
+/* the context, created if the access check never ran */
+ngx_http_ds_ctx_t *ngx_http_ds_need_ctx(ngx_http_request_t *r);
+
+/*
+ * Hide every response header (an answer of ours replaces the upstream's
+ * or nginx's); status, type and length are the caller's to set.
+ */
+void ngx_http_ds_reset_headers(ngx_http_request_t *r);
+
+/*
  * ngx_http_ds_redis_module: called by the access handler once the
  * policy allowed the request. Returns NGX_DECLINED to go on (state in
  * ctx->rl_state), NGX_AGAIN when the request is parked (the module
@@ -98,6 +122,7 @@ ngx_int_t ngx_http_ds_redis_check(ngx_http_request_t *r,
 extern ngx_module_t  ngx_http_ds_module;
 extern ngx_module_t  ngx_http_ds_redis_module;
 extern ngx_module_t  ngx_http_ds_audit_module;
+extern ngx_module_t  ngx_http_ds_guard_module;
 extern ngx_module_t  ngx_http_ds_filter_module;
 
 

@@ -526,6 +526,13 @@ ngx_http_ds_audit_outcome(ngx_http_ds_ctx_t *ctx, ds_audit_req_t *rq,
         return;
     }
 
+    if (ctx->guarded) {
+        /* the guard answered in place of nginx (or of nothing of ours) */
+        rq->decision = ds_audit_cstr("error");
+        rq->reason = ds_audit_cstr(ds_reason_name(ctx->verdict.reason));
+        return;
+    }
+
     if (undelivered || ctx->verdict.reason == DS_REASON_UPSTREAM_INVALID) {
         /* allowed, but the upstream failed to produce a filterable list */
         rq->decision = ds_audit_cstr("error");

@@ -21,7 +21,12 @@
 #include "ds_list_filter.h"
 
 
-#define NGX_HTTP_DS_LIST_MAX_SIZE  (8 * 1024 * 1024)
+/*
+ * Real pages are far smaller (the reference server caps a page at 500
+ * items, ~35 KB); filtering parses the whole body on the event loop, so
+ * the bound is also the worst case of CPU one list call may take.
+ */
+#define NGX_HTTP_DS_LIST_MAX_SIZE  (1024 * 1024)
 
 
 typedef struct {
@@ -42,6 +47,8 @@ static ngx_int_t ngx_http_ds_filter_append(ngx_http_request_t *r,
     ngx_http_ds_filter_ctx_t *fctx, ngx_buf_t *b, size_t max);
 static ngx_int_t ngx_http_ds_filter_send(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ngx_http_ds_filter_ctx_t *fctx);
+static ngx_int_t ngx_http_ds_filter_refuse(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx, const char *why);
 static ngx_int_t ngx_http_ds_filter_fail(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, const char *why);
 static ngx_int_t ngx_http_ds_filter_release(ngx_http_request_t *r,
@@ -107,6 +114,7 @@ static ngx_int_t
 ngx_http_ds_header_filter(ngx_http_request_t *r)
 {
     off_t                       len;
+    ngx_uint_t                  status;
     ngx_http_ds_ctx_t          *ctx;
     ngx_table_elt_t            *ce;
     ngx_http_ds_filter_ctx_t   *fctx;
@@ -123,17 +131,24 @@ ngx_http_ds_header_filter(ngx_http_request_t *r)
         || ctx->answered
         || !ctx->verdict.allow
         || !ds_op_is_list(ctx->path.op)
-        || r->headers_out.status != NGX_HTTP_OK)
+        || r->err_status)
     {
         return ngx_http_next_header_filter(r);
     }
 
-    fctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ds_filter_ctx_t));
-    if (fctx == NULL) {
-        return NGX_ERROR;
-    }
+    status = r->headers_out.status;
 
-    ngx_http_set_ctx(r, fctx, ngx_http_ds_filter_module);
+    if (status != NGX_HTTP_OK) {
+        if (status > NGX_HTTP_OK && status < NGX_HTTP_MOVED_PERMANENTLY) {
+            /* 206 (a Range the upstream honoured), 203...: a list
+             * that is not whole cannot be filtered */
+            return ngx_http_ds_filter_refuse(r, ctx,
+                                             "the answer is not a 200");
+        }
+
+        /* redirects and errors carry no list */
+        return ngx_http_next_header_filter(r);
+    }
 
     conf = ngx_http_get_module_loc_conf(r, ngx_http_ds_filter_module);
 
@@ -145,15 +160,25 @@ ngx_http_ds_header_filter(ngx_http_request_t *r)
                 == 0))
     {
         /* a compressed list cannot be read: set Accept-Encoding "" */
-        fctx->failed = "the body is content-encoded";
+        return ngx_http_ds_filter_refuse(r, ctx,
+                                         "the body is content-encoded");
     }
 
     len = r->headers_out.content_length_n;
 
     if (len > (off_t) conf->max_size) {
-        fctx->failed = "the body is larger than ds_list_max_size";
+        return ngx_http_ds_filter_refuse(r, ctx, "the body is larger than "
+                                         "ds_list_max_size");
+    }
 
-    } else if (len > 0) {
+    fctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ds_filter_ctx_t));
+    if (fctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_set_ctx(r, fctx, ngx_http_ds_filter_module);
+
+    if (len > 0) {
         fctx->size = (size_t) len;
     }
 
@@ -345,15 +370,35 @@ ngx_http_ds_filter_send(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 }
 
 
+/*
+ * Known bad from the headers alone: answer now and stop reading the
+ * upstream (as the xslt and image filters do), instead of draining a
+ * body that will never be sent. The guard turns nginx's 502 page into
+ * the Delta Sharing error.
+ */
+static ngx_int_t
+ngx_http_ds_filter_refuse(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    const char *why)
+{
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ds: list response from upstream not filtered (%s): "
+                  "answering 502", why);
+
+    ctx->verdict.allow = 0;
+    ctx->verdict.reason = DS_REASON_UPSTREAM_INVALID;
+    ctx->verdict.http_status = NGX_HTTP_BAD_GATEWAY;
+
+    return ngx_http_filter_finalize_request(r, &ngx_http_ds_filter_module,
+                                            NGX_HTTP_BAD_GATEWAY);
+}
+
+
 /* the held-back response becomes a 502: nothing of the body leaks */
 static ngx_int_t
 ngx_http_ds_filter_fail(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     const char *why)
 {
-    ngx_buf_t        *b;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_buf_t  *b;
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "ds: list response from upstream not filtered (%s): "
@@ -373,35 +418,12 @@ ngx_http_ds_filter_fail(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     b->last_in_chain = 1;
 
     /* the upstream's headers described a body that is not sent */
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        h[i].hash = 0;
-    }
-
-    r->headers_out.content_encoding = NULL;
-    r->headers_out.location = NULL;
-    r->headers_out.refresh = NULL;
-    r->headers_out.expires = NULL;
+    ngx_http_ds_reset_headers(r);
 
     r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
-    r->headers_out.status_line.len = 0;
     r->headers_out.content_type = ngx_http_ds_filter_json_type;
     r->headers_out.content_type_len = ngx_http_ds_filter_json_type.len;
     r->headers_out.content_type_lowcase = NULL;
-    r->headers_out.charset.len = 0;
 
     return ngx_http_ds_filter_release(r, ctx, b);
 }

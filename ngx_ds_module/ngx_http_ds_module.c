@@ -34,6 +34,12 @@ typedef struct {
 
 
 typedef struct {
+    ngx_array_t             *prefixes;      /* ngx_str_t: ds_prefix of
+                                               each enforced location */
+} ngx_http_ds_srv_conf_t;
+
+
+typedef struct {
     ngx_flag_t               enforce;
     ngx_str_t                prefix;
     ngx_str_t                purpose_header;    /* lower case */
@@ -56,6 +62,13 @@ typedef enum {
 
 
 static ngx_int_t ngx_http_ds_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ds_send_denial(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx);
+static ngx_uint_t ngx_http_ds_revocation_first(ngx_http_ds_ctx_t *ctx);
+static ngx_int_t ngx_http_ds_deny(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx, ds_reason_t reason);
+static ngx_uint_t ngx_http_ds_same_uri(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx);
 static ngx_http_ds_ctx_t *ngx_http_ds_create_ctx(ngx_http_request_t *r);
 static void ngx_http_ds_ctx_cleanup(void *data);
 static void ngx_http_ds_decide(ngx_http_request_t *r,
@@ -76,6 +89,9 @@ static size_t ngx_http_ds_client_country(ngx_http_request_t *r,
 
 static ngx_int_t ngx_http_ds_add_variables(ngx_conf_t *cf);
 static void *ngx_http_ds_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_ds_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_http_ds_note_prefix(ngx_conf_t *cf,
+    ngx_http_ds_loc_conf_t *dlcf);
 static void *ngx_http_ds_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ds_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -140,7 +156,7 @@ static ngx_http_module_t  ngx_http_ds_module_ctx = {
     ngx_http_ds_create_main_conf,          /* create main configuration */
     NULL,                                  /* init main configuration */
 
-    NULL,                                  /* create server configuration */
+    ngx_http_ds_create_srv_conf,           /* create server configuration */
     NULL,                                  /* merge server configuration */
 
     ngx_http_ds_create_loc_conf,           /* create location configuration */
@@ -232,10 +248,20 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_ds_get_ctx(r);
 
-    if (ctx != NULL) {
+    if (ctx != NULL && ctx->decided) {
 
         if (ctx->done) {
-            /* an internal redirect: never decide or charge twice */
+            /*
+             * an internal redirect: never decide or charge twice, and
+             * never let the decision cover another URI (an error page
+             * keeps r->err_status, and the guard answers it)
+             */
+            if (ctx->access_rc == NGX_DECLINED && r->err_status == 0
+                && !ngx_http_ds_same_uri(r, ctx))
+            {
+                return ngx_http_ds_deny(r, ctx, DS_REASON_URI_REWRITTEN);
+            }
+
             return ctx->access_rc;
         }
 
@@ -243,18 +269,21 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
             return NGX_DONE;
         }
 
-        if (ctx->decided) {
-            /* resumed by the rate limiter once its reply arrived */
-            if (ctx->rl_state == NGX_HTTP_DS_RL_PENDING) {
-                return NGX_AGAIN;
-            }
-
-            ctx->done = 1;
-            ctx->access_rc = NGX_DECLINED;
-            return NGX_DECLINED;
+        /* resumed by the rate limiter once its reply arrived */
+        if (ctx->rl_state == NGX_HTTP_DS_RL_PENDING) {
+            return NGX_AGAIN;
         }
 
-    } else {
+        if (ctx->deny_pending) {
+            return ngx_http_ds_send_denial(r, ctx);
+        }
+
+        ctx->done = 1;
+        ctx->access_rc = NGX_DECLINED;
+        return NGX_DECLINED;
+    }
+
+    if (ctx == NULL) {
         ctx = ngx_http_ds_create_ctx(r);
         if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -265,16 +294,40 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
 
     ngx_http_ds_decide(r, dmcf, dlcf, ctx);
 
-    if (!ctx->verdict.allow) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ds: denied: %s, recipient \"%s\"",
-                      ds_reason_name(ctx->verdict.reason),
-                      ctx->verdict.recipient_id ? ctx->verdict.recipient_id
-                                                : "-");
+    ctx->enforced = 1;
+    ctx->uri = r->uri;
 
-        return ngx_http_ds_send_error(r, ctx, ctx->verdict.http_status,
-                                      ctx->verdict.reason,
-                                      ctx->verdict.detail);
+    if (!r->valid_unparsed_uri) {
+        /*
+         * the decision is made on the URI the client sent; nginx would
+         * proxy another one (rewrite, an internal redirect here from
+         * elsewhere, "set $args")
+         */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ds: the URI was changed before the check (rewrite, "
+                      "internal redirect or $args) in a location with "
+                      "\"ds_enforce on\": denied");
+
+        return ngx_http_ds_deny(r, ctx, DS_REASON_URI_REWRITTEN);
+    }
+
+    if (!ctx->verdict.allow) {
+
+        if (ngx_http_ds_revocation_first(ctx)) {
+            /*
+             * a live-revoked token gets one answer whatever it asks
+             * for, not details of its old grants: ask Redis first
+             */
+            ctx->deny_pending = 1;
+
+            rc = ngx_http_ds_redis_check(r, ctx);
+
+            if (rc == NGX_AGAIN || rc == NGX_DONE) {
+                return rc;
+            }
+        }
+
+        return ngx_http_ds_send_denial(r, ctx);
     }
 
     rc = ngx_http_ds_redis_check(r, ctx);
@@ -306,6 +359,80 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
         ctx->access_rc = rc;
         return rc;
     }
+}
+
+
+/* the policy's denial, once Redis said the token is not revoked */
+static ngx_int_t
+ngx_http_ds_send_denial(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "ds: denied: %s, recipient \"%s\"",
+                  ds_reason_name(ctx->verdict.reason),
+                  ctx->verdict.recipient_id ? ctx->verdict.recipient_id
+                                            : "-");
+
+    ctx->done = 1;
+    ctx->access_rc = NGX_DONE;
+
+    return ngx_http_ds_send_error(r, ctx, ctx->verdict.http_status,
+                                  ctx->verdict.reason, ctx->verdict.detail);
+}
+
+
+/*
+ * Denials of an authenticated caller for what it asked (not for its
+ * credentials) wait for the live revocation check.
+ */
+static ngx_uint_t
+ngx_http_ds_revocation_first(ngx_http_ds_ctx_t *ctx)
+{
+    if (ctx->verdict.recipient_id == NULL) {
+        return 0;
+    }
+
+    switch (ctx->verdict.reason) {
+
+    case DS_REASON_TOKEN_MISSING:
+    case DS_REASON_TOKEN_MALFORMED:
+    case DS_REASON_TOKEN_UNKNOWN:
+    case DS_REASON_TOKEN_NOT_YET_VALID:
+    case DS_REASON_TOKEN_EXPIRED:
+    case DS_REASON_TOKEN_REVOKED:
+    case DS_REASON_RECIPIENT_SUSPENDED:
+    case DS_REASON_RECIPIENT_REVOKED:
+        return 0;
+
+    default:
+        return 1;
+    }
+}
+
+
+/* a denial of ours after the policy's verdict (not the policy's own) */
+static ngx_int_t
+ngx_http_ds_deny(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ds_reason_t reason)
+{
+    ctx->verdict.allow = 0;
+    ctx->verdict.reason = reason;
+    ctx->verdict.http_status = ds_reason_http_status(reason);
+    ctx->verdict.detail[0] = '\0';
+
+    ctx->done = 1;
+    ctx->access_rc = NGX_DONE;
+
+    return ngx_http_ds_send_error(r, ctx, ctx->verdict.http_status, reason,
+                                  NULL);
+}
+
+
+/* the URI nginx would proxy now is the one the decision was made on */
+static ngx_uint_t
+ngx_http_ds_same_uri(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
+{
+    return r->uri.len == ctx->uri.len
+           && ngx_memcmp(r->uri.data, ctx->uri.data, r->uri.len) == 0;
 }
 
 
@@ -373,6 +500,112 @@ static void
 ngx_http_ds_ctx_cleanup(void *data)
 {
     /* a marker only: the context lives in the request pool */
+}
+
+
+ngx_http_ds_ctx_t *
+ngx_http_ds_need_ctx(ngx_http_request_t *r)
+{
+    ngx_http_ds_ctx_t  *ctx;
+
+    ctx = ngx_http_ds_get_ctx(r);
+
+    return ctx ? ctx : ngx_http_ds_create_ctx(r);
+}
+
+
+ngx_uint_t
+ngx_http_ds_enforced(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
+{
+    u_char                    *p;
+    ngx_str_t                 *prefix;
+    ngx_uint_t                 i;
+    ngx_http_ds_srv_conf_t    *dscf;
+    ngx_http_ds_loc_conf_t    *dlcf;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    if (ctx != NULL && ctx->enforced && r == r->main) {
+        return 1;
+    }
+
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_ds_module);
+
+    if (dlcf->enforce) {
+        return 1;
+    }
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+    if (r != r->main || r->loc_conf != cscf->ctx->loc_conf) {
+        return 0;
+    }
+
+    /* not routed yet: a 400, 413 or 414 nginx answered while reading */
+    dscf = ngx_http_get_module_srv_conf(r, ngx_http_ds_module);
+
+    if (dscf->prefixes == NULL || r->uri.len == 0) {
+        return 0;
+    }
+
+    prefix = dscf->prefixes->elts;
+
+    for (i = 0; i < dscf->prefixes->nelts; i++) {
+
+        if (r->uri.len < prefix[i].len
+            || ngx_strncmp(r->uri.data, prefix[i].data, prefix[i].len) != 0)
+        {
+            continue;
+        }
+
+        p = r->uri.data + prefix[i].len;
+
+        if (p == r->uri.data + r->uri.len || *p == '/') {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+void
+ngx_http_ds_reset_headers(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        h[i].hash = 0;
+    }
+
+    r->headers_out.content_encoding = NULL;
+    r->headers_out.location = NULL;
+    r->headers_out.refresh = NULL;
+    r->headers_out.expires = NULL;
+    r->headers_out.www_authenticate = NULL;
+    r->headers_out.last_modified_time = -1;
+    r->headers_out.last_modified = NULL;
+    r->headers_out.etag = NULL;
+    r->headers_out.accept_ranges = NULL;
+    r->headers_out.content_range = NULL;
+    r->headers_out.content_length = NULL;
+    r->headers_out.status_line.len = 0;
+    r->headers_out.charset.len = 0;
 }
 
 
@@ -624,7 +857,12 @@ ngx_http_ds_send_error(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
         ctx->answered = 1;
     }
 
-    /* the client may still be sending a body we will never read */
+    /*
+     * the client may still be sending a body we will never read; one
+     * that waits for "100 Continue" is not invited to send it
+     */
+    r->expect_tested = 1;
+
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }
@@ -911,6 +1149,53 @@ ngx_http_ds_create_main_conf(ngx_conf_t *cf)
 
 
 static void *
+ngx_http_ds_create_srv_conf(ngx_conf_t *cf)
+{
+    /* set by ngx_pcalloc(): prefixes = NULL */
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_ds_srv_conf_t));
+}
+
+
+/* the guard answers for URIs under it before routing, too */
+static char *
+ngx_http_ds_note_prefix(ngx_conf_t *cf, ngx_http_ds_loc_conf_t *dlcf)
+{
+    ngx_str_t               *prefix;
+    ngx_uint_t               i;
+    ngx_http_ds_srv_conf_t  *dscf;
+
+    dscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_ds_module);
+
+    if (dscf->prefixes == NULL) {
+        dscf->prefixes = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (dscf->prefixes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    prefix = dscf->prefixes->elts;
+
+    for (i = 0; i < dscf->prefixes->nelts; i++) {
+        if (prefix[i].len == dlcf->prefix.len
+            && ngx_strncmp(prefix[i].data, dlcf->prefix.data,
+                           dlcf->prefix.len) == 0)
+        {
+            return NGX_CONF_OK;
+        }
+    }
+
+    prefix = ngx_array_push(dscf->prefixes);
+    if (prefix == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *prefix = dlcf->prefix;
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
 ngx_http_ds_create_loc_conf(ngx_conf_t *cf)
 {
     ngx_http_ds_loc_conf_t  *conf;
@@ -939,7 +1224,8 @@ ngx_http_ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ds_loc_conf_t *prev = parent;
     ngx_http_ds_loc_conf_t *conf = child;
 
-    ngx_http_ds_main_conf_t  *dmcf;
+    ngx_http_ds_main_conf_t   *dmcf;
+    ngx_http_core_loc_conf_t  *clcf;
 
     ngx_conf_merge_value(conf->enforce, prev->enforce, 0);
     ngx_conf_merge_str_value(conf->prefix, prev->prefix,
@@ -967,14 +1253,30 @@ ngx_http_ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* http{} is parsed whole before merging: ds_policy is known by now */
     dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ds_module);
 
-    if (conf->enforce && dmcf->policy == NULL) {
+    if (!conf->enforce) {
+        return NGX_CONF_OK;
+    }
+
+    if (dmcf->policy == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ds_enforce on\" requires \"ds_policy\" "
                            "at the http level");
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    /* the core module's location settings are merged by now */
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->satisfy == NGX_HTTP_SATISFY_ANY) {
+        /* another access module's NGX_OK would skip the check */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ds_enforce on\" cannot be used with "
+                           "\"satisfy any\" in location \"%V\"",
+                           &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_ds_note_prefix(cf, conf);
 }
 
 

@@ -233,7 +233,8 @@ ngx_http_ds_redis_check(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
 
     ngx_memzero(&p, sizeof(ds_gcra_params_t));
 
-    if (rlcf->rate_limit
+    /* a denial waiting for the revocation check spends no quota */
+    if (rlcf->rate_limit && !ctx->deny_pending
         && ds_gcra_params(&ctx->verdict.rate_limit, &p) != 0)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

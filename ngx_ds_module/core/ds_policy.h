@@ -58,7 +58,6 @@ typedef enum {
     DS_REASON_UPSTREAM_TIMEOUT,         /* nginx: 504 */
     DS_REASON_BODY_TOO_LARGE,           /* nginx: 413 */
     DS_REASON_URI_TOO_LONG,             /* nginx: 414 */
-    DS_REASON_HEADERS_TOO_LARGE,        /* nginx: 494 */
     DS_REASON_SERVER_DENIED,            /* nginx: other 4xx of its own */
     DS_REASON_SERVER_ERROR,             /* nginx: other 5xx of its own */
     DS_REASON_COUNT
@@ -167,5 +166,13 @@ int ds_reason_http_status(ds_reason_t reason);
 
 /* generic client-safe message for a reason (verdict.detail is finer) */
 const char *ds_reason_message(ds_reason_t reason);
+
+/*
+ * The reason for an answer nginx made itself (an error page, a redirect)
+ * in an enforced location, and the status the gateway answers with in
+ * its place: nginx's 4xx and 5xx keep their status; a redirect would
+ * send the client elsewhere with nothing checked, so it is a 404.
+ */
+ds_reason_t ds_reason_for_status(int status, int *answer_status);
 
 #endif /* DS_POLICY_H */

@@ -78,8 +78,6 @@ static const ds_reason_def_t  ds_reasons[DS_REASON_COUNT] = {
       "The request body is too large" },
     { "uri_too_long", 414, "INVALID_PARAMETER_VALUE",
       "The request URI is too long" },
-    { "headers_too_large", 400, "INVALID_PARAMETER_VALUE",
-      "The request headers are too large" },
     { "server_denied", 403, "PERMISSION_DENIED",
       "The request was refused by the gateway" },
     { "server_error", 500, "INTERNAL_ERROR",
@@ -128,4 +126,46 @@ ds_reason_message(ds_reason_t reason)
     }
 
     return ds_reasons[reason].message;
+}
+
+
+ds_reason_t
+ds_reason_for_status(int status, int *answer_status)
+{
+    ds_reason_t  reason;
+
+    *answer_status = status;
+
+    switch (status) {
+    case 400:
+    case 408:
+        return DS_REASON_BAD_REQUEST;
+    case 404:
+        return DS_REASON_UNKNOWN_ENDPOINT;
+    case 413:
+        return DS_REASON_BODY_TOO_LARGE;
+    case 414:
+        return DS_REASON_URI_TOO_LONG;
+    case 429:
+        return DS_REASON_RATE_LIMITED;
+    case 502:
+        return DS_REASON_UPSTREAM_UNAVAILABLE;
+    case 504:
+        return DS_REASON_UPSTREAM_TIMEOUT;
+    }
+
+    if (status >= 400 && status < 500) {
+        return DS_REASON_SERVER_DENIED;
+    }
+
+    if (status >= 500 && status < 600) {
+        return DS_REASON_SERVER_ERROR;
+    }
+
+    /* 1xx-3xx, or no status at all: nothing of ours checked it */
+    reason = (status >= 300 && status < 400) ? DS_REASON_UNKNOWN_ENDPOINT
+                                             : DS_REASON_NOT_CHECKED;
+    *answer_status = ds_reason_http_status(reason);
+
+    return reason;
 }

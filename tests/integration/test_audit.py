@@ -564,7 +564,7 @@ def test_audit_request_stopped_while_routing(nginx, tmp_path):
     assert len(reqs) == 1
     assert reqs[0]["status"] == 413
     assert reqs[0]["decision"] == "error"
-    assert reqs[0]["reason"] == "bad_request"
+    assert reqs[0]["reason"] == "body_too_large"
     assert reqs[0]["recipient"] is None
     assert reqs[0]["path"] == QUERY
     assert_no_token([log])

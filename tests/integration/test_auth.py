@@ -126,14 +126,28 @@ def test_expiry_at_given_time(nginx):
     assert r.status_code == 200
 
 
-def test_satisfy_any_cannot_bypass(nginx, upstream):
-    # another access module allowing the client must not turn a denial
-    # into an allow, nor skip the check
-    ng = nginx(location_extra="satisfy any; allow 127.0.0.1; deny all;")
-    r = requests.get(ng.url(SHARE), timeout=5)
-    assert r.status_code == 401
-    r = requests.get(ng.url(SHARE), headers=bearer("suspended"), timeout=5)
-    assert r.status_code == 403
-    assert upstream.requests() == []
+def test_satisfy_any_is_refused(nginx, upstream, request):
+    request.node.allow_log = ('cannot be used with "satisfy any"',)
+    # under "satisfy any" another access module's NGX_OK (allow 127.0.0.1,
+    # a Lua handler, a module loaded after ngx_ds) skips every other
+    # check: such a location fails nginx -t
+    ng = nginx(location_extra="satisfy any; allow 127.0.0.1; deny all;",
+               start=False)
+    rc, out = ng.test_config()
+    assert rc != 0
+    assert '"ds_enforce on" cannot be used with "satisfy any"' in out
+    assert 'location "/delta-sharing/"' in out
+
+
+def test_satisfy_all_with_other_access_modules(nginx, upstream):
+    # the default: every access module must agree
+    ng = nginx(location_extra="allow 127.0.0.1; deny all;")
+    assert requests.get(ng.url(SHARE), timeout=5).status_code == 401
     r = requests.get(ng.url(SHARE), headers=bearer("fraud"), timeout=5)
     assert r.status_code == 200
+    ng = nginx(location_extra="deny 127.0.0.1;")
+    r = requests.get(ng.url(SHARE), headers=bearer("fraud"), timeout=5)
+    assert r.status_code == 403
+    assert r.json()["errorCode"] == "PERMISSION_DENIED"
+
+

@@ -191,24 +191,26 @@ def test_recipient_variable_forwarded(nginx, upstream):
     assert seen["authorization"] == "Bearer " + UPSTREAM_TOKEN
 
 
-def test_internal_redirect_keeps_the_decision(nginx, upstream):
+def test_internal_redirect_to_another_uri_is_refused(nginx, upstream):
     # an upstream 404 redirected internally to another enforced URI: the
-    # access handler runs again and must reuse the first decision
+    # first decision covers the first URI only, so the redirect is refused
+    # (a decision reused for another path would hand out what was never
+    # checked: error_page 404 = /delta-sharing/shares/internal_finance)
     ng = nginx(location_extra="""
             proxy_intercept_errors on;
-            error_page 404 = /delta-sharing/shares/claims;
+            error_page 404 = /delta-sharing/shares/internal_finance;
             add_header X-Table $ds_table always;
-            add_header X-Op $ds_operation always;
-            add_header X-Decision $ds_decision always;""")
+            add_header X-Decision $ds_decision always;
+            add_header X-Reason $ds_reason always;""")
     path = P + "/claims/schemas/adjudicated/tables/no_such_table/metadata"
     r = send(ng, "GET", path, bearer("fraud"))
-    assert r.status_code == 200, r.text
-    assert r.json()["share"]["name"] == "claims"
+    assert r.status_code == 500, r.text
+    assert r.json()["errorCode"] == "INTERNAL_ERROR"
+    assert "internal_finance" not in r.text
     assert r.headers["X-Table"] == "no_such_table"
-    assert r.headers["X-Op"] == "table_metadata"
-    assert r.headers["X-Decision"] == "allow"
-    assert [q["path"] for q in upstream.requests()] == [
-        path, P + "/claims"]
+    assert r.headers["X-Decision"] == "deny"
+    assert r.headers["X-Reason"] == "uri_rewritten"
+    assert [q["path"] for q in upstream.requests()] == [path]
 
 
 def test_variables_of_an_allowed_call(nginx):

@@ -222,6 +222,9 @@ def test_upstream_down_is_502_and_audited(nginx, tmp_path):
                   headers=bearer("fraud"), timeout=10)
         assert r.status_code == 502
         assert "claims" not in r.text
+        # nginx's HTML page is replaced by the Delta Sharing error
+        assert r.headers["Content-Type"].startswith("application/json")
+        assert r.json()["errorCode"] == "TEMPORARILY_UNAVAILABLE"
     # a denied request does not even try the upstream
     r = s.get(ng.url("/down/shares/internal_finance/schemas"),
               headers=bearer("fraud"), timeout=10)
@@ -233,7 +236,9 @@ def test_upstream_down_is_502_and_audited(nginx, tmp_path):
     recs = audit_requests(audit)
     assert [r["status"] for r in recs] == [502, 502, 502, 404]
     for rec in recs[:3]:
-        assert rec["decision"] == "allow"          # policy said yes
+        # the policy said yes, the upstream failed: the gateway's error
+        assert rec["decision"] == "error"
+        assert rec["reason"] == "upstream_unavailable"
         assert rec["recipient"] == "fraud-analytics"
         assert rec["upstream_status"] == "502"
         assert rec["operation"] == "list_schemas"

@@ -858,8 +858,6 @@ test_reason_tables(void **state)
           "INVALID_PARAMETER_VALUE" },
         { DS_REASON_URI_TOO_LONG, "uri_too_long", 414,
           "INVALID_PARAMETER_VALUE" },
-        { DS_REASON_HEADERS_TOO_LARGE, "headers_too_large", 400,
-          "INVALID_PARAMETER_VALUE" },
         { DS_REASON_SERVER_DENIED, "server_denied", 403,
           "PERMISSION_DENIED" },
         { DS_REASON_SERVER_ERROR, "server_error", 500, "INTERNAL_ERROR" },
@@ -881,6 +879,45 @@ test_reason_tables(void **state)
     assert_string_equal(ds_reason_name(DS_REASON_COUNT), "unknown");
 }
 
+
+
+/* nginx's own answers in an enforced location */
+static void
+test_reason_for_status(void **state)
+{
+    static const struct {
+        int          in;
+        ds_reason_t  reason;
+        int          out;
+    } t[] = {
+        { 400, DS_REASON_BAD_REQUEST, 400 },
+        { 403, DS_REASON_SERVER_DENIED, 403 },
+        { 404, DS_REASON_UNKNOWN_ENDPOINT, 404 },
+        { 405, DS_REASON_SERVER_DENIED, 405 },
+        { 413, DS_REASON_BODY_TOO_LARGE, 413 },
+        { 414, DS_REASON_URI_TOO_LONG, 414 },
+        { 429, DS_REASON_RATE_LIMITED, 429 },
+        { 500, DS_REASON_SERVER_ERROR, 500 },
+        { 502, DS_REASON_UPSTREAM_UNAVAILABLE, 502 },
+        { 503, DS_REASON_SERVER_ERROR, 503 },
+        { 504, DS_REASON_UPSTREAM_TIMEOUT, 504 },
+        { 301, DS_REASON_UNKNOWN_ENDPOINT, 404 },
+        { 302, DS_REASON_UNKNOWN_ENDPOINT, 404 },
+        { 200, DS_REASON_NOT_CHECKED, 500 },
+        { 204, DS_REASON_NOT_CHECKED, 500 },
+        { 0, DS_REASON_NOT_CHECKED, 500 },
+    };
+    size_t  i;
+    int     status;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        status = -1;
+        assert_int_equal(ds_reason_for_status(t[i].in, &status), t[i].reason);
+        assert_int_equal(status, t[i].out);
+    }
+}
 
 int
 main(void)
@@ -905,6 +942,7 @@ main(void)
         cmocka_unit_test(test_token_id_facts),
         cmocka_unit_test(test_visible),
         cmocka_unit_test(test_reason_tables),
+        cmocka_unit_test(test_reason_for_status),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,271 @@
+/*
+ * ngx_http_ds_guard_module: nothing leaves an enforced location that
+ * does not carry a decision of ours.
+ *
+ * The access check answers its own denials; what remains are answers it
+ * never saw: the ones nginx makes itself (an upstream that is down or
+ * slow, a body too large, a bad request, the redirect to a location's
+ * trailing slash, error pages) and content produced where the check did
+ * not run (a "return" in the rewrite phase, an access module that let
+ * the request skip it). The header filter replaces each of them with the
+ * Delta Sharing error JSON, and the body filter swaps nginx's page for
+ * that body, so partners' clients get a message they can show and the
+ * audit record says why. A subrequest into an enforced location has no
+ * check of its own (nginx skips the access phase for subrequests): it
+ * only passes when it fetches the very URI the main request was allowed
+ * for, which is what the slice module does; anything else ends the
+ * request.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ds.h"
+
+
+typedef struct {
+    ngx_buf_t               *body;          /* the answer that replaces */
+    unsigned                 sent:1;
+} ngx_http_ds_guard_ctx_t;
+
+
+static ngx_int_t ngx_http_ds_guard_subrequest(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx);
+static ds_reason_t ngx_http_ds_guard_reason(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx, int *status);
+static ngx_int_t ngx_http_ds_guard_replace(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx, ds_reason_t reason, int status);
+static ngx_int_t ngx_http_ds_guard_init(ngx_conf_t *cf);
+
+
+static ngx_http_module_t  ngx_http_ds_guard_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_ds_guard_init,                /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_ds_guard_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ds_guard_module_ctx,         /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+static ngx_str_t  ngx_http_ds_guard_json_type =
+    ngx_string("application/json; charset=utf-8");
+
+
+static ngx_int_t
+ngx_http_ds_guard_header_filter(ngx_http_request_t *r)
+{
+    int                 status;
+    ds_reason_t         reason;
+    ngx_http_ds_ctx_t  *ctx;
+
+    ctx = ngx_http_ds_get_ctx(r);
+
+    if (!ngx_http_ds_enforced(r, ctx)) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r != r->main) {
+        return ngx_http_ds_guard_subrequest(r, ctx);
+    }
+
+    if (ctx != NULL && ctx->answered) {
+        /* a denial of ours, or the list filter's own answer */
+        return ngx_http_next_header_filter(r);
+    }
+
+    reason = ngx_http_ds_guard_reason(r, ctx, &status);
+
+    if (reason == DS_REASON_ALLOWED) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    return ngx_http_ds_guard_replace(r, ctx, reason, status);
+}
+
+
+/* DS_REASON_ALLOWED: the response may go out as it is */
+static ds_reason_t
+ngx_http_ds_guard_reason(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    int *status)
+{
+    ngx_uint_t  allowed;
+
+    allowed = (ctx != NULL && ctx->decided && ctx->verdict.allow);
+
+    if (r->err_status == 0) {
+        /* a handler's answer: an upstream's, after our allow */
+        if (allowed) {
+            return DS_REASON_ALLOWED;
+        }
+
+        *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return DS_REASON_NOT_CHECKED;
+    }
+
+    /* nginx's own answer (special response or error page) */
+    if (allowed
+        && (r->err_status == NGX_HTTP_NO_CONTENT
+            || r->err_status == NGX_HTTP_CREATED))
+    {
+        return DS_REASON_ALLOWED;
+    }
+
+    if (ctx != NULL && ctx->decided && !ctx->verdict.allow
+        && ctx->verdict.reason != DS_REASON_ALLOWED)
+    {
+        /* refused by one of our filters (a list it cannot filter) */
+        *status = ctx->verdict.http_status;
+        return ctx->verdict.reason;
+    }
+
+    return ds_reason_for_status((int) r->err_status, status);
+}
+
+
+static ngx_int_t
+ngx_http_ds_guard_replace(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ds_reason_t reason, int status)
+{
+    ngx_uint_t                level;
+    ngx_http_ds_guard_ctx_t  *gctx;
+
+    ctx = ngx_http_ds_need_ctx(r);
+    gctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ds_guard_ctx_t));
+
+    if (ctx == NULL || gctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    level = (reason == DS_REASON_NOT_CHECKED) ? NGX_LOG_ERR : NGX_LOG_INFO;
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "ds: answer %ui in an enforced location replaced: %s",
+                  r->err_status ? r->err_status : r->headers_out.status,
+                  ds_reason_name(reason));
+
+    /* what the audit record and $ds_reason say */
+    ctx->guarded = 1;
+    ctx->verdict.allow = 0;
+    ctx->verdict.reason = reason;
+    ctx->verdict.http_status = status;
+
+    gctx->body = ngx_http_ds_error_body(r, reason, NULL);
+    if (gctx->body == NULL) {
+        return NGX_ERROR;
+    }
+
+    gctx->body->last_buf = (r == r->main) ? 1 : 0;
+    gctx->body->last_in_chain = 1;
+
+    ngx_http_set_ctx(r, gctx, ngx_http_ds_guard_module);
+
+    ngx_http_ds_reset_headers(r);
+
+    r->err_status = 0;
+    r->headers_out.status = status;
+    r->headers_out.content_type = ngx_http_ds_guard_json_type;
+    r->headers_out.content_type_len = ngx_http_ds_guard_json_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = gctx->body->last - gctx->body->pos;
+
+    r->allow_ranges = 0;
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_ds_guard_subrequest(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
+{
+    if (ctx != NULL && ctx->decided && ctx->verdict.allow
+        && !ds_op_is_list(ctx->path.op)
+        && r->uri.len == ctx->uri.len
+        && ngx_memcmp(r->uri.data, ctx->uri.data, r->uri.len) == 0)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ds: subrequest \"%V\" into a location with "
+                  "\"ds_enforce on\" was not checked: request ended",
+                  &r->uri);
+
+    if (ctx != NULL) {
+        ctx->guarded = 1;
+        ctx->verdict.allow = 0;
+        ctx->verdict.reason = DS_REASON_NOT_CHECKED;
+        ctx->verdict.http_status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_ds_guard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t              *cl, out;
+    ngx_http_ds_guard_ctx_t  *gctx;
+
+    gctx = ngx_http_get_module_ctx(r, ngx_http_ds_guard_module);
+
+    if (gctx == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* nginx's page, or whatever came with the replaced answer, is dropped */
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    if (gctx->sent || r->header_only) {
+        return (in == NULL) ? ngx_http_next_body_filter(r, NULL) : NGX_OK;
+    }
+
+    gctx->sent = 1;
+
+    out.buf = gctx->body;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_ds_guard_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ds_guard_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_ds_guard_body_filter;
+
+    return NGX_OK;
+}

@@ -12,9 +12,9 @@
  * that body, so partners' clients get a message they can show and the
  * audit record says why. A subrequest into an enforced location has no
  * check of its own (nginx skips the access phase for subrequests): it
- * only passes when it fetches the very URI the main request was allowed
- * for, which is what the slice module does; anything else ends the
- * request.
+ * only runs when it fetches the very URI the main request was allowed
+ * for (what the slice module does); anything else ends the request
+ * before the subrequest reaches the upstream.
  */
 
 #include <ngx_config.h>
@@ -36,6 +36,7 @@ static ds_reason_t ngx_http_ds_guard_reason(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, int *status);
 static ngx_int_t ngx_http_ds_guard_replace(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ds_reason_t reason, int status);
+static ngx_int_t ngx_http_ds_guard_preaccess_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ds_guard_init(ngx_conf_t *cf);
 
 
@@ -91,7 +92,11 @@ ngx_http_ds_guard_header_filter(ngx_http_request_t *r)
     }
 
     if (r != r->main) {
-        return ngx_http_ds_guard_subrequest(r, ctx);
+        if (ngx_http_ds_guard_subrequest(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_next_header_filter(r);
     }
 
     if (ctx != NULL && ctx->answered) {
@@ -200,6 +205,11 @@ ngx_http_ds_guard_replace(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 }
 
 
+/*
+ * Subrequests skip the access phase: the preaccess handler stops one
+ * before its content handler runs, the header filter before anything of
+ * it goes out.
+ */
 static ngx_int_t
 ngx_http_ds_guard_subrequest(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
 {
@@ -208,7 +218,7 @@ ngx_http_ds_guard_subrequest(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
         && r->uri.len == ctx->uri.len
         && ngx_memcmp(r->uri.data, ctx->uri.data, r->uri.len) == 0)
     {
-        return ngx_http_next_header_filter(r);
+        return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -221,6 +231,27 @@ ngx_http_ds_guard_subrequest(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
         ctx->verdict.allow = 0;
         ctx->verdict.reason = DS_REASON_NOT_CHECKED;
         ctx->verdict.http_status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_ds_guard_preaccess_handler(ngx_http_request_t *r)
+{
+    ngx_http_ds_ctx_t  *ctx;
+
+    if (r == r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_ds_get_ctx(r);
+
+    if (!ngx_http_ds_enforced(r, ctx)
+        || ngx_http_ds_guard_subrequest(r, ctx) == NGX_OK)
+    {
+        return NGX_DECLINED;
     }
 
     return NGX_ERROR;
@@ -261,6 +292,18 @@ ngx_http_ds_guard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 static ngx_int_t
 ngx_http_ds_guard_init(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ds_guard_preaccess_handler;
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_ds_guard_header_filter;
 

@@ -67,6 +67,7 @@ static ngx_int_t ngx_http_ds_send_denial(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_ds_revocation_first(ngx_http_ds_ctx_t *ctx);
 static ngx_int_t ngx_http_ds_deny(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ds_reason_t reason);
+static ngx_int_t ngx_http_ds_drop_ranges(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ds_same_uri(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx);
 static ngx_http_ds_ctx_t *ngx_http_ds_create_ctx(ngx_http_request_t *r);
@@ -330,6 +331,12 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
         return ngx_http_ds_send_denial(r, ctx);
     }
 
+    if (ds_op_is_list(ctx->path.op)
+        && ngx_http_ds_drop_ranges(r) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     rc = ngx_http_ds_redis_check(r, ctx);
 
     switch (rc) {
@@ -424,6 +431,73 @@ ngx_http_ds_deny(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 
     return ngx_http_ds_send_error(r, ctx, ctx->verdict.http_status, reason,
                                   NULL);
+}
+
+
+/*
+ * A list is filtered whole: a slice of the upstream's (a 206 for the
+ * client's Range) could not be. The upstream is never asked for one;
+ * nginx's range filter may still slice the filtered body.
+ */
+static ngx_int_t
+ngx_http_ds_drop_ranges(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *copy;
+
+    if (r->headers_in.range == NULL && r->headers_in.if_range == NULL) {
+        return NGX_OK;
+    }
+
+    /* proxy_pass sends the list as it is: build it anew without them */
+    if (ngx_list_init(&headers, r->pool, r->headers_in.headers.nalloc,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if ((h[i].key.len == sizeof("range") - 1
+             && ngx_strncasecmp(h[i].key.data, (u_char *) "range",
+                                sizeof("range") - 1) == 0)
+            || (h[i].key.len == sizeof("if-range") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "if-range",
+                                   sizeof("if-range") - 1) == 0))
+        {
+            continue;
+        }
+
+        copy = ngx_list_push(&headers);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        *copy = h[i];
+    }
+
+    /* the old elements stay in the pool: pointers into them hold */
+    r->headers_in.headers = headers;
+    r->headers_in.range = NULL;
+    r->headers_in.if_range = NULL;
+
+    return NGX_OK;
 }
 
 

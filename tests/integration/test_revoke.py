@@ -74,6 +74,48 @@ def test_revoke_token(nginx, redis):
     assert r.headers["RateLimit-Remaining"] == "97"
 
 
+def test_a_revoked_token_gets_one_answer_whatever_it_asks(nginx, redis,
+                                                         upstream):
+    # before revocation: a share never granted is a 404, and asking for it
+    # spends no quota (only the revocation check ran)
+    ng = nginx(policy=limited_policy({"requests": 100, "per": "hour"}),
+               http_extra=redis_conf(redis))
+    secret = SHARES + "/internal_finance"
+    assert get(ng, secret).status_code == 404
+    assert get(ng, SHARES + "/nope/schemas/x/tables").status_code == 404
+    r = get(ng)
+    assert r.status_code == 200
+    assert r.headers["RateLimit-Remaining"] == "99"
+
+    assert dsctl("revoke", "token", "fa-1", "--redis",
+                 redis_addr(redis)).returncode == 0
+    wait_for(lambda: status(ng) == 401, timeout=1, interval=0.05,
+             what="the token revocation to apply")
+    # the same answer for what it was granted and what it never was:
+    # nothing about its old grants
+    answers = set()
+    for path in (SHARES, secret, SHARES + "/claims/schemas/nope/tables",
+                 SHARES + "/nope/schemas/x/tables/y/metadata"):
+        r = get(ng, path)
+        answers.add((r.status_code, r.text))
+    assert len(answers) == 1
+    status_code, text = answers.pop()
+    assert status_code == 401
+    assert json.loads(text)["errorCode"] == "UNAUTHENTICATED"
+
+    assert dsctl("revoke", "recipient", "fraud-analytics", "--redis",
+                 redis_addr(redis)).returncode == 0
+    assert dsctl("unrevoke", "token", "fa-1", "--redis",
+                 redis_addr(redis)).returncode == 0
+    wait_for(lambda: status(ng) == 403, timeout=1, interval=0.05,
+             what="the recipient revocation to apply")
+    r = get(ng, secret)
+    assert r.status_code == 403
+    assert "revoked" in r.json()["message"]
+    assert upstream.requests()[-1]["path"] == SHARES
+    assert len(upstream.requests()) == 1
+
+
 def test_revocation_reaches_every_instance(nginx, redis):
     a = nginx(http_extra=redis_conf(redis))
     b = nginx(http_extra=redis_conf(redis, failure_mode="open"))

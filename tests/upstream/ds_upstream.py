@@ -16,14 +16,22 @@ endpoints under /_upstream/ (no token needed, never logged):
                                fault mode and the async queries
     GET  /_upstream/mode       current fault mode
     POST /_upstream/mode       {"list_body": "normal" | "not_json" |
-                               "truncated" | "disconnect",
+                               "truncated" | "disconnect" | "gzip" |
+                               "huge" | "partial",
+                               "ranges": true | false,
                                "async_pending_polls": N}
+
+"ranges": true makes GET answers honour one `Range: bytes=a-b` with a
+206, as servers and CDNs in front of them do; "huge" announces a 20 MB
+list and sends it over ~5 s; "partial" answers a list with 206 whatever
+was asked.
 
 See tests/upstream/README.md.
 """
 
 import argparse
 import base64
+import gzip
 import hashlib
 import hmac
 import json
@@ -387,7 +395,9 @@ class State:
     """Everything the test knobs can see or change, behind one lock since
     the server is threaded."""
 
-    LIST_BODIES = ("normal", "not_json", "truncated", "disconnect")
+    LIST_BODIES = ("normal", "not_json", "truncated", "disconnect", "gzip",
+                   "huge", "partial")
+    HUGE_LIST = 20 * 1024 * 1024
 
     def __init__(self, log_file):
         self.lock = threading.Lock()
@@ -400,7 +410,8 @@ class State:
 
     @staticmethod
     def default_mode():
-        return {"list_body": "normal", "async_pending_polls": 1}
+        return {"list_body": "normal", "async_pending_polls": 1,
+                "ranges": False}
 
     def record(self, entry):
         line = json.dumps(entry, separators=(",", ":")) + "\n"
@@ -427,6 +438,8 @@ class State:
             new = dict(self.mode)
             for k, v in changes.items():
                 if k == "list_body" and v in self.LIST_BODIES:
+                    new[k] = v
+                elif k == "ranges" and isinstance(v, bool):
                     new[k] = v
                 elif (k == "async_pending_polls" and isinstance(v, int)
                       and not isinstance(v, bool) and v >= 0):
@@ -958,19 +971,41 @@ class Handler(BaseHTTPRequestHandler):
 
     def send(self, resp):
         body = resp.body
+        status = resp.status
+        headers = dict(resp.headers)
         cut = False
+        mode = self.server.state.mode
         if resp.list_body:
-            mode = self.server.state.mode["list_body"]
-            if mode == "not_json":
+            if mode["list_body"] == "not_json":
                 body = b"<html><body>upstream hiccup</body></html>\n"
-            elif mode == "truncated":
+            elif mode["list_body"] == "truncated":
                 body = body[:max(1, len(body) // 2)]
-            elif mode == "disconnect":
+            elif mode["list_body"] == "disconnect":
                 cut = True
-        self.send_response(resp.status)
+            elif mode["list_body"] == "gzip":
+                body = gzip.compress(body)
+                headers["Content-Encoding"] = "gzip"
+            elif mode["list_body"] == "huge":
+                return self.send_huge(resp)
+            elif mode["list_body"] == "partial":
+                status = 206
+                headers["Content-Range"] = "bytes 0-%d/%d" % (len(body) - 1,
+                                                             len(body))
+        rng = self.headers.get("Range")
+        if (mode["ranges"] and rng and status == 200
+                and self.command == "GET"):
+            m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng.strip())
+            if m and int(m.group(1)) < len(body):
+                first = int(m.group(1))
+                last = min(int(m.group(2) or len(body) - 1), len(body) - 1)
+                headers["Content-Range"] = "bytes %d-%d/%d" % (first, last,
+                                                              len(body))
+                body = body[first:last + 1]
+                status = 206
+        self.send_response(status)
         if resp.ctype:
             self.send_header("Content-Type", resp.ctype)
-        for k, v in resp.headers.items():
+        for k, v in headers.items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         if cut or self.close_connection:
@@ -986,6 +1021,27 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.wfile.write(body)
+
+
+    def send_huge(self, resp):
+        # a list far over any sane size, announced up front and sent
+        # slowly: a gateway that drains it before failing waits ~5 s
+        total = State.HUGE_LIST
+        self.send_response(200)
+        self.send_header("Content-Type", resp.ctype)
+        self.send_header("Content-Length", str(total))
+        self.end_headers()
+        chunk = b"{" + b" " * (1024 * 1024 - 1)
+        sent = 0
+        try:
+            while sent < total:
+                self.wfile.write(chunk[:min(len(chunk), total - sent)])
+                self.wfile.flush()
+                sent += len(chunk)
+                time.sleep(0.25)
+        except OSError:
+            pass
+        self.close_connection = True
 
 
 class Server(ThreadingHTTPServer):

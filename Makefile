@@ -25,7 +25,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 SHELL_SRCS := config $(wildcard ngx_ds_module/*.[ch]) $(CORE_SRCS) $(CORE_HDRS)
 
-.PHONY: all deps module dsctl unit integration test run stop fuzz bench clean
+.PHONY: all deps module dsctl unit integration test run stop fuzz bench bench-list clean
 
 all: module dsctl
 
@@ -94,6 +94,13 @@ valgrind:
 bench:
 	@scripts/deps.sh bench
 	bench/run.sh
+
+# the list filter's worst case per call, up to ds_list_max_size and past it
+$(BUILD)/list_cost: bench/list_cost.c $(CORE_HDRS) $(BUILD)/libdscore.a
+	$(CC) $(DS_CFLAGS) -o $@ $< $(BUILD)/libdscore.a $(DS_LIBS)
+
+bench-list: $(BUILD)/list_cost
+	$(BUILD)/list_cost 35000 131072 1048576 8388608
 
 clean:
 	rm -rf $(BUILD)

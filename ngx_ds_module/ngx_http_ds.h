@@ -100,6 +100,10 @@ ngx_http_ds_ctx_t *ngx_http_ds_need_ctx(ngx_http_request_t *r);
  */
 void ngx_http_ds_reset_headers(ngx_http_request_t *r);
 
+/* status, JSON content type and length for an error body of ours */
+void ngx_http_ds_json_headers(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *body);
+
 /*
  * ngx_http_ds_redis_module: called by the access handler once the
  * policy allowed the request. Returns NGX_DECLINED to go on (state in

@@ -82,17 +82,6 @@ typedef struct {
 } ngx_http_ds_audit_req_t;
 
 
-/*
- * Optional hook (weak: the module loads without it): when the main
- * module exports it, it says whether a routed request that never got a
- * context was for an enforced location; without it the audit module
- * records such requests when nginx stopped them while choosing the
- * location (see ngx_http_ds_audit_unrouted).
- */
-ngx_int_t ngx_http_ds_location_enforced(ngx_http_request_t *r)
-    __attribute__((weak));
-
-
 static ngx_int_t ngx_http_ds_audit_stash(ngx_http_request_t *r);
 static ngx_http_ds_audit_req_t *ngx_http_ds_audit_state(
     ngx_http_request_t *r);
@@ -344,32 +333,20 @@ ngx_http_ds_audit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 /*
  * A request without a context is recorded when nginx answered it before
- * any location's own handlers ran: rejected before routing (a 400 on a
- * bad request line, a 414...), matching no location, or stopped while
- * the location was being chosen (a 413 for client_max_body_size). When
- * the main module exports ngx_http_ds_location_enforced(), that decides
- * for routed requests instead.
+ * routing (a 400 on a bad request line, a 414, a URI no location
+ * matches). Every answer out of an enforced location has a context: the
+ * access check makes it, and the guard makes one for each answer of
+ * nginx's it replaces (a 413 while the location was being chosen, a
+ * redirect), so requests of unenforced locations stay out.
  */
 static ngx_int_t
 ngx_http_ds_audit_unrouted(ngx_http_request_t *r)
 {
-    ngx_http_core_srv_conf_t   *cscf;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_core_srv_conf_t  *cscf;
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
 
-    if (r->loc_conf == cscf->ctx->loc_conf) {
-        return 1;
-    }
-
-    if (ngx_http_ds_location_enforced) {
-        return ngx_http_ds_location_enforced(r) == 1;
-    }
-
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
-
-    return r->phase_handler
-           < (ngx_int_t) cmcf->phase_engine.location_rewrite_index;
+    return r->loc_conf == cscf->ctx->loc_conf;
 }
 
 

@@ -106,9 +106,6 @@ ngx_module_t  ngx_http_ds_filter_module = {
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
-static ngx_str_t  ngx_http_ds_filter_json_type =
-    ngx_string("application/json; charset=utf-8");
-
 
 static ngx_int_t
 ngx_http_ds_header_filter(ngx_http_request_t *r)
@@ -419,11 +416,7 @@ ngx_http_ds_filter_fail(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 
     /* the upstream's headers described a body that is not sent */
     ngx_http_ds_reset_headers(r);
-
-    r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
-    r->headers_out.content_type = ngx_http_ds_filter_json_type;
-    r->headers_out.content_type_len = ngx_http_ds_filter_json_type.len;
-    r->headers_out.content_type_lowcase = NULL;
+    ngx_http_ds_json_headers(r, NGX_HTTP_BAD_GATEWAY, b);
 
     return ngx_http_ds_filter_release(r, ctx, b);
 }

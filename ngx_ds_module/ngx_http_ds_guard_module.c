@@ -74,9 +74,6 @@ ngx_module_t  ngx_http_ds_guard_module = {
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
-static ngx_str_t  ngx_http_ds_guard_json_type =
-    ngx_string("application/json; charset=utf-8");
-
 
 static ngx_int_t
 ngx_http_ds_guard_header_filter(ngx_http_request_t *r)
@@ -193,11 +190,7 @@ ngx_http_ds_guard_replace(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ngx_http_ds_reset_headers(r);
 
     r->err_status = 0;
-    r->headers_out.status = status;
-    r->headers_out.content_type = ngx_http_ds_guard_json_type;
-    r->headers_out.content_type_len = ngx_http_ds_guard_json_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-    r->headers_out.content_length_n = gctx->body->last - gctx->body->pos;
+    ngx_http_ds_json_headers(r, status, gctx->body);
 
     r->allow_ranges = 0;
 

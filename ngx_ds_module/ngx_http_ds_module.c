@@ -643,6 +643,18 @@ ngx_http_ds_enforced(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
 
 
 void
+ngx_http_ds_json_headers(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *body)
+{
+    r->headers_out.status = status;
+    r->headers_out.content_type = ngx_http_ds_json_type;
+    r->headers_out.content_type_len = ngx_http_ds_json_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = body->last - body->pos;
+}
+
+
+void
 ngx_http_ds_reset_headers(ngx_http_request_t *r)
 {
     ngx_uint_t        i;
@@ -955,11 +967,7 @@ ngx_http_ds_send_error(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
         return NGX_DONE;
     }
 
-    r->headers_out.status = status;
-    r->headers_out.content_type = ngx_http_ds_json_type;
-    r->headers_out.content_type_len = ngx_http_ds_json_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_http_ds_json_headers(r, status, b);
 
     if (status == NGX_HTTP_UNAUTHORIZED) {
         /* RFC 6750 3.1: no error code when no credentials were sent */

@@ -421,6 +421,9 @@ ngx_http_ds_decide(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
         }
     }
 
+    facts.purpose_header = (const char *) dlcf->purpose_header.data;
+    facts.purpose_header_len = dlcf->purpose_header.len;
+
     rc = ngx_http_ds_find_purpose(r, &dlcf->purpose_header, &purpose);
 
     if (rc == NGX_OK) {
@@ -939,7 +942,9 @@ ngx_http_ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ds_loc_conf_t *prev = parent;
     ngx_http_ds_loc_conf_t *conf = child;
 
-    ngx_http_ds_main_conf_t  *dmcf;
+    ngx_http_ds_main_conf_t   *dmcf;
+    ngx_http_core_srv_conf_t  *cscf;
+    ngx_http_core_loc_conf_t  *clcf;
 
     ngx_conf_merge_value(conf->enforce, prev->enforce, 0);
     ngx_conf_merge_str_value(conf->prefix, prev->prefix,
@@ -971,6 +976,32 @@ ngx_http_ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ds_enforce on\" requires \"ds_policy\" "
                            "at the http level");
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * nginx drops request headers with "_" in their names unless told
+     * otherwise: such a purpose header would never be seen, and every
+     * grant with purposes would deny. The core module's server
+     * settings are merged before ours, so they are final here.
+     */
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+
+    if (conf->enforce
+        && ngx_strlchr(conf->purpose_header.data,
+                       conf->purpose_header.data + conf->purpose_header.len,
+                       '_')
+        && !cscf->underscores_in_headers && cscf->ignore_invalid_headers)
+    {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "ds_purpose_header \"%V\" in location \"%V\" "
+                      "has \"_\" in its name: nginx ignores such request "
+                      "headers unless \"underscores_in_headers on\" is "
+                      "set in the server (the default server of its "
+                      "listen address); use \"-\" instead",
+                      &conf->purpose_header, &clcf->name);
         return NGX_CONF_ERROR;
     }
 

@@ -641,7 +641,8 @@ test_purpose_messages(void **state)
     assert_null(strstr(v.detail, "X-DS-Purpose"));
 
     /* a very long name still leaves a whole message */
-    f.purpose_header = "x-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    f.purpose_header = "x-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     f.purpose_header_len = strlen(f.purpose_header);
     ds_decide(policy, &f, &v);

@@ -340,7 +340,7 @@ dsctl_token_new(int argc, char **argv)
                     "must expire in the future\n", a.expires);
         } else {
             fprintf(stderr, "dsctl: --ttl %s: a token must expire in the "
-                    "future\n", a.ttl);
+                    "future\n", a.ttl ? a.ttl : "(default)");
         }
         return DSCTL_USAGE;
     }
@@ -370,6 +370,14 @@ dsctl_token_new(int argc, char **argv)
 
     if (nb != DS_TIME_NONE && nb >= exp) {
         fprintf(stderr, "dsctl: --not-before must be before the expiry\n");
+        return DSCTL_USAGE;
+    }
+
+    /* what the loader checks when the policy sets a maximum */
+    if (nb != DS_TIME_NONE && exp - nb > max) {
+        fprintf(stderr, "dsctl: --not-before %s is further before the "
+                "expiry than the maximum token lifetime, %s\n",
+                a.not_before, max_text);
         return DSCTL_USAGE;
     }
 

@@ -417,6 +417,9 @@ def token_new(*extra, out=None):
     (["--expires", "2099-01-01T00:00:00Z"],
      "--expires 2099-01-01T00:00:00Z is further from now than the maximum "
      "token lifetime, 365d"),
+    (["--ttl", "300d", "--not-before", "2020-01-01T00:00:00Z"],
+     "--not-before 2020-01-01T00:00:00Z is further before the expiry than "
+     "the maximum token lifetime, 365d"),
 ])
 def test_token_new_refuses_past_or_too_long(tmp_path, args, says):
     out = tmp_path / "p.share"

@@ -740,6 +740,9 @@ ngx_http_ds_decide(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
         }
     }
 
+    facts.purpose_header = (const char *) dlcf->purpose_header.data;
+    facts.purpose_header_len = dlcf->purpose_header.len;
+
     rc = ngx_http_ds_find_purpose(r, &dlcf->purpose_header, &purpose);
 
     if (rc == NGX_OK) {
@@ -1307,6 +1310,7 @@ ngx_http_ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ds_loc_conf_t *conf = child;
 
     ngx_http_ds_main_conf_t   *dmcf;
+    ngx_http_core_srv_conf_t  *cscf;
     ngx_http_core_loc_conf_t  *clcf;
 
     ngx_conf_merge_value(conf->enforce, prev->enforce, 0);
@@ -1355,6 +1359,28 @@ ngx_http_ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"ds_enforce on\" cannot be used with "
                            "\"satisfy any\" in location \"%V\"",
                            &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * nginx drops request headers with "_" in their names unless told
+     * otherwise: such a purpose header would never be seen, and every
+     * grant with purposes would deny. The core module's server
+     * settings are merged before ours, so they are final here.
+     */
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+
+    if (ngx_strlchr(conf->purpose_header.data,
+                    conf->purpose_header.data + conf->purpose_header.len, '_')
+        && !cscf->underscores_in_headers && cscf->ignore_invalid_headers)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "ds_purpose_header \"%V\" in location \"%V\" "
+                      "has \"_\" in its name: nginx ignores such request "
+                      "headers unless \"underscores_in_headers on\" is "
+                      "set in the server (the default server of its "
+                      "listen address); use \"-\" instead",
+                      &conf->purpose_header, &clcf->name);
         return NGX_CONF_ERROR;
     }
 

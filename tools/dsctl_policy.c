@@ -35,6 +35,47 @@ dsctl_policy_usage(FILE *out)
 }
 
 
+/*
+ * The loader checks what holds whatever the clock says; a token added
+ * by hand without not_before can still end further from now than the
+ * policy's maximum lifetime: a warning, so that CI does not depend on
+ * the day it runs.
+ */
+static void
+dsctl_check_lifetimes(const ds_policy_t *p)
+{
+    const ds_recipient_t  *r;
+    const ds_token_t      *t;
+    size_t                 i, j;
+    int64_t                now;
+    char                   when[DS_RFC3339_LEN];
+
+    if (p->token_max_lifetime == 0) {
+        return;
+    }
+
+    now = ds_time_now_ms();
+
+    for (i = 0; i < p->nrecipients; i++) {
+        r = p->recipients[i];
+
+        for (j = 0; j < r->ntokens; j++) {
+            t = &r->tokens[j];
+
+            if (t->expires - now <= p->token_max_lifetime) {
+                continue;
+            }
+
+            ds_time_format_rfc3339(t->expires, when, sizeof(when));
+            fprintf(stderr, "%s: warning: token \"%s\" of recipient "
+                    "\"%s\" expires %s, more than token_max_lifetime "
+                    "\"%s\" from now\n", r->source, t->id, r->id, when,
+                    p->token_max_lifetime_text);
+        }
+    }
+}
+
+
 static int
 dsctl_policy_check(int argc, char **argv)
 {
@@ -51,6 +92,8 @@ dsctl_policy_check(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return DSCTL_FAIL;
     }
+
+    dsctl_check_lifetimes(p);
 
     printf("%s: ok (%zu recipients, %zu tokens, digest %.8s)\n", argv[1],
            ds_policy_recipient_count(p), ds_policy_token_count(p),

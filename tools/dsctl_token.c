@@ -20,13 +20,16 @@
 
 #include "dsctl.h"
 #include "ds_http.h"
-#include "ds_policy.h"
+#include "ds_policy_int.h"
 #include "ds_time.h"
 
 
 #define DSCTL_TOKEN_BYTES   32                      /* 256 bits */
 #define DSCTL_TOKEN_PREFIX  "dst_"
 #define DSCTL_DEFAULT_TTL   (90LL * 86400000)       /* 90 days */
+/* as Databricks caps recipient tokens; a policy may set another */
+#define DSCTL_MAX_LIFETIME  (365LL * 86400000)
+#define DSCTL_MAX_TEXT      "365d"
 #define DSCTL_DEFAULT_EP    "https://sharing.example.com/delta-sharing/"
 
 
@@ -39,6 +42,7 @@ typedef struct {
     const char  *not_before;
     const char  *purpose;
     const char  *profile_out;
+    const char  *policy;
 } dsctl_token_args_t;
 
 
@@ -50,14 +54,19 @@ dsctl_token_usage(FILE *out)
         "                       [--endpoint URL] [--expires RFC3339 | "
         "--ttl 90d]\n"
         "                       [--not-before RFC3339] [--purpose P]\n"
-        "                       [--profile-out FILE]\n"
+        "                       [--profile-out FILE] [--policy PATH]\n"
         "\n"
         "Prints the policy entry {\"id\", \"sha256\", ...} for the "
         "recipient's\n"
         "\"tokens\" list; the token itself goes only into the profile "
         "file\n"
         "(created with mode 0600; refused if it exists). Default expiry: "
-        "90 days.\n");
+        "90 days.\n"
+        "The expiry must be in the future and at most the maximum token "
+        "lifetime\n"
+        "from now: the --policy's token_max_lifetime, 365d without one. "
+        "--policy\n"
+        "also checks that the recipient exists and the token id is new.\n");
 }
 
 
@@ -148,6 +157,8 @@ dsctl_token_args(int argc, char **argv, dsctl_token_args_t *a)
             slot = &a->purpose;
         } else if (strcmp(argv[i], "--profile-out") == 0) {
             slot = &a->profile_out;
+        } else if (strcmp(argv[i], "--policy") == 0) {
+            slot = &a->policy;
         }
 
         if (slot == NULL || i + 1 >= argc) {
@@ -226,6 +237,49 @@ dsctl_write_profile(const char *file, const char *text)
 }
 
 
+/*
+ * With --policy: the recipient must exist, the token id must be new,
+ * and the policy's token_max_lifetime replaces the default maximum.
+ */
+static int
+dsctl_token_policy(const dsctl_token_args_t *a, int64_t *max,
+    char *max_text, size_t size)
+{
+    ds_policy_t  *p;
+    char          err[DS_ERR_MAX];
+    int           rc;
+
+    p = ds_policy_load(a->policy, err, sizeof(err));
+    if (p == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return DSCTL_FAIL;
+    }
+
+    rc = DSCTL_OK;
+
+    if (ds_policy_find_recipient(p, a->recipient, strlen(a->recipient))
+        == NULL)
+    {
+        fprintf(stderr, "dsctl: recipient \"%s\" is not in %s\n",
+                a->recipient, a->policy);
+        rc = DSCTL_FAIL;
+
+    } else if (ds_policy_find_token_id(p, a->token_id)) {
+        fprintf(stderr, "dsctl: token id \"%s\" is already in %s\n",
+                a->token_id, a->policy);
+        rc = DSCTL_FAIL;
+
+    } else if (p->token_max_lifetime) {
+        *max = p->token_max_lifetime;
+        snprintf(max_text, size, "%s (token_max_lifetime in %s)",
+                 p->token_max_lifetime_text, p->token_max_lifetime_source);
+    }
+
+    ds_policy_free(p);
+    return rc;
+}
+
+
 static int
 dsctl_token_new(int argc, char **argv)
 {
@@ -234,7 +288,8 @@ dsctl_token_new(int argc, char **argv)
     char                token[sizeof(DSCTL_TOKEN_PREFIX) + 64];
     char                digest[65], exp_s[DS_RFC3339_LEN];
     char                nb_s[DS_RFC3339_LEN];
-    int64_t             exp, nb, ttl;
+    int64_t             exp, nb, ttl, now, max;
+    char                max_text[DS_ERR_MAX];
     json_t             *entry, *profile;
     char               *entry_s, *profile_s;
     int                 rc;
@@ -244,6 +299,20 @@ dsctl_token_new(int argc, char **argv)
         return DSCTL_USAGE;
     }
 
+    max = DSCTL_MAX_LIFETIME;
+    snprintf(max_text, sizeof(max_text), "%s (the default; a policy's "
+             "token_max_lifetime replaces it with --policy)",
+             DSCTL_MAX_TEXT);
+
+    if (a.policy) {
+        rc = dsctl_token_policy(&a, &max, max_text, sizeof(max_text));
+        if (rc != DSCTL_OK) {
+            return rc;
+        }
+    }
+
+    now = ds_time_now_ms();
+
     if (a.expires) {
         if (ds_time_parse_rfc3339(a.expires, strlen(a.expires), &exp) != 0) {
             fprintf(stderr, "dsctl: --expires: not an RFC 3339 time\n");
@@ -251,18 +320,43 @@ dsctl_token_new(int argc, char **argv)
         }
 
     } else {
-        ttl = DSCTL_DEFAULT_TTL;
+        /* the default never exceeds a shorter maximum */
+        ttl = DSCTL_DEFAULT_TTL < max ? DSCTL_DEFAULT_TTL : max;
 
         if (a.ttl && ds_time_parse_duration(a.ttl, &ttl) != 0) {
             fprintf(stderr, "dsctl: --ttl: a duration such as 90d or 12h\n");
             return DSCTL_USAGE;
         }
 
-        exp = ds_time_now_ms() + ttl;
+        exp = now + ttl;
     }
 
     /* whole seconds: the policy entry reads as people write them */
     exp -= exp % 1000;
+
+    if (exp <= now) {
+        if (a.expires) {
+            fprintf(stderr, "dsctl: --expires %s is in the past: a token "
+                    "must expire in the future\n", a.expires);
+        } else {
+            fprintf(stderr, "dsctl: --ttl %s: a token must expire in the "
+                    "future\n", a.ttl ? a.ttl : "(default)");
+        }
+        return DSCTL_USAGE;
+    }
+
+    if (exp - now > max) {
+        if (a.expires) {
+            fprintf(stderr, "dsctl: --expires %s is further from now than "
+                    "the maximum token lifetime, %s\n", a.expires,
+                    max_text);
+        } else {
+            fprintf(stderr, "dsctl: --ttl %s is longer than the maximum "
+                    "token lifetime, %s\n", a.ttl ? a.ttl : "(default)",
+                    max_text);
+        }
+        return DSCTL_USAGE;
+    }
 
     nb = DS_TIME_NONE;
 
@@ -276,6 +370,14 @@ dsctl_token_new(int argc, char **argv)
 
     if (nb != DS_TIME_NONE && nb >= exp) {
         fprintf(stderr, "dsctl: --not-before must be before the expiry\n");
+        return DSCTL_USAGE;
+    }
+
+    /* what the loader checks when the policy sets a maximum */
+    if (nb != DS_TIME_NONE && exp - nb > max) {
+        fprintf(stderr, "dsctl: --not-before %s is further before the "
+                "expiry than the maximum token lifetime, %s\n",
+                a.not_before, max_text);
         return DSCTL_USAGE;
     }
 

@@ -28,6 +28,7 @@ typedef struct {
     const char            *purpose;     /* effective */
     size_t                 purpose_len;
     unsigned               purpose_bad:1;
+    unsigned               purpose_bound:1;    /* the token's, no header */
     char                   cc[3];       /* upper case; "" unknown */
     const char            *missing;     /* attestation type */
 } ds_ctx_t;
@@ -40,6 +41,26 @@ ds_deny(ds_verdict_t *v, ds_reason_t reason)
     v->reason = reason;
     v->http_status = ds_reason_http_status(reason);
     snprintf(v->detail, sizeof(v->detail), "%s", ds_reason_message(reason));
+}
+
+
+/*
+ * An async query (query_table with asyncQuery=true) is fetched by later
+ * polls on the same table: a grant that may start one may poll it, or
+ * the upstream would run a query whose result nobody may fetch.
+ */
+static int
+ds_grant_allows(const ds_grant_t *g, ds_op_t op)
+{
+    uint32_t  ops;
+
+    ops = g->ops;
+
+    if (ops & (1u << DS_OP_QUERY_TABLE)) {
+        ops |= 1u << DS_OP_QUERY_POLL;
+    }
+
+    return (ops & (1u << op)) != 0;
 }
 
 
@@ -245,6 +266,73 @@ ds_grant_check(ds_ctx_t *c, const ds_grant_t *g, ds_stage_t *stage)
 }
 
 
+/* the purpose header's name, as configured in the location */
+static int
+ds_purpose_header(const ds_ctx_t *c, const char **name)
+{
+    size_t  len;
+
+    if (c->f->purpose_header == NULL || c->f->purpose_header_len == 0) {
+        *name = "X-DS-Purpose";
+        return 12;
+    }
+
+    *name = c->f->purpose_header;
+    len = c->f->purpose_header_len;
+
+    /* room for the rest of the message */
+    return (int) (len > 64 ? 64 : len);
+}
+
+
+/*
+ * Partners must learn how to comply from the message alone: the stock
+ * Python and Spark clients cannot add headers, so a token bound to a
+ * purpose is their only way, and list_shares shows shares without any
+ * purpose while their contents may need one.
+ */
+static void
+ds_purpose_detail(ds_verdict_t *v, ds_ctx_t *c)
+{
+    const char  *h;
+    int          hlen;
+
+    hlen = ds_purpose_header(c, &h);
+
+    switch (v->reason) {
+
+    case DS_REASON_PURPOSE_MISSING:
+        snprintf(v->detail, sizeof(v->detail), "A declared purpose of use "
+                 "is required for this data (shares are listed without "
+                 "one, their contents are not): send a permitted purpose "
+                 "code in the %.*s request header, or use a token bound "
+                 "to a purpose, which the data provider can issue for "
+                 "clients that cannot set headers", hlen, h);
+        break;
+
+    case DS_REASON_PURPOSE_INVALID:
+        snprintf(v->detail, sizeof(v->detail), "The %.*s header is not a "
+                 "valid purpose code: send it once, with 1 to 64 of "
+                 "A-Z a-z 0-9 . _ : -", hlen, h);
+        break;
+
+    default:
+        if (c->purpose_bound) {
+            snprintf(v->detail, sizeof(v->detail), "Purpose %.*s, which "
+                     "your token is bound to, is not permitted for this "
+                     "data; send a permitted purpose code in the %.*s "
+                     "request header", (int) c->purpose_len, c->purpose,
+                     hlen, h);
+        } else {
+            snprintf(v->detail, sizeof(v->detail), "Purpose %.*s, sent "
+                     "in the %.*s header, is not permitted for this data",
+                     (int) c->purpose_len, c->purpose, hlen, h);
+        }
+        break;
+    }
+}
+
+
 static void
 ds_detail(ds_verdict_t *v, ds_ctx_t *c, ds_op_t op)
 {
@@ -260,9 +348,10 @@ ds_detail(ds_verdict_t *v, ds_ctx_t *c, ds_op_t op)
                  "permitted on the requested data", ds_op_name(op));
         break;
 
+    case DS_REASON_PURPOSE_MISSING:
+    case DS_REASON_PURPOSE_INVALID:
     case DS_REASON_PURPOSE_DENIED:
-        snprintf(v->detail, sizeof(v->detail), "Purpose %.*s is not "
-                 "permitted for this data", (int) c->purpose_len, c->purpose);
+        ds_purpose_detail(v, c);
         break;
 
     case DS_REASON_COUNTRY_DENIED:
@@ -341,7 +430,7 @@ ds_decide_grants(ds_ctx_t *c, ds_verdict_t *v)
 
         matched = 1;
 
-        if (!(g->ops & (1u << f->op))) {
+        if (!ds_grant_allows(g, f->op)) {
             continue;
         }
 
@@ -390,6 +479,7 @@ ds_effective_purpose(ds_ctx_t *c, const ds_token_t *t, ds_verdict_t *v)
     } else if (t->purpose) {
         c->purpose = t->purpose;
         c->purpose_len = t->purpose_len;
+        c->purpose_bound = 1;
     }
 
     v->purpose = c->purpose;

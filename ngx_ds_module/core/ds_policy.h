@@ -92,6 +92,13 @@ typedef struct {
     const char     *country;            /* "US"; "" unknown; NULL no geo */
     const char     *purpose;            /* header value, NULL if absent */
     size_t          purpose_len;
+    /*
+     * the header's name as configured (ds_purpose_header), for the
+     * messages that tell a client how to declare a purpose; NULL:
+     * the default, "X-DS-Purpose"
+     */
+    const char     *purpose_header;
+    size_t          purpose_header_len;
 } ds_facts_t;
 
 
@@ -111,7 +118,7 @@ typedef struct {
     const char             *purpose;        /* effective, NULL if none */
     size_t                  purpose_len;
     ds_rate_limit_t         rate_limit;     /* what applies to this call */
-    char                    detail[256];    /* safe for the client to see */
+    char                    detail[384];    /* safe for the client to see */
 } ds_verdict_t;
 
 

@@ -118,6 +118,15 @@ struct ds_policy_s {
     ds_table_t           by_id;         /* ds_recipient_t */
 
     char                 digest[65];
+
+    /*
+     * "token_max_lifetime" (ms, 0: not set): every token must expire,
+     * within this much of its not_before; dsctl token new refuses
+     * longer-lived tokens (365d when the policy does not say)
+     */
+    int64_t              token_max_lifetime;
+    const char          *token_max_lifetime_text;   /* "365d" */
+    const char          *token_max_lifetime_source; /* file that set it */
 };
 
 

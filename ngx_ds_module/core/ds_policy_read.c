@@ -220,13 +220,62 @@ ds_version(ds_ld_t *ld, ds_stream_t *s)
 }
 
 
+/*
+ * A policy-wide setting may sit in any file of a directory; files that
+ * repeat it must agree, so no file order can change it.
+ */
+static int
+ds_max_lifetime(ds_ld_t *ld, ds_stream_t *s)
+{
+    json_t       *v;
+    const char   *str;
+    int64_t       ms;
+    int           rc;
+    ds_policy_t  *p;
+
+    v = ds_value(ld, s);
+    if (v == NULL) {
+        return -1;
+    }
+
+    p = ld->p;
+    ds_ld_push(ld, "token_max_lifetime", 0);
+    str = json_string_value(v);
+
+    if (str == NULL || ds_time_parse_duration(str, &ms) != 0 || ms <= 0) {
+        rc = ds_ld_fail(ld, "must be a duration of more than 0 such as "
+                        "\"365d\", \"52w\" or \"2160h\"");
+
+    } else if (p->token_max_lifetime && p->token_max_lifetime != ms) {
+        rc = ds_ld_fail(ld, "\"%s\" differs from \"%s\" in %s", str,
+                        p->token_max_lifetime_text,
+                        p->token_max_lifetime_source);
+
+    } else if (p->token_max_lifetime == 0) {
+        p->token_max_lifetime = ms;
+        p->token_max_lifetime_source = ld->source;
+        p->token_max_lifetime_text = ds_arena_strndup(&p->arena, str,
+                                                      strlen(str));
+        rc = p->token_max_lifetime_text ? 0
+                                        : ds_ld_fail(ld, "out of memory");
+    } else {
+        rc = 0;
+    }
+
+    json_decref(v);
+    ld->jlen = 1;
+
+    return rc;
+}
+
+
 /* {"version": 1, "recipients": [...]}, keys in any order */
 static int
 ds_document(ds_ld_t *ld, ds_stream_t *s)
 {
     json_t       *k, *v;
     const char   *key;
-    int           c, rc, version, recipients;
+    int           c, rc, version, recipients, lifetime;
 
     ld->jpath[0] = '$';
     ld->jlen = 1;
@@ -246,6 +295,7 @@ ds_document(ds_ld_t *ld, ds_stream_t *s)
     s->pos++;
     version = 0;
     recipients = 0;
+    lifetime = 0;
     c = ds_peek(s);
 
     while (c != '}') {
@@ -259,6 +309,13 @@ ds_document(ds_ld_t *ld, ds_stream_t *s)
         }
 
         key = json_string_value(k);
+
+        if (strcmp(key, "token_max_lifetime") == 0 && lifetime) {
+            rc = ds_syntax(ld, s, s->pos, "duplicate object key near "
+                           "'\"token_max_lifetime\"'");
+            json_decref(k);
+            return rc;
+        }
 
         if ((strcmp(key, "version") == 0 && version)
             || (strcmp(key, "recipients") == 0 && recipients))
@@ -284,6 +341,10 @@ ds_document(ds_ld_t *ld, ds_stream_t *s)
             recipients = 1;
             rc = ds_recipients(ld, s);
             ld->jlen = 1;
+
+        } else if (strcmp(key, "token_max_lifetime") == 0) {
+            lifetime = 1;
+            rc = ds_max_lifetime(ld, s);
 
         } else {
             ds_ld_push(ld, key, 0);
@@ -519,6 +580,56 @@ ds_ld_dir(ds_ld_t *ld, EVP_MD_CTX *md, const char *path)
 }
 
 
+/*
+ * After every file: token_max_lifetime may come after the tokens, or
+ * in another file. Checks only what holds whatever the clock says;
+ * dsctl policy check also warns about tokens ending too far from now.
+ */
+static int
+ds_ld_lifetimes(ds_ld_t *ld)
+{
+    ds_policy_t           *p;
+    const ds_recipient_t  *r;
+    const ds_token_t      *t;
+    size_t                 i, j, k, n;
+
+    p = ld->p;
+
+    for (i = 0; i < p->nrecipients; i++) {
+        r = p->recipients[i];
+
+        for (j = 0; j < r->ntokens; j++) {
+            t = &r->tokens[j];
+
+            if (t->expires != DS_TIME_NONE
+                && (t->not_before == DS_TIME_NONE
+                    || t->expires - t->not_before <= p->token_max_lifetime))
+            {
+                continue;
+            }
+
+            /* the recipient's index in its own file, for the path */
+            for (k = 0, n = 0; k < i; k++) {
+                n += (p->recipients[k]->source == r->source);
+            }
+
+            snprintf(ld->err, ld->err_size, "%s: $.recipients[%zu]"
+                     ".tokens[%zu].expires: %s token_max_lifetime \"%s\" "
+                     "(in %s)%s", r->source, n, j,
+                     t->expires == DS_TIME_NONE ? "required, as the policy "
+                                                  "sets"
+                                                : "more than",
+                     p->token_max_lifetime_text,
+                     p->token_max_lifetime_source,
+                     t->expires == DS_TIME_NONE ? "" : " after not_before");
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
 static ds_policy_t *
 ds_ld_run(const char *path, const char *data, size_t len, char *err,
     size_t err_size)
@@ -562,6 +673,10 @@ ds_ld_run(const char *path, const char *data, size_t len, char *err,
 
     } else {
         rc = ds_ld_file(&ld, md, path);
+    }
+
+    if (rc == 0 && p->token_max_lifetime) {
+        rc = ds_ld_lifetimes(&ld);
     }
 
     dlen = sizeof(d);

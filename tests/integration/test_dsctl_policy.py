@@ -318,14 +318,15 @@ def test_expiring_json_and_window(tmp_path):
 
 def test_token_new_profile_and_digest(tmp_path):
     out = tmp_path / "partner.share"
+    expires = iso(time.time() + 200 * 86400)
     r = dsctl("token", "new", "--recipient", "fraud-analytics", "--token-id",
               "fa-9", "--endpoint", "https://gw.example.org/delta-sharing/",
-              "--expires", "2030-06-01T00:00:00Z", "--purpose", "FRAUD",
+              "--expires", expires, "--purpose", "FRAUD",
               "--profile-out", str(out))
     assert r.returncode == 0, r.stderr
     entry = json.loads(r.stdout)
     assert entry == {"id": "fa-9", "sha256": entry["sha256"],
-                     "expires": "2030-06-01T00:00:00Z", "purpose": "FRAUD"}
+                     "expires": expires, "purpose": "FRAUD"}
 
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
     profile = json.loads(out.read_text())
@@ -333,7 +334,7 @@ def test_token_new_profile_and_digest(tmp_path):
     assert profile == {"shareCredentialsVersion": 1,
                        "endpoint": "https://gw.example.org/delta-sharing/",
                        "bearerToken": tok,
-                       "expirationTime": "2030-06-01T00:00:00Z"}
+                       "expirationTime": expires}
     # dst_ + 256 bits in base64url without padding
     assert re.fullmatch(r"dst_[A-Za-z0-9_-]{43}", tok)
     assert hashlib.sha256(tok.encode()).hexdigest() == entry["sha256"]
@@ -395,6 +396,165 @@ def test_token_new_usage():
     assert dsctl("token", "mint").returncode == 2
 
 
+# ------------------------------------------------- token lifetime limits
+
+def token_new(*extra, out=None):
+    args = ["token", "new", "--recipient", "fraud-analytics", "--token-id",
+            "fa-new"] + list(extra)
+    if out is not None:
+        args += ["--profile-out", str(out)]
+    return dsctl(*args)
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--expires", "2020-01-01T00:00:00Z"],
+     "--expires 2020-01-01T00:00:00Z is in the past"),
+    (["--ttl", "0s"], "--ttl 0s: a token must expire in the future"),
+    (["--ttl", "366d"], "--ttl 366d is longer than the maximum token "
+     "lifetime, 365d (the default"),
+    (["--ttl", "53w"], "--ttl 53w is longer than the maximum token "
+     "lifetime, 365d"),
+    (["--expires", "2099-01-01T00:00:00Z"],
+     "--expires 2099-01-01T00:00:00Z is further from now than the maximum "
+     "token lifetime, 365d"),
+    (["--ttl", "300d", "--not-before", "2020-01-01T00:00:00Z"],
+     "--not-before 2020-01-01T00:00:00Z is further before the expiry than "
+     "the maximum token lifetime, 365d"),
+])
+def test_token_new_refuses_past_or_too_long(tmp_path, args, says):
+    out = tmp_path / "p.share"
+    r = token_new(*args, out=out)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert says in r.stderr, r.stderr
+    # nothing minted: no entry, no profile
+    assert r.stdout == ""
+    assert not out.exists()
+
+
+def test_token_new_at_the_maximum(tmp_path):
+    # the control: exactly one year is allowed
+    r = token_new("--ttl", "365d", out=tmp_path / "p.share")
+    assert r.returncode == 0, r.stderr
+    exp = json.loads(r.stdout)["expires"]
+    t = time.mktime(time.strptime(exp, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert abs(t - (time.time() + 365 * 86400)) < 120
+
+
+def lifetime_policy(tmp_path, lifetime, tokens=None):
+    pol = make_policy()
+    if lifetime is not None:
+        pol["token_max_lifetime"] = lifetime
+    for t in pol["recipients"][0]["tokens"] + pol["recipients"][1]["tokens"] \
+            + pol["recipients"][2]["tokens"]:
+        t.setdefault("expires", iso(time.time() + 20 * 86400))
+    if tokens is not None:
+        pol["recipients"][0]["tokens"] += tokens
+    return write_policy(tmp_path / "policy.json", pol)
+
+
+def test_token_new_policy_sets_the_maximum(tmp_path):
+    p = lifetime_policy(tmp_path, "30d")
+    assert dsctl("policy", "check", p).returncode == 0
+    r = token_new("--ttl", "31d", "--policy", p)
+    assert r.returncode == 2
+    assert ("--ttl 31d is longer than the maximum token lifetime, 30d "
+            "(token_max_lifetime in %s)" % p) in r.stderr, r.stderr
+    assert token_new("--ttl", "30d", "--policy", p).returncode == 0
+    # the default 90 days shrinks to the policy's maximum
+    r = token_new("--policy", p)
+    assert r.returncode == 0, r.stderr
+    exp = json.loads(r.stdout.split("\n}\n")[0] + "\n}")["expires"]
+    t = time.mktime(time.strptime(exp, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert abs(t - (time.time() + 30 * 86400)) < 120
+
+    # a policy may also allow longer than the default
+    p2 = lifetime_policy(tmp_path, "730d")
+    assert token_new("--ttl", "700d", "--policy", p2).returncode == 0
+    assert token_new("--ttl", "731d", "--policy", p2).returncode == 2
+
+
+def test_token_new_policy_knows_the_recipient(tmp_path):
+    p = lifetime_policy(tmp_path, None)
+    r = dsctl("token", "new", "--recipient", "nobody", "--token-id", "x",
+              "--policy", p)
+    assert r.returncode == 1
+    assert 'recipient "nobody" is not in' in r.stderr
+    r = dsctl("token", "new", "--recipient", "fraud-analytics",
+              "--token-id", "fa-1", "--policy", p)
+    assert r.returncode == 1
+    assert 'token id "fa-1" is already in' in r.stderr
+    # without token_max_lifetime, the default maximum
+    assert token_new("--ttl", "366d", "--policy", p).returncode == 2
+
+
+def test_policy_max_lifetime_loader_rules(tmp_path):
+    p = lifetime_policy(tmp_path, "365d", tokens=[
+        {"id": "forever", "sha256": "ab" * 32}])
+    r = dsctl("policy", "check", p)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        "%s: $.recipients[0].tokens[2].expires: required, as the policy "
+        "sets token_max_lifetime \"365d\" (in %s)" % (p, p))
+
+    p = lifetime_policy(tmp_path, "365d", tokens=[
+        {"id": "long", "sha256": "ab" * 32,
+         "not_before": "2030-01-01T00:00:00Z",
+         "expires": "2031-01-02T00:00:00Z"}])
+    r = dsctl("policy", "check", p)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        "%s: $.recipients[0].tokens[2].expires: more than "
+        "token_max_lifetime \"365d\" (in %s) after not_before" % (p, p))
+
+    # one day less is a year: fine, and far in the future: a warning
+    p = lifetime_policy(tmp_path, "365d", tokens=[
+        {"id": "long", "sha256": "ab" * 32,
+         "not_before": "2030-01-01T00:00:00Z",
+         "expires": "2031-01-01T00:00:00Z"}])
+    r = dsctl("policy", "check", p)
+    assert r.returncode == 0, r.stderr
+    assert ('%s: warning: token "long" of recipient "fraud-analytics" '
+            'expires 2031-01-01T00:00:00.000Z, more than token_max_lifetime '
+            '"365d" from now' % p) in r.stderr
+    assert r.stderr.count("warning") == 1
+
+    for bad in ("0d", "forever", 365, "-1d", "1y"):
+        p = lifetime_policy(tmp_path, bad)
+        r = dsctl("policy", "check", p)
+        assert r.returncode == 1, bad
+        assert "$.token_max_lifetime: must be a duration" in r.stderr
+
+
+def test_policy_max_lifetime_across_files(tmp_path):
+    d = tmp_path / "pol"
+    d.mkdir()
+    pol = make_policy()
+    for r in pol["recipients"]:
+        for t in r["tokens"]:
+            t.setdefault("expires", iso(time.time() + 20 * 86400))
+    a = {"version": 1, "token_max_lifetime": "90d",
+         "recipients": pol["recipients"][:1]}
+    b = {"version": 1, "recipients": pol["recipients"][1:]}
+    write_policy(d / "10-a.json", a)
+    write_policy(d / "20-b.json", b)
+    assert dsctl("policy", "check", str(d)).returncode == 0
+    # the setting covers the other file's tokens too
+    b["recipients"][0]["tokens"][0].pop("expires")
+    write_policy(d / "20-b.json", b)
+    r = dsctl("policy", "check", str(d))
+    assert r.returncode == 1
+    assert r.stderr.startswith("%s/20-b.json: $.recipients[0].tokens[0]"
+                               ".expires: required" % d), r.stderr
+    # two files that disagree
+    b["recipients"][0]["tokens"][0]["expires"] = iso(time.time() + 86400)
+    b["token_max_lifetime"] = "30d"
+    write_policy(d / "20-b.json", b)
+    r = dsctl("policy", "check", str(d))
+    assert r.returncode == 1
+    assert ('20-b.json: $.token_max_lifetime: "30d" differs from "90d" in '
+            '%s/10-a.json' % d) in r.stderr, r.stderr
+
+
 # ------------------------------------------------------------ JSON Schema
 
 def test_schema_matches_loader(tmp_path):
@@ -417,3 +577,8 @@ def test_schema_matches_loader(tmp_path):
     assert not v.is_valid(bad)
     p = write_policy(tmp_path / "bad.json", bad)
     assert dsctl("policy", "check", p).returncode == 1
+    for lifetime, ok in (("365d", True), ("52w", True), ("0d", False),
+                         ("1y", False), (365, False)):
+        pol = make_policy()
+        pol["token_max_lifetime"] = lifetime
+        assert v.is_valid(pol) == ok, lifetime

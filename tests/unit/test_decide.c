@@ -579,6 +579,113 @@ test_purpose(void **state)
 }
 
 
+/* the message tells how to comply: which header, or a bound token */
+static void
+test_purpose_messages(void **state)
+{
+    ds_facts_t    f;
+    ds_verdict_t  v;
+
+    (void) state;
+
+    v = decide((req_t) { CLAIMS("f1") });
+    assert_reason(v, DS_REASON_PURPOSE_MISSING);
+    assert_non_null(strstr(v.detail, "X-DS-Purpose request header"));
+    assert_non_null(strstr(v.detail, "token bound to a purpose"));
+    assert_non_null(strstr(v.detail, "shares are listed without one"));
+    /* never the names */
+    assert_null(strstr(v.detail, "claims"));
+    assert_null(strstr(v.detail, "adjudicated"));
+
+    /* a share-level call on a share whose data needs a purpose */
+    v = decide((req_t) { .token = "f1", .op = DS_OP_LIST_SCHEMAS,
+                         .share = "treat_only" });
+    assert_reason(v, DS_REASON_PURPOSE_MISSING);
+    assert_non_null(strstr(v.detail, "shares are listed without one"));
+    assert_null(strstr(v.detail, "treat_only"));
+
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "TREAT" });
+    assert_reason(v, DS_REASON_PURPOSE_DENIED);
+    assert_string_equal(v.detail, "Purpose TREAT, sent in the X-DS-Purpose "
+                        "header, is not permitted for this data");
+
+    /* bound to the token: the header is the way out */
+    v = decide((req_t) { .token = "fbound", .op = DS_OP_GET_SHARE,
+                         .share = "treat_only" });
+    assert_reason(v, DS_REASON_PURPOSE_DENIED);
+    assert_non_null(strstr(v.detail, "Purpose FRAUD, which your token is "
+                           "bound to"));
+    assert_non_null(strstr(v.detail, "X-DS-Purpose request header"));
+
+    v = decide((req_t) { CLAIMS("f1"), .purpose = "FRAUD; DROP" });
+    assert_reason(v, DS_REASON_PURPOSE_INVALID);
+    assert_non_null(strstr(v.detail, "The X-DS-Purpose header"));
+    assert_null(strstr(v.detail, "DROP"));
+
+    /* the location's header name, as the shell passes it */
+    memset(&f, 0, sizeof(f));
+    f.op = DS_OP_QUERY_TABLE;
+    f.share = "claims";
+    f.schema = "adjudicated";
+    f.table = "medical_claims";
+    f.token = "tok-f1";
+    f.token_len = 6;
+    f.now_ms = T0;
+    f.purpose_header = "x-purpose-of-usexxxx";
+    f.purpose_header_len = 16;
+
+    ds_decide(policy, &f, &v);
+    assert_reason(v, DS_REASON_PURPOSE_MISSING);
+    assert_non_null(strstr(v.detail, "in the x-purpose-of-use request "
+                           "header,"));
+    assert_null(strstr(v.detail, "X-DS-Purpose"));
+
+    /* a very long name still leaves a whole message */
+    f.purpose_header = "x-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    f.purpose_header_len = strlen(f.purpose_header);
+    ds_decide(policy, &f, &v);
+    assert_non_null(strstr(v.detail, "clients that cannot set headers"));
+}
+
+
+/* query_table implies the async poll on the same table, nothing more */
+static void
+test_query_poll(void **state)
+{
+    ds_verdict_t  v;
+
+    (void) state;
+
+    v = decide((req_t) { .token = "open", .op = DS_OP_QUERY_TABLE,
+                         .share = "qonly", .schema = "s", .table = "t" });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    v = decide((req_t) { .token = "open", .op = DS_OP_QUERY_POLL,
+                         .share = "qonly", .schema = "s", .table = "t" });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    v = decide((req_t) { .token = "open", .op = DS_OP_TABLE_METADATA,
+                         .share = "qonly", .schema = "s", .table = "t" });
+    assert_reason(v, DS_REASON_OPERATION_DENIED);
+
+    /* changes and metadata do not start async queries */
+    v = decide((req_t) { .token = "open", .op = DS_OP_QUERY_POLL,
+                         .share = "conly", .schema = "s", .table = "t" });
+    assert_reason(v, DS_REASON_OPERATION_DENIED);
+
+    v = decide((req_t) { .token = "open", .op = DS_OP_QUERY_CHANGES,
+                         .share = "conly", .schema = "s", .table = "t" });
+    assert_reason(v, DS_REASON_ALLOWED);
+
+    /* only on tables the grant covers */
+    v = decide((req_t) { .token = "open", .op = DS_OP_QUERY_POLL,
+                         .share = "other", .schema = "s", .table = "t" });
+    assert_reason(v, DS_REASON_NOT_ENTITLED);
+}
+
+
 static void
 test_country(void **state)
 {
@@ -935,6 +1042,8 @@ main(void)
         cmocka_unit_test(test_attestations),
         cmocka_unit_test(test_grant_window),
         cmocka_unit_test(test_purpose),
+        cmocka_unit_test(test_purpose_messages),
+        cmocka_unit_test(test_query_poll),
         cmocka_unit_test(test_country),
         cmocka_unit_test(test_best_failure),
         cmocka_unit_test(test_list_shares),

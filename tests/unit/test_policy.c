@@ -15,7 +15,7 @@
 #include <sys/resource.h>
 #include <cmocka.h>
 
-#include "ds_policy.h"
+#include "ds_policy_int.h"
 
 
 #define DATA  "tests/unit/data/"
@@ -230,6 +230,69 @@ test_token_errors(void **state)
                      " \"sha256\": \"" DA "\", \"purpose\": \"A B\"}]}"),
                  "p.json: $.recipients[0].tokens[0].purpose: must be a "
                  "purpose code (1 to 64 of A-Z a-z 0-9 . _ : -)");
+}
+
+
+#define LT(v, recipients)                                                 \
+    "{\"version\": 1, \"token_max_lifetime\": " v ", \"recipients\": ["   \
+    recipients "]}"
+#define TOKW(id, d, nb, exp)                                              \
+    "{\"id\": \"" id "\", \"sha256\": \"" d "\", \"not_before\": \"" nb   \
+    "\", \"expires\": \"" exp "\"}"
+
+
+static void
+test_max_lifetime(void **state)
+{
+    ds_policy_t  *p;
+    const char   *doc;
+
+    (void) state;
+
+    /* exactly the maximum after not_before; and after "recipients" */
+    doc = "{\"version\": 1, \"recipients\": [{\"id\": \"a\", \"tokens\": ["
+          TOKW("t", DA, "2030-01-01T00:00:00Z", "2030-01-31T00:00:00Z")
+          ", {\"id\": \"u\", \"sha256\": \"" DB "\", \"expires\": "
+          "\"2099-01-01T00:00:00Z\"}]}], \"token_max_lifetime\": \"30d\"}";
+    p = load(doc);
+    if (p == NULL) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(p->token_max_lifetime, 30LL * 86400000);
+    assert_string_equal(p->token_max_lifetime_text, "30d");
+    assert_string_equal(p->token_max_lifetime_source, "p.json");
+    ds_policy_free(p);
+
+    /* absent: no limit, tokens need no expiry */
+    p = load(DOC("{\"id\": \"a\", \"tokens\": [" TOK("t", DA) "]}"));
+    assert_non_null(p);
+    assert_int_equal(p->token_max_lifetime, 0);
+    ds_policy_free(p);
+
+    expect_error(LT("\"30d\"", "{\"id\": \"a\", \"tokens\": ["
+                    TOKW("t", DA, "2030-01-01T00:00:00Z",
+                         "2030-01-31T00:00:00.001Z") "]}"),
+                 "p.json: $.recipients[0].tokens[0].expires: more than "
+                 "token_max_lifetime \"30d\" (in p.json) after not_before");
+    expect_error(LT("\"30d\"", "{\"id\": \"a\"}, {\"id\": \"b\", "
+                    "\"tokens\": [" TOKW("t", DA, "2030-01-01T00:00:00Z",
+                                         "2030-01-02T00:00:00Z") ", "
+                    TOK("u", DB) "]}"),
+                 "p.json: $.recipients[1].tokens[1].expires: required, as "
+                 "the policy sets token_max_lifetime \"30d\" (in p.json)");
+    expect_error(LT("\"0d\"", ""),
+                 "p.json: $.token_max_lifetime: must be a duration of more "
+                 "than 0 such as \"365d\", \"52w\" or \"2160h\"");
+    expect_error(LT("\"1y\"", ""),
+                 "p.json: $.token_max_lifetime: must be a duration of more "
+                 "than 0 such as \"365d\", \"52w\" or \"2160h\"");
+    expect_error(LT("365", ""),
+                 "p.json: $.token_max_lifetime: must be a duration of more "
+                 "than 0 such as \"365d\", \"52w\" or \"2160h\"");
+    expect_error("{\"version\": 1, \"token_max_lifetime\": \"1d\", "
+                 "\"token_max_lifetime\": \"1d\", \"recipients\": []}",
+                 "p.json:1:63: syntax error: duplicate object key near "
+                 "'\"token_max_lifetime\"'");
 }
 
 
@@ -524,6 +587,7 @@ main(void)
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_structure_errors),
         cmocka_unit_test(test_token_errors),
+        cmocka_unit_test(test_max_lifetime),
         cmocka_unit_test(test_recipient_id_duplicate),
         cmocka_unit_test(test_grant_errors),
         cmocka_unit_test(test_country_errors),

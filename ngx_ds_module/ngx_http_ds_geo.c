@@ -159,21 +159,21 @@ ngx_http_ds_geo_paths(ngx_conf_t *cf, ngx_http_ds_geo_t *geo,
         ngx_memcpy(text, v.data, v.len);
         text[v.len] = '\0';
 
-        if (ngx_strlen(text) != v.len
-            || ds_country_path_parse(text, &geo->paths[geo->npaths], &err)
-               != 0)
-        {
-            if (ngx_strlen(text) != v.len) {
-                err = "has a NUL byte";
-            }
+        if (ngx_strlen(text) != v.len) {
+            err = "has a NUL byte";
 
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "ds_geoip_db: \"%V\": the path %s",
-                               &args[i], err);
-            return NGX_ERROR;
+        } else if (ds_country_path_parse(text, &geo->paths[geo->npaths],
+                                         &err)
+                   == 0)
+        {
+            geo->npaths++;
+            continue;
         }
 
-        geo->npaths++;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ds_geoip_db: \"%V\": the path %s",
+                           &args[i], err);
+        return NGX_ERROR;
     }
 
     return NGX_OK;

@@ -20,11 +20,12 @@
 #define NGX_HTTP_DS_GEO_CACHE    4096     /* entries, a power of two */
 
 /* configuration-time sample of the data records, and its bounds */
-#define NGX_HTTP_DS_GEO_SAMPLES  64
+#define NGX_HTTP_DS_GEO_SAMPLES  256
 #define NGX_HTTP_DS_GEO_NODES    (1 << 20)
 #define NGX_HTTP_DS_GEO_STACK    256      /* > 128, the IPv6 tree depth */
 #define NGX_HTTP_DS_GEO_KEYS     320      /* "a record has: ..." */
 #define NGX_HTTP_DS_GEO_SHOWN    16       /* paths named in messages */
+#define NGX_HTTP_DS_GEO_TYPE     64       /* database_type in messages */
 
 
 typedef struct {
@@ -61,6 +62,7 @@ static u_char *ngx_http_ds_geo_record_keys(MMDB_entry_s *entry, u_char *p,
     u_char *last);
 static MMDB_entry_data_list_s *ngx_http_ds_geo_keys(
     MMDB_entry_data_list_s *l, ngx_uint_t depth, u_char **p, u_char *last);
+static void ngx_http_ds_geo_safe(const char *s, u_char *buf, size_t size);
 static void ngx_http_ds_geo_cleanup(void *data);
 static size_t ngx_http_ds_geo_lookup(ngx_http_ds_geo_t *geo, ngx_log_t *log,
     int family, u_char *addr, u_char cc[4]);
@@ -190,11 +192,11 @@ ngx_http_ds_geo_settle(ngx_conf_t *cf, ngx_http_ds_geo_t *geo,
 {
     u_char                     *p;
     size_t                      i, j, k, n, hits, nshown;
-    const char                 *type;
     ngx_http_ds_geo_sample_t   *s;
     const ds_country_layout_t  *layout, *layouts;
     u_char                      tried[NGX_HTTP_DS_GEO_KEYS];
     u_char                      keys[NGX_HTTP_DS_GEO_KEYS];
+    u_char                      type[NGX_HTTP_DS_GEO_TYPE];
     const ds_country_path_t    *shown[NGX_HTTP_DS_GEO_SHOWN];
 
     s = ngx_palloc(cf->temp_pool, sizeof(ngx_http_ds_geo_sample_t));
@@ -204,10 +206,8 @@ ngx_http_ds_geo_settle(ngx_conf_t *cf, ngx_http_ds_geo_t *geo,
 
     ngx_http_ds_geo_sample(&geo->mmdb, s);
 
-    type = geo->mmdb.metadata.database_type;
-    if (type == NULL) {
-        type = "";
-    }
+    ngx_http_ds_geo_safe(geo->mmdb.metadata.database_type, type,
+                         sizeof(type));
 
     if (s->n == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -228,8 +228,9 @@ ngx_http_ds_geo_settle(ngx_conf_t *cf, ngx_http_ds_geo_t *geo,
         }
 
     } else {
-        layout = ds_country_detect(type, ngx_http_ds_geo_value, s->entry,
-                                   s->n, &hits);
+        layout = ds_country_detect(geo->mmdb.metadata.database_type,
+                                   ngx_http_ds_geo_value, s->entry, s->n,
+                                   &hits);
 
         /* what was tried: every known path, each once */
         layouts = ds_country_layouts(&n);
@@ -534,6 +535,21 @@ ngx_http_ds_geo_keys(MMDB_entry_data_list_s *l, ngx_uint_t depth,
     default:
         return l->next;
     }
+}
+
+
+/* the file's own text, fit for a log line */
+static void
+ngx_http_ds_geo_safe(const char *s, u_char *buf, size_t size)
+{
+    size_t  i;
+
+    for (i = 0; s && s[i] && i + 1 < size; i++) {
+        buf[i] = ((u_char) s[i] >= ' ' && (u_char) s[i] < 0x7f
+                  && s[i] != '"') ? (u_char) s[i] : '?';
+    }
+
+    buf[i] = '\0';
 }
 
 

@@ -3,6 +3,7 @@ real MaxMind::DB::Writer at test time (tests/tools/make_mmdb.pl
 --layout), read through the real nginx binary with the module."""
 
 import os
+import shutil
 import re
 import subprocess
 
@@ -250,3 +251,29 @@ def test_mapped_on_unenforced_location(nginx, make_db):
                      headers={"X-Forwarded-For": "::ffff:198.51.100.1"})
     assert r.status_code == 204
     assert r.headers["X-C"] == "DE"
+
+
+def test_reload_with_a_db_without_country_is_refused(nginx, make_db,
+                                                     request, tmp_path):
+    request.node.allow_log = ("[emerg]",)
+    live = str(tmp_path / "country.mmdb")
+    shutil.copy(make_db(), live)
+    ng = start(nginx, live)
+    assert get(ng, "198.51.100.7").headers["X-Test-Country"] == "DE"
+
+    # the update an operator gets wrong: an ASN file under the name
+    shutil.copy(make_db("--layout", "asn"), live + ".new")
+    os.rename(live + ".new", live)
+    mark = ng.log_size()
+    assert ng.reload() is False
+    assert "no country code in \"%s\"" % live in ng.log_since(mark)
+    assert get(ng, "198.51.100.7").headers["X-Test-Country"] == "DE"
+
+    # another layout under the same name is fine: detected again
+    shutil.copy(make_db("--layout", "ip-location-db"), live + ".new")
+    os.rename(live + ".new", live)
+    mark = ng.log_size()
+    assert ng.reload() is True
+    assert 'layout "ip-location-db"' in ng.log_since(mark)
+    r = get(ng, "203.0.113.9")
+    assert (r.status_code, r.headers["X-Test-Country"]) == (403, "CN")

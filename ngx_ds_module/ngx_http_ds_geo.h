@@ -12,16 +12,26 @@
 
 #include <maxminddb.h>
 
+#include "ds_country.h"
+
 
 typedef struct {
-    MMDB_s      mmdb;
-    ngx_str_t   path;
-    ngx_uint_t  generation;     /* tells cache entries of old DBs apart */
+    MMDB_s              mmdb;
+    ngx_str_t           path;
+    ngx_uint_t          generation; /* tells cache entries of old DBs apart */
+    size_t              npaths;
+    ds_country_path_t   paths[DS_COUNTRY_PATHS];  /* tried in order */
 } ngx_http_ds_geo_t;
 
 
-/* opens path (MMAP mode); closes it with a cleanup of cf->pool */
-ngx_http_ds_geo_t *ngx_http_ds_geo_open(ngx_conf_t *cf, ngx_str_t *path);
+/*
+ * Opens path (MMAP mode; closed by a cleanup of cf->pool) and settles
+ * where its records keep the country: args are the directive's
+ * "path=a.b" parameters (none: detect the layout). Samples records and
+ * fails when none yields a code under those paths.
+ */
+ngx_http_ds_geo_t *ngx_http_ds_geo_open(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *args, ngx_uint_t nargs);
 
 /*
  * Writes the upper-case ISO 3166-1 alpha-2 code and a NUL into cc,

@@ -119,7 +119,7 @@ static ngx_command_t  ngx_http_ds_commands[] = {
       NULL },
 
     { ngx_string("ds_geoip_db"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_ds_geoip_db,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -1474,7 +1474,8 @@ ngx_http_ds_geoip_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    dmcf->geo = ngx_http_ds_geo_open(cf, &path);
+    dmcf->geo = ngx_http_ds_geo_open(cf, &path, &value[2],
+                                     cf->args->nelts - 2);
     if (dmcf->geo == NULL) {
         return NGX_CONF_ERROR;
     }

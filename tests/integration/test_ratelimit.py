@@ -1,6 +1,6 @@
 """Fleet-wide rate limits through a real redis-server: exact GCRA counts,
 headers on proxied and denied responses, recovery, two nginx instances
-sharing one limit, share scope, the NOSCRIPT fallback and charging once
+sharing one limit, share scope, the NOSCRIPT reload and charging once
 across an internal redirect."""
 
 import os
@@ -143,7 +143,7 @@ def test_script_cache_flushed(nginx, redis):
                http_extra=redis_conf(redis))
 
     assert get(ng).status_code == 200
-    # as after a Redis restart: EVALSHA answers NOSCRIPT, EVAL follows
+    # EVALSHA answers NOSCRIPT: one SCRIPT LOAD, the EVALSHA again
     assert redis.cli("SCRIPT", "FLUSH") == "OK"
     r = get(ng)
     assert r.status_code == 200

@@ -95,7 +95,7 @@ size_t ds_gcra_channel(char *buf, size_t size, const char *prefix);
  */
 int ds_gcra_parse_reply(const long long *v, size_t n, ds_gcra_result_t *res);
 
-/* a Redis error reply saying the script is not cached: resend with EVAL */
+/* a Redis error reply saying the script is not cached: load it again */
 int ds_gcra_is_noscript(const char *err, size_t len);
 
 /* whole seconds, rounded up, for Retry-After and RateLimit-Reset */

@@ -782,6 +782,11 @@ ngx_http_ds_redis_push_header(ngx_http_request_t *r, ngx_str_t *name,
     h->value.data = p;
     h->value.len = ngx_sprintf(p, "%L", value) - p;
 
+#if (nginx_version >= 1023000)
+    /* nginx >= 1.23 walks header chains: a pushed entry ends its own */
+    h->next = NULL;
+#endif
+
     return NGX_OK;
 }
 

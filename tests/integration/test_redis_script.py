@@ -1,8 +1,8 @@
 """The limiter's script reaches Redis once per connection (SCRIPT LOAD
 first on the wire), never with one EVAL per request: after a restart of
 Redis with requests queued, after SCRIPT FLUSH under a live connection,
-and quietly for requests whose client left. Counted by Redis itself
-(INFO commandstats)."""
+and quietly for requests whose client left; a refused SCRIPT LOAD fails
+closed. Counted by Redis itself (INFO commandstats)."""
 
 import os
 import signal
@@ -168,3 +168,27 @@ def test_noscript_for_a_client_gone_is_not_an_error(nginx, redis):
     assert stats.get("eval", 0) == 0, stats
     # loaded for the live request only
     assert script_loads(stats) == 1, stats
+
+
+def test_script_load_refused_fails_closed_and_recovers(nginx, redis):
+    # a Redis user without SCRIPT (ACL): nothing would ever find the
+    # script, so the connection is refused like a bad AUTH, said once per
+    # attempt, and comes back when the right is granted
+    ng = nginx(policy=limited_policy({"requests": 1000, "per": "minute"}),
+               http_extra=redis_conf(redis))
+    assert get(ng).status_code == 200
+
+    assert redis.cli("ACL", "SETUSER", "default", "-script") == "OK"
+    mark = ng.log_size()
+    redis.cli("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    wait_for(lambda: "SCRIPT LOAD on 127.0.0.1:%d failed: NOPERM"
+             % redis.port in ng.log_since(mark), timeout=5,
+             what="the refused SCRIPT LOAD in the log")
+    r = get(ng)
+    assert r.status_code == 503
+    assert r.headers["X-DS-RateLimit"] == "unavailable"
+
+    assert redis.cli("ACL", "SETUSER", "default", "+script") == "OK"
+    wait_for(lambda: get(ng).headers["X-DS-RateLimit"] == "allowed",
+             timeout=10, interval=0.1, what="the limiter to come back")
+    assert cmdstats(redis).get("eval", 0) == 0

@@ -1033,6 +1033,14 @@ ngx_http_ds_add_header(ngx_http_request_t *r, ngx_table_elt_t **slot,
     h->value = *value;
     h->lowcase_key = NULL;
 
+#if (nginx_version >= 1023000)
+    /*
+     * 1.23 chains same-named headers through next (the slot is the head
+     * of the chain) and walks it; ngx_list_push() does not zero it
+     */
+    h->next = NULL;
+#endif
+
     if (slot) {
         *slot = h;
     }

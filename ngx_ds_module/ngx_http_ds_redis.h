@@ -48,6 +48,14 @@ void ngx_http_ds_redis_conn_exit(void);
 ngx_int_t ngx_http_ds_redis_conn_send(redisCallbackFn *fn, void *privdata,
     int argc, const char **argv, const size_t *argvlen);
 
+/*
+ * A NOSCRIPT reply: the script cache was flushed under a live
+ * connection. Queues one SCRIPT LOAD unless one is already on the wire;
+ * an EVALSHA queued after this call finds the script. NGX_DECLINED: no
+ * connection to queue it on.
+ */
+ngx_int_t ngx_http_ds_redis_conn_reload_script(void);
+
 /* feedback from replies: a good reply resets backoff, timeouts add up */
 void ngx_http_ds_redis_conn_healthy(void);
 void ngx_http_ds_redis_conn_timed_out(void);

@@ -14,6 +14,15 @@
  * that accepts connections but never answers gets its connection
  * rebuilt.
  *
+ * Each connection starts with SCRIPT LOAD, pipelined after AUTH and
+ * SELECT and before any request's EVALSHA: Redis answers in order, so
+ * the script is cached by the time the first EVALSHA runs, also on a
+ * Redis that restarted empty or a promoted replica. Requests never send
+ * the script text (an EVAL per queued request after a failover was
+ * megabytes of script for nothing). A NOSCRIPT can still come from a
+ * SCRIPT FLUSH under a live connection: one SCRIPT LOAD is queued for
+ * all the requests that met it, whatever their number.
+ *
  * hiredis frees a context on any error and then runs every pending
  * reply callback with a NULL reply: the callbacks must not re-enter
  * request processing (the request side only posts events), and nothing
@@ -58,6 +67,7 @@ typedef struct {
     ngx_event_t                     retry_timer;
     ngx_log_t                      *log;
     unsigned                        exiting:1;
+    unsigned                        script_loading:1;
 } ngx_http_ds_redis_conn_t;
 
 
@@ -66,6 +76,9 @@ static void ngx_http_ds_redis_schedule_retry(void);
 static ngx_int_t ngx_http_ds_redis_attach(redisAsyncContext *ac);
 static void ngx_http_ds_redis_setup(redisAsyncContext *ac);
 static void ngx_http_ds_redis_setup_reply(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static ngx_int_t ngx_http_ds_redis_load_script(redisAsyncContext *ac);
+static void ngx_http_ds_redis_script_reply(redisAsyncContext *ac,
     void *reply, void *privdata);
 static void ngx_http_ds_redis_on_connect(const redisAsyncContext *ac,
     int status);
@@ -169,6 +182,28 @@ ngx_http_ds_redis_conn_send(redisCallbackFn *fn, void *privdata, int argc,
 }
 
 
+ngx_int_t
+ngx_http_ds_redis_conn_reload_script(void)
+{
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    if (conn->ac == NULL || conn->exiting) {
+        return NGX_DECLINED;
+    }
+
+    /* every EVALSHA that met the flush is re-sent behind this one load */
+    if (conn->script_loading) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, conn->log, 0,
+                  "ds_redis: script cache of %V flushed, loading the "
+                  "script again", &conn->conf->addr);
+
+    return ngx_http_ds_redis_load_script(conn->ac);
+}
+
+
 void
 ngx_http_ds_redis_conn_healthy(void)
 {
@@ -247,6 +282,7 @@ ngx_http_ds_redis_connect(void)
     /* from here on the cleanup hook owns failure handling */
     conn->ac = ac;
     conn->state = NGX_HTTP_DS_REDIS_CONNECTING;
+    conn->script_loading = 0;
 
     redisAsyncSetConnectCallback(ac, ngx_http_ds_redis_on_connect);
     redisAsyncSetDisconnectCallback(ac, ngx_http_ds_redis_on_disconnect);
@@ -312,7 +348,10 @@ ngx_http_ds_redis_attach(redisAsyncContext *ac)
 }
 
 
-/* AUTH and SELECT go first on the wire: pipelined, no round trip */
+/*
+ * AUTH, SELECT and SCRIPT LOAD go first on the wire: pipelined, no
+ * round trip; the requests' commands queue up behind them.
+ */
 static void
 ngx_http_ds_redis_setup(redisAsyncContext *ac)
 {
@@ -340,6 +379,77 @@ ngx_http_ds_redis_setup(redisAsyncContext *ac)
         (void) redisAsyncCommandArgv(ac, ngx_http_ds_redis_setup_reply,
                                      "SELECT", 2, argv, argvlen);
     }
+
+    (void) ngx_http_ds_redis_load_script(ac);
+}
+
+
+static ngx_int_t
+ngx_http_ds_redis_load_script(redisAsyncContext *ac)
+{
+    const char  *argv[3];
+    size_t       argvlen[3];
+
+    argv[0] = "SCRIPT";
+    argvlen[0] = sizeof("SCRIPT") - 1;
+    argv[1] = "LOAD";
+    argvlen[1] = sizeof("LOAD") - 1;
+    argv[2] = ds_gcra_script();
+    argvlen[2] = ds_gcra_script_len();
+
+    if (redisAsyncCommandArgv(ac, ngx_http_ds_redis_script_reply, NULL,
+                              3, argv, argvlen)
+        != REDIS_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_ds_redis_conn.script_loading = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ds_redis_script_reply(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply                *rep = reply;
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    if (rep == NULL) {
+        return;                 /* the connection is going away */
+    }
+
+    conn->script_loading = 0;
+
+    if (rep->type == REDIS_REPLY_STRING && rep->len == DS_GCRA_SHA1_LEN
+        && ngx_strncasecmp((u_char *) rep->str, conn->conf->sha1,
+                           DS_GCRA_SHA1_LEN)
+           == 0)
+    {
+        ngx_http_ds_redis_conn_healthy();
+        return;
+    }
+
+    /*
+     * Refused (an ACL without SCRIPT, a read-only proxy) or not our
+     * script: every EVALSHA would fail. Start afresh after the backoff,
+     * as for a refused AUTH, rather than reload once per request.
+     */
+    if (rep->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                      "ds_redis: SCRIPT LOAD on %V failed: %*s",
+                      &conn->conf->addr, (size_t) rep->len, rep->str);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                      "ds_redis: SCRIPT LOAD on %V did not answer the "
+                      "script's SHA1 (reply type %d)",
+                      &conn->conf->addr, rep->type);
+    }
+
+    redisAsyncFree(ac);
 }
 
 
@@ -687,6 +797,7 @@ ngx_http_ds_redis_cleanup(void *privdata)
     }
 
     conn->ac = NULL;
+    conn->script_loading = 0;
 
     ngx_http_ds_redis_schedule_retry();
 }

@@ -59,7 +59,7 @@ typedef struct {
     ds_gcra_result_t       res;
     unsigned               in_flight:1; /* hiredis holds it as privdata */
     unsigned               answered:1;  /* res is valid */
-    unsigned               eval:1;      /* resent as EVAL after NOSCRIPT */
+    unsigned               resent:1;    /* once, after a NOSCRIPT */
     const char            *argv[NGX_HTTP_DS_REDIS_ARGC];
     size_t                 argvlen[NGX_HTTP_DS_REDIS_ARGC];
     u_char                 data[1];     /* key, ids and numbers */
@@ -432,20 +432,38 @@ ngx_http_ds_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     redisReply                *rep = reply;
     ngx_http_ds_redis_wait_t  *w = privdata;
 
-    if (rep && w->r && w->eval == 0 && rep->type == REDIS_REPLY_ERROR
+    if (w->r == NULL) {
+        /*
+         * The request timed out or its client left: nobody reads this
+         * reply, whatever it says (a NOSCRIPT is not worth a reload, the
+         * script did not run and charged nothing).
+         */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "ds_redis: reply type %d for a request gone",
+                       rep ? rep->type : -1);
+
+        if (rep && rep->type != REDIS_REPLY_ERROR) {
+            ngx_http_ds_redis_conn_healthy();
+        }
+
+        ngx_free(w);
+        return;
+    }
+
+    if (rep && w->resent == 0 && rep->type == REDIS_REPLY_ERROR
         && ds_gcra_is_noscript(rep->str, rep->len))
     {
-        /* script cache empty (restart, FLUSH): send the text once */
-        w->eval = 1;
-        w->argv[0] = "EVAL";
-        w->argvlen[0] = sizeof("EVAL") - 1;
-        w->argv[1] = ds_gcra_script();
-        w->argvlen[1] = ds_gcra_script_len();
+        /*
+         * SCRIPT FLUSH under the live connection: one SCRIPT LOAD for
+         * every request that met it, then this EVALSHA again behind it.
+         */
+        w->resent = 1;
 
-        if (redisAsyncCommandArgv(ac, ngx_http_ds_redis_reply, w,
-                                  NGX_HTTP_DS_REDIS_ARGC, w->argv,
-                                  w->argvlen)
-            == REDIS_OK)
+        if (ngx_http_ds_redis_conn_reload_script() == NGX_OK
+            && ngx_http_ds_redis_conn_send(ngx_http_ds_redis_reply, w,
+                                           NGX_HTTP_DS_REDIS_ARGC, w->argv,
+                                           w->argvlen)
+               == NGX_OK)
         {
             return;
         }
@@ -456,12 +474,6 @@ ngx_http_ds_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (rep && ngx_http_ds_redis_read_reply(w, rep) == NGX_OK) {
         ngx_http_ds_redis_conn_healthy();
         w->answered = 1;
-    }
-
-    if (w->r == NULL) {
-        /* the request timed out or went away meanwhile */
-        ngx_free(w);
-        return;
     }
 
     if (w->ev.timer_set) {
@@ -480,7 +492,7 @@ ngx_http_ds_redis_read_reply(ngx_http_ds_redis_wait_t *w, redisReply *rep)
     long long    v[5];
     ngx_log_t   *log;
 
-    log = w->r ? w->r->connection->log : ngx_cycle->log;
+    log = w->r->connection->log;
 
     if (rep->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -624,6 +636,7 @@ static ngx_int_t
 ngx_http_ds_redis_apply(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ds_gcra_result_t *res)
 {
+    char                           message[64];
     ngx_http_ds_redis_loc_conf_t  *rlcf;
 
     if (res == NULL) {
@@ -674,9 +687,16 @@ ngx_http_ds_redis_apply(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
             return NGX_ERROR;
         }
 
+        /* the same number as Retry-After: clients show only the body */
+        if (ds_gcra_retry_message(message, sizeof(message),
+                                  ds_gcra_retry_after(res))
+            == 0)
+        {
+            return NGX_ERROR;
+        }
+
         return ngx_http_ds_redis_deny(r, ctx, 429, DS_REASON_RATE_LIMITED,
-                                      "Rate limit exceeded, retry after the "
-                                      "time in Retry-After.");
+                                      message);
 
     default: /* DS_GCRA_ALLOWED */
         if (res->limit == 0) {
@@ -736,7 +756,7 @@ ngx_http_ds_redis_headers(ngx_http_request_t *r, ds_gcra_result_t *res)
     }
 
     return ngx_http_ds_redis_push_header(r, &ngx_http_ds_redis_h_retry,
-                                         ds_gcra_seconds(res->retry_ms));
+                                         ds_gcra_retry_after(res));
 }
 
 
@@ -762,6 +782,11 @@ ngx_http_ds_redis_push_header(ngx_http_request_t *r, ngx_str_t *name,
     h->lowcase_key = NULL;
     h->value.data = p;
     h->value.len = ngx_sprintf(p, "%L", value) - p;
+
+#if (nginx_version >= 1023000)
+    /* nginx >= 1.23 walks header chains: a pushed entry ends its own */
+    h->next = NULL;
+#endif
 
     return NGX_OK;
 }

@@ -3,6 +3,7 @@
  * pure parts around it (keys, parameters, reply). See ds_gcra.h.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -358,4 +359,39 @@ ds_gcra_seconds(int64_t ms)
     }
 
     return (ms + 999) / 1000;
+}
+
+
+int64_t
+ds_gcra_retry_after(const ds_gcra_result_t *res)
+{
+    int64_t  s;
+
+    s = ds_gcra_seconds(res->retry_ms);
+
+    return s < 1 ? 1 : s;
+}
+
+
+size_t
+ds_gcra_retry_message(char *buf, size_t size, int64_t seconds)
+{
+    int  n;
+
+    if (seconds < 1) {
+        seconds = 1;
+    }
+
+    n = snprintf(buf, size, "Rate limit exceeded; retry in %lld second%s.",
+                 (long long) seconds, seconds == 1 ? "" : "s");
+
+    if (n < 0 || (size_t) n >= size) {
+        if (size) {
+            buf[0] = '\0';
+        }
+
+        return 0;
+    }
+
+    return (size_t) n;
 }

@@ -95,10 +95,24 @@ size_t ds_gcra_channel(char *buf, size_t size, const char *prefix);
  */
 int ds_gcra_parse_reply(const long long *v, size_t n, ds_gcra_result_t *res);
 
-/* a Redis error reply saying the script is not cached: resend with EVAL */
+/* a Redis error reply saying the script is not cached: load it again */
 int ds_gcra_is_noscript(const char *err, size_t len);
 
 /* whole seconds, rounded up, for Retry-After and RateLimit-Reset */
 int64_t ds_gcra_seconds(int64_t ms);
+
+/*
+ * Retry-After of a 429: ds_gcra_seconds(retry_ms), at least 1 (an
+ * immediate retry would be refused again).
+ */
+int64_t ds_gcra_retry_after(const ds_gcra_result_t *res);
+
+/*
+ * The 429 message, which says how long to wait: Delta Sharing clients
+ * show it but never read Retry-After. "Rate limit exceeded; retry in 3
+ * seconds." Returns the length written (NUL-terminated), 0 if size is
+ * too small.
+ */
+size_t ds_gcra_retry_message(char *buf, size_t size, int64_t seconds);
 
 #endif /* DS_GCRA_H */

@@ -65,6 +65,11 @@ NGINX_SANITIZER = os.environ.get("DS_NGINX_SANITIZER", "") == "1"
 NGINX_WRAPPER = os.environ.get("DS_NGINX_WRAPPER", "")
 NGINX_SINGLE = os.environ.get("DS_NGINX_SINGLE", "") == "1"
 NGINX_SLOW = float(os.environ.get("DS_NGINX_SLOW", "1") or 1)
+#   DS_NGINX_MODULES    extra dynamic modules, ':'-separated, loaded after
+#                       ours (test-only modules built against DS_NGINX's
+#                       sources, tests/tools/ngx_chain_walk)
+NGINX_MODULES = [m for m in os.environ.get("DS_NGINX_MODULES", "").split(":")
+                 if m]
 
 
 def nginx_env(prefix):
@@ -474,6 +479,7 @@ daemon off;
 {single}
 worker_processes {workers};
 load_module {module};
+{extra_modules}
 error_log {prefix}/logs/error.log {log_level};
 pid {prefix}/logs/nginx.pid;
 events {{ worker_connections 1024; }}
@@ -511,6 +517,7 @@ def render_conf(prefix, port, upstream_port, policy_path=None, workers=1,
         user="user root;" if os.geteuid() == 0 else "",
         single="master_process off;" if NGINX_SINGLE else "",
         workers=workers, module=MODULE, prefix=prefix, log_level=log_level,
+        extra_modules="".join("load_module %s;\n" % m for m in NGINX_MODULES),
         policy_line=("ds_policy %s;" % policy_path) if policy_path else "",
         http_extra=http_extra, server_extra=server_extra,
         location_extra=location_extra, port=port,

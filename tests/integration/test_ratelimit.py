@@ -1,6 +1,6 @@
 """Fleet-wide rate limits through a real redis-server: exact GCRA counts,
 headers on proxied and denied responses, recovery, two nginx instances
-sharing one limit, share scope, the NOSCRIPT fallback and charging once
+sharing one limit, share scope, the NOSCRIPT reload and charging once
 across an internal redirect."""
 
 import os
@@ -88,6 +88,31 @@ def test_exact_limit_then_429(nginx, redis, upstream):
     assert int(redis.cli("PTTL", "ds:rl:fraud-analytics")) > 0
 
 
+def test_429_message_says_how_long_to_wait(nginx, redis):
+    # Delta Sharing clients never read Retry-After (python retries for
+    # ~100 s, Spark ~7 s, then show the message): the body says it
+    ng = nginx(policy=limited_policy({"requests": 1, "per": "minute"}),
+               http_extra=redis_conf(redis))
+    assert get(ng).status_code == 200
+    r = get(ng)
+    assert r.status_code == 429
+    wait = int(r.headers["Retry-After"])
+    assert 2 <= wait <= 60
+    assert r.json()["message"] == \
+        "Rate limit exceeded; retry in %d seconds." % wait
+
+    # under a second left: "1 second", never "0 seconds"
+    ng2 = nginx(policy=limited_policy({"requests": 4, "per": "second"},
+                                      recipient="distribution-partner"),
+                http_extra=redis_conf(redis))
+    codes = [get(ng2, who="dist") for _ in range(5)]
+    assert [c.status_code for c in codes] == [200] * 4 + [429]
+    assert codes[4].headers["Retry-After"] == "1"
+    assert codes[4].json()["message"] == \
+        "Rate limit exceeded; retry in 1 second."
+    assert TOKENS["dist"] not in codes[4].text
+
+
 def test_recovers_after_the_interval(nginx, redis):
     ng = nginx(policy=limited_policy({"requests": 2, "per": "second"}),
                http_extra=redis_conf(redis))
@@ -143,7 +168,7 @@ def test_script_cache_flushed(nginx, redis):
                http_extra=redis_conf(redis))
 
     assert get(ng).status_code == 200
-    # as after a Redis restart: EVALSHA answers NOSCRIPT, EVAL follows
+    # EVALSHA answers NOSCRIPT: one SCRIPT LOAD, the EVALSHA again
     assert redis.cli("SCRIPT", "FLUSH") == "OK"
     r = get(ng)
     assert r.status_code == 200

@@ -366,6 +366,41 @@ test_seconds(void **state)
 
 
 static void
+test_retry_after(void **state)
+{
+    char              buf[64];
+    ds_gcra_result_t  res;
+
+    (void) state;
+
+    memset(&res, 0, sizeof(res));
+    res.status = DS_GCRA_LIMITED;
+
+    /* never 0: an immediate retry would be refused again */
+    res.retry_ms = 0;
+    assert_int_equal(ds_gcra_retry_after(&res), 1);
+    res.retry_ms = 1;
+    assert_int_equal(ds_gcra_retry_after(&res), 1);
+    res.retry_ms = 2001;
+    assert_int_equal(ds_gcra_retry_after(&res), 3);
+
+    assert_int_equal(ds_gcra_retry_message(buf, sizeof(buf), 3),
+                     strlen("Rate limit exceeded; retry in 3 seconds."));
+    assert_string_equal(buf, "Rate limit exceeded; retry in 3 seconds.");
+    ds_gcra_retry_message(buf, sizeof(buf), 1);
+    assert_string_equal(buf, "Rate limit exceeded; retry in 1 second.");
+    ds_gcra_retry_message(buf, sizeof(buf), 0);
+    assert_string_equal(buf, "Rate limit exceeded; retry in 1 second.");
+    ds_gcra_retry_message(buf, sizeof(buf), 3600);
+    assert_string_equal(buf, "Rate limit exceeded; retry in 3600 seconds.");
+
+    /* too small: nothing usable, and said so */
+    assert_int_equal(ds_gcra_retry_message(buf, 10, 3), 0);
+    assert_string_equal(buf, "");
+}
+
+
+static void
 test_script(void **state)
 {
     char         sha[DS_GCRA_SHA1_LEN + 1];
@@ -457,6 +492,7 @@ main(void)
         cmocka_unit_test(test_reply_invalid),
         cmocka_unit_test(test_noscript),
         cmocka_unit_test(test_seconds),
+        cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_script),
     };
 

@@ -692,6 +692,15 @@ ngx_http_ds_reset_headers(ngx_http_request_t *r)
     r->headers_out.content_length = NULL;
     r->headers_out.status_line.len = 0;
     r->headers_out.charset.len = 0;
+
+    /* nginx >= 1.23 walks these as chains of the hidden entries */
+#if (nginx_version >= 1023000)
+    r->headers_out.cache_control = NULL;
+    r->headers_out.link = NULL;
+#else
+    r->headers_out.cache_control.nelts = 0;
+    r->headers_out.link.nelts = 0;
+#endif
 }
 
 

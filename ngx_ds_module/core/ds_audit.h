@@ -180,6 +180,24 @@ int ds_audit_key_load(const char *path, unsigned char *out, size_t *out_len,
     char *err, size_t err_size);
 
 
+/* ------------------------------------------------------- checkpoints */
+
+#define DS_AUDIT_CHECKPOINT_TYPE   "dsgw_checkpoint"
+#define DS_AUDIT_CHECKPOINT_LABEL  "dsgw-audit-v1 checkpoint"  /* + NUL */
+
+/*
+ * The chain's head as one '\n'-terminated canonical JSON line
+ * (malloc'ed): event is "start", "interval" or "end". NULL when no
+ * record is sealed yet, or without memory.
+ */
+char *ds_audit_checkpoint_line(const ds_audit_chain_t *c, const char *event,
+    int64_t time_ms, size_t *len);
+
+/* the checkpoint's own MAC over cp without "cmac" */
+int ds_audit_checkpoint_mac(const unsigned char *key, int keyed,
+    const json_t *cp, char out[DS_AUDIT_MAC_HEX + 1]);
+
+
 /* ---------------------------------------------------------- verifier */
 
 typedef struct ds_audit_verify_s  ds_audit_verify_t;
@@ -201,6 +219,9 @@ typedef struct {
     uint64_t     requests;              /* of which request records */
     uint64_t     errors;
     uint64_t     warnings;
+    uint64_t     checkpoints;           /* checkpoints met by the files */
+    uint64_t     checkpoint_chains;     /* chains they covered */
+    uint64_t     ignored;               /* checkpoint-file lines skipped */
 } ds_audit_verify_stats_t;
 
 /* seed NULL: only unkeyed (SHA-256) chains can verify */
@@ -212,10 +233,24 @@ void ds_audit_verify_line(ds_audit_verify_t *v, const char *file,
     size_t lineno, const char *line, size_t len);
 
 /*
- * strict: every segment was given, so a chain without chain-start or
- * without chain-end is an error, not a warning
+ * A checkpoint line (as the second sink stores it: a syslog header
+ * before the JSON is skipped), given before the records. Lines that
+ * are not checkpoints are ignored and counted; a malformed or forged
+ * checkpoint is an error. Each checkpoint must then be met by the
+ * files: its chain present, the record at its seq there, with its MAC.
  */
-void ds_audit_verify_end(ds_audit_verify_t *v, int strict);
+void ds_audit_verify_checkpoint(ds_audit_verify_t *v, const char *file,
+    size_t lineno, const char *line, size_t len);
+
+/*
+ * By default every chain must run from its chain-start to its
+ * chain-end: an auditor's default run treats a cut head or tail as
+ * missing records. The flags accept what is legitimately so.
+ */
+#define DS_AUDIT_VERIFY_OPEN_OK       0x01  /* chains still being written */
+#define DS_AUDIT_VERIFY_CONTINUED_OK  0x02  /* older segments not given */
+
+void ds_audit_verify_end(ds_audit_verify_t *v, unsigned flags);
 
 void ds_audit_verify_stats(const ds_audit_verify_t *v,
     ds_audit_verify_stats_t *st);

@@ -338,7 +338,6 @@ ngx_http_ds_audit_sinks_open(ngx_cycle_t *cycle,
 {
     char                       *line;
     size_t                      len;
-    json_t                     *rec;
     ngx_uint_t                  i;
     ngx_http_ds_audit_sink_t  **sinks, *sink;
 
@@ -377,15 +376,12 @@ ngx_http_ds_audit_sinks_open(ngx_cycle_t *cycle,
 
         sink->chain_ok = 1;
 
-        rec = ds_audit_lifecycle_record(sink->format, "chain_start",
-                                        ngx_http_ds_audit_now_ms(),
-                                        (const char *) amcf->instance.data,
-                                        (long) ngx_pid, 0, 0);
-        if (rec) {
-            line = ds_audit_seal(&sink->chain, rec, &len);
-            ngx_http_ds_audit_emit(sink, line, len, cycle->log);
-            json_decref(rec);
-        }
+        line = ds_audit_lifecycle_line(&sink->chain, sink->format,
+                                       "chain_start",
+                                       ngx_http_ds_audit_now_ms(),
+                                       (const char *) amcf->instance.data,
+                                       (long) ngx_pid, 0, 0, &len);
+        ngx_http_ds_audit_emit(sink, line, len, cycle->log);
 
         ngx_http_ds_audit_checkpoint_send(amcf, sink, "start", cycle->log);
     }
@@ -400,7 +396,6 @@ ngx_http_ds_audit_sinks_close(ngx_cycle_t *cycle,
 {
     char                       *line;
     size_t                      len;
-    json_t                     *rec;
     ngx_uint_t                  i;
     ngx_http_ds_audit_sink_t  **sinks, *sink;
 
@@ -415,16 +410,13 @@ ngx_http_ds_audit_sinks_close(ngx_cycle_t *cycle,
 
         ngx_time_update();
 
-        rec = ds_audit_lifecycle_record(sink->format, "chain_end",
-                                        ngx_http_ds_audit_now_ms(),
-                                        (const char *) amcf->instance.data,
-                                        (long) ngx_pid,
-                                        sink->chain.requests, sink->lost);
-        if (rec) {
-            line = ds_audit_seal(&sink->chain, rec, &len);
-            ngx_http_ds_audit_emit(sink, line, len, cycle->log);
-            json_decref(rec);
-        }
+        line = ds_audit_lifecycle_line(&sink->chain, sink->format,
+                                       "chain_end",
+                                       ngx_http_ds_audit_now_ms(),
+                                       (const char *) amcf->instance.data,
+                                       (long) ngx_pid, sink->chain.requests,
+                                       sink->lost, &len);
+        ngx_http_ds_audit_emit(sink, line, len, cycle->log);
 
         ngx_http_ds_audit_flush(sink, cycle->log);
 

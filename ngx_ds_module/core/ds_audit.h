@@ -111,8 +111,8 @@ typedef struct {
  * An allow-listed name: letters, digits, '_', '-', '.' (Delta Sharing
  * spells them maxResults). Lists of at most DS_AUDIT_QUERY_ARGS_MAX
  * such names are what ds_audit_request_line() expects, checked once
- * at configuration time; with others its record may differ from
- * ds_audit_request_record()'s (never unsafe: extra names are ignored).
+ * at configuration time; with others its record may differ from the
+ * test oracle's (tests/oracle/; never unsafe: extra names are ignored).
  */
 int ds_audit_query_name_ok(const char *name);
 
@@ -120,15 +120,6 @@ extern const char *const  ds_audit_default_query_args[];
 
 /* ds_audit_str_t from a C string (NULL stays absent) */
 ds_audit_str_t ds_audit_cstr(const char *s);
-
-/* records without integrity; NULL on allocation failure */
-json_t *ds_audit_request_record(ds_audit_format_t fmt,
-    const ds_audit_req_t *rq);
-
-/* type: "chain_start" or "chain_end"; lost: records lost to write errors */
-json_t *ds_audit_lifecycle_record(ds_audit_format_t fmt, const char *type,
-    int64_t time_ms, const char *instance, long pid, uint64_t requests,
-    uint64_t lost);
 
 /*
  * Canonical serialization (sorted keys, no whitespace, JCS escaping,
@@ -153,22 +144,16 @@ void ds_audit_chain_init_id(ds_audit_chain_t *c, const unsigned char *seed,
 void ds_audit_chain_free(ds_audit_chain_t *c);
 
 /*
- * Adds the integrity block to rec (top-level "integrity", or
- * unmapped.dsgw.integrity plus metadata.sequence for OCSF records),
- * computes the MAC and returns the line, '\n'-terminated, malloc'ed.
- * The chain advances only on success.
- */
-char *ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len);
-
-/*
- * The sealed line of a request record: the same bytes as
- * ds_audit_seal(c, ds_audit_request_record(fmt, rq), len). Native
- * records are written straight into one buffer in canonical order,
- * without a jansson tree (the hot path of every request); OCSF records
- * take the jansson path.
+ * The sealed, '\n'-terminated line (malloc'ed) of a request record,
+ * and of a lifecycle record (type "chain_start" or "chain_end";
+ * requests and lost: what chain-end reports). NULL without memory. The
+ * chain advances only on success.
  */
 char *ds_audit_request_line(ds_audit_chain_t *c, ds_audit_format_t fmt,
     const ds_audit_req_t *rq, size_t *len);
+char *ds_audit_lifecycle_line(ds_audit_chain_t *c, ds_audit_format_t fmt,
+    const char *type, int64_t time_ms, const char *instance, long pid,
+    uint64_t requests, uint64_t lost, size_t *len);
 
 /*
  * Key files: 64 or more hex digits (surrounding whitespace ignored), or

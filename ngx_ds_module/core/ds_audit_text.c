@@ -9,6 +9,18 @@
 #include "ds_audit_int.h"
 
 
+const char *const  ds_audit_default_query_args[] = {
+    "maxResults",
+    "pageToken",
+    "startingVersion",
+    "endingVersion",
+    "startingTimestamp",
+    "endingTimestamp",
+    "includeHistoricalMetadata",
+    NULL
+};
+
+
 /* ------------------------------------------------------------ buffers */
 
 int

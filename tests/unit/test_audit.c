@@ -16,6 +16,8 @@
 
 #include "ds_audit.h"
 #include "ds_audit_int.h"
+#include "ds_audit_oracle.h"
+#include "ds_audit_write.h"
 
 
 #define MAX_LINES  64
@@ -1221,7 +1223,7 @@ test_direct_line_matches_jansson(void **state)
     capped = 0;
 
     for (i = 0; i < 3000; i++) {
-        fmt = (i % 10 == 9) ? DS_AUDIT_OCSF : DS_AUDIT_NATIVE;
+        fmt = (i & 2) ? DS_AUDIT_OCSF : DS_AUDIT_NATIVE;
         keyed = i & 1;
         snprintf(id, sizeof(id), "gw-diff.%zu.00112233445566778899aabbccdd",
                  i);
@@ -1258,8 +1260,7 @@ test_direct_line_matches_jansson(void **state)
             truncated += strstr(direct, "\"truncated\":[") != NULL;
             sanitized += strstr(direct, "\"sanitized\":true") != NULL;
             /* 8 KB of fields cannot fit unless re-capped */
-            capped += fmt == DS_AUDIT_NATIVE && rq.path.len == 6000
-                      && rq.user_agent.len == 6000
+            capped += rq.path.len == 6000 && rq.user_agent.len == 6000
                       && rq.recipient.len == 6000;
 
             free(direct);
@@ -1274,6 +1275,115 @@ test_direct_line_matches_jansson(void **state)
     assert_true(truncated > 100);
     assert_true(sanitized > 100);
     assert_true(capped > 10);
+}
+
+
+/* chain-start and chain-end: the writer against the oracle too */
+static void
+test_lifecycle_line_matches_jansson(void **state)
+{
+    static const char *const  instances[] = {
+        "gw-a", "", "g\xffw\x01\"x", NULL
+    };
+
+    int               fmt, keyed, end;
+    char             *direct, *tree;
+    size_t            i, dlen, tlen;
+    json_t           *rec;
+    ds_audit_chain_t  a, b;
+
+    (void) state;
+
+    for (i = 0; instances[i]; i++) {
+        for (fmt = 0; fmt < 2; fmt++) {
+            for (keyed = 0; keyed < 2; keyed++) {
+                ds_audit_chain_init_id(&a, keyed ? seed : NULL,
+                                       keyed ? sizeof(seed) : 0, "lc");
+                ds_audit_chain_init_id(&b, keyed ? seed : NULL,
+                                       keyed ? sizeof(seed) : 0, "lc");
+
+                for (end = 0; end < 2; end++) {
+                    const char  *type = end ? "chain_end" : "chain_start";
+
+                    direct = ds_audit_lifecycle_line(&a,
+                                 (ds_audit_format_t) fmt, type, 1234,
+                                 instances[i], 42, 7, 3, &dlen);
+                    rec = ds_audit_lifecycle_record((ds_audit_format_t) fmt,
+                                                    type, 1234, instances[i],
+                                                    42, 7, 3);
+                    tree = ds_audit_seal(&b, rec, &tlen);
+                    json_decref(rec);
+
+                    assert_non_null(direct);
+                    assert_non_null(tree);
+                    assert_int_equal(dlen, tlen);
+                    assert_memory_equal(direct, tree, dlen);
+                    free(direct);
+                    free(tree);
+                }
+
+                assert_int_equal(a.requests, 0);
+                ds_audit_chain_free(&a);
+                ds_audit_chain_free(&b);
+            }
+        }
+    }
+}
+
+
+/*
+ * The member tables are what makes the writer's lines canonical: each
+ * object's members sorted bytewise, and each object's members right
+ * after it (with their own members), so one pass can join them.
+ */
+static void
+check_table(const ds_wmember_t *m, size_t n)
+{
+    size_t  k, j, prev;
+
+    assert_true(n <= DS_W_MAX);
+
+    for (k = 0; k < n; k++) {
+        assert_non_null(m[k].key);
+        assert_int_equal(strlen(m[k].key), m[k].len);
+
+        if (m[k].parent >= 0) {
+            assert_true((size_t) m[k].parent < k);
+            assert_true(m[m[k].parent].kind == DS_W_OBJECT
+                        || m[m[k].parent].kind == DS_W_ARRAY1);
+            /* nothing between the parent and k leaves the parent */
+            for (j = (size_t) m[k].parent + 1; j < k; j++) {
+                size_t  a = j;
+
+                while (m[a].parent >= 0 && m[a].parent != m[k].parent) {
+                    a = (size_t) m[a].parent;
+                }
+                assert_int_equal(m[a].parent, m[k].parent);
+            }
+        }
+
+        /* the previous sibling sorts before it */
+        prev = k;
+        for (j = k; j-- > 0; ) {
+            if (m[j].parent == m[k].parent) {
+                prev = j;
+                break;
+            }
+        }
+        if (prev != k) {
+            assert_true(strcmp(m[prev].key, m[k].key) < 0);
+        }
+    }
+}
+
+
+static void
+test_member_tables_canonical(void **state)
+{
+    (void) state;
+
+    check_table(ds_audit_native_members, ds_audit_native_nmembers);
+    check_table(ds_audit_ocsf_members, ds_audit_ocsf_nmembers);
 }
 
 
@@ -1362,6 +1472,8 @@ main(void)
         cmocka_unit_test(test_checkpoint_line),
         cmocka_unit_test(test_checkpoint_verify),
         cmocka_unit_test(test_direct_line_matches_jansson),
+        cmocka_unit_test(test_lifecycle_line_matches_jansson),
+        cmocka_unit_test(test_member_tables_canonical),
         cmocka_unit_test(test_plain_prefix),
         cmocka_unit_test(test_query_name_rule),
     };

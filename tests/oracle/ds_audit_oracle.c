@@ -1,9 +1,9 @@
 /*
- * Audit records as jansson trees: native and OCSF request records and
- * the chain-start/chain-end records. Native request records on the hot
- * path are written without a tree by ds_audit_native.c, which must
- * produce the same bytes; the canonical form is ds_audit_canon.c, the
- * chain ds_audit_chain.c.
+ * The test oracle: audit records built as jansson trees and sealed
+ * through the canonical serializer, the way the first gateway wrote
+ * them. The product writes every record with the one writer
+ * (ngx_ds_module/core/ds_audit_write.c); the unit tests and the fuzz
+ * harness hold its lines against these, byte for byte.
  */
 
 #include <stdio.h>
@@ -11,19 +11,10 @@
 #include <string.h>
 
 #include "ds_audit_int.h"
+#include "ds_audit_oracle.h"
 #include "ds_time.h"
 
 
-const char *const  ds_audit_default_query_args[] = {
-    "maxResults",
-    "pageToken",
-    "startingVersion",
-    "endingVersion",
-    "startingTimestamp",
-    "endingTimestamp",
-    "includeHistoricalMetadata",
-    NULL
-};
 
 
 typedef struct {
@@ -794,4 +785,80 @@ ds_audit_lifecycle_record(ds_audit_format_t fmt, const char *type,
     }
 
     return o;
+}
+
+
+/* ------------------------------------------------------------- seal */
+
+static json_t *
+ds_obj_child(json_t *o, const char *key)
+{
+    json_t  *c;
+
+    c = json_object_get(o, key);
+    if (json_is_object(c)) {
+        return c;
+    }
+
+    c = json_object();
+    json_object_set_new(o, key, c);
+
+    return c;
+}
+
+
+char *
+ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len)
+{
+    char      mac[DS_AUDIT_MAC_HEX + 1], *line;
+    char      uid[DS_AUDIT_CHAIN_MAX + 24];
+    json_t   *integ, *type;
+    ds_buf_t  b;
+
+    integ = json_object();
+    if (integ == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(integ, "v", json_integer(1));
+    json_object_set_new(integ, "chain", json_string(c->id));
+    json_object_set_new(integ, "epoch", json_integer(0));
+    json_object_set_new(integ, "seq", json_integer((json_int_t) c->seq));
+    json_object_set_new(integ, "prev", json_string(c->prev));
+    if (!c->keyed) {
+        json_object_set_new(integ, "alg", json_string("sha256"));
+    }
+
+    if (json_object_get(rec, "class_uid")) {
+        /* metadata.uid: a stable event id for shippers' de-duplication */
+        snprintf(uid, sizeof(uid), "%s:%llu", c->id,
+                 (unsigned long long) c->seq);
+        json_object_set_new(ds_obj_child(rec, "metadata"), "uid",
+                            json_string(uid));
+        json_object_set_new(ds_obj_child(rec, "metadata"), "sequence",
+                            json_integer((json_int_t) c->seq));
+        json_object_set_new(ds_obj_child(ds_obj_child(rec, "unmapped"),
+                                         "dsgw"),
+                            "integrity", integ);
+        type = json_object_get(json_object_get(json_object_get(rec,
+                               "unmapped"), "dsgw"), "type");
+    } else {
+        json_object_set_new(rec, "integrity", integ);
+        type = json_object_get(rec, "type");
+    }
+
+    if (ds_canon_mac_input(rec, integ, &b) != 0) {
+        return NULL;
+    }
+
+    /* b.mark_at is set: "prev" and "seq" always sort after "mac" */
+    line = ds_audit_finish(c, &b,
+                           json_is_string(type)
+                           && strcmp(json_string_value(type), "request") == 0,
+                           len, mac);
+    if (line) {
+        json_object_set_new(integ, "mac", json_string(mac));
+    }
+
+    return line;
 }

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "dsctl.h"
 #include "dsctl_policy.h"
@@ -23,6 +25,7 @@ dsctl_policy_usage(FILE *out)
         "       dsctl policy explain PATH (--token-id ID | --recipient ID |"
         " --token-stdin)\n"
         "                            METHOD URI [--purpose P] [--country CC]\n"
+        "                            [--ip ADDRESS]\n"
         "                            [--at RFC3339] [--prefix /delta-sharing]"
         "\n"
         "       dsctl policy expiring PATH --within 30d [--at RFC3339]\n"
@@ -31,6 +34,8 @@ dsctl_policy_usage(FILE *out)
         "PATH is a policy file or a directory of *.json files.\n"
         "explain: --country XX for a country, \"unknown\" for an address\n"
         "  without one; omitted: as if no geo database were configured.\n"
+        "  --ip: the client address after realip; omitted: unknown, which\n"
+        "  no network list admits.\n"
         "Exit codes: 0 ok/allowed, 1 invalid policy/denied, 2 usage.\n");
 }
 
@@ -177,7 +182,7 @@ dsctl_print_rate(const ds_rate_limit_t *rl)
 
 static void
 dsctl_print_verdict(const ds_facts_t *f, const ds_verdict_t *v,
-    ds_path_err_t perr)
+    ds_path_err_t perr, const char *ip)
 {
     char  at[DS_RFC3339_LEN];
 
@@ -212,6 +217,7 @@ dsctl_print_verdict(const ds_facts_t *f, const ds_verdict_t *v,
            v->purpose ? v->purpose : "-");
     printf("country:    %s\n", f->country == NULL ? "- (no geo)"
                                : *f->country ? f->country : "unknown");
+    printf("address:    %s\n", ip ? ip : "- (unknown)");
     printf("at:         %s\n", at);
     dsctl_print_rate(&v->rate_limit);
 }
@@ -249,6 +255,7 @@ typedef struct {
     const char  *uri;
     const char  *purpose;
     const char  *country;
+    const char  *ip;
     const char  *at;
     const char  *prefix;
 } dsctl_explain_args_t;
@@ -284,6 +291,8 @@ dsctl_explain_args(int argc, char **argv, dsctl_explain_args_t *a)
                 a->purpose = argv[++i];
             } else if (strcmp(argv[i], "--country") == 0) {
                 a->country = argv[++i];
+            } else if (strcmp(argv[i], "--ip") == 0) {
+                a->ip = argv[++i];
             } else if (strcmp(argv[i], "--at") == 0) {
                 a->at = argv[++i];
             } else if (strcmp(argv[i], "--prefix") == 0) {
@@ -336,6 +345,8 @@ dsctl_policy_explain(int argc, char **argv)
     char                   err[DS_ERR_MAX], country[3];
     static char            token[DS_TOKEN_MAX + 2];
     size_t                 plen;
+    struct sockaddr_in     sin;
+    struct sockaddr_in6    sin6;
 
     if (dsctl_explain_args(argc, argv, &a) != 0) {
         dsctl_policy_usage(stderr);
@@ -347,6 +358,23 @@ dsctl_policy_explain(int argc, char **argv)
 
     if (a.at && ds_time_parse_rfc3339(a.at, strlen(a.at), &f.now_ms) != 0) {
         fprintf(stderr, "dsctl: --at: not an RFC 3339 time: %s\n", a.at);
+        return DSCTL_USAGE;
+    }
+
+    memset(&sin, 0, sizeof(sin));
+    memset(&sin6, 0, sizeof(sin6));
+
+    if (a.ip && inet_pton(AF_INET, a.ip, &sin.sin_addr) == 1) {
+        sin.sin_family = AF_INET;
+        f.sockaddr = (struct sockaddr *) &sin;
+
+    } else if (a.ip && inet_pton(AF_INET6, a.ip, &sin6.sin6_addr) == 1) {
+        sin6.sin6_family = AF_INET6;
+        f.sockaddr = (struct sockaddr *) &sin6;
+
+    } else if (a.ip) {
+        fprintf(stderr, "dsctl: --ip: not an IPv4 or IPv6 address: %s\n",
+                a.ip);
         return DSCTL_USAGE;
     }
 
@@ -414,7 +442,7 @@ dsctl_policy_explain(int argc, char **argv)
         dsctl_path_verdict(perr, &v);
     }
 
-    dsctl_print_verdict(&f, &v, perr);
+    dsctl_print_verdict(&f, &v, perr, a.ip);
 
     memset(token, 0, sizeof(token));
     ds_policy_free(p);

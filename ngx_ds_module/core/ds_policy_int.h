@@ -8,6 +8,7 @@
 #ifndef DS_POLICY_INT_H
 #define DS_POLICY_INT_H
 
+#include "ds_cidr.h"
 #include "ds_policy.h"
 #include "ds_time.h"
 
@@ -27,6 +28,20 @@ typedef struct {
     ds_country_list_t    allow;
     ds_country_list_t    deny;
 } ds_country_rules_t;
+
+
+/* one "allow" or "deny" list: the index and the entries as written */
+typedef struct {
+    ds_cidr_set_t        set;
+    const char         **text;          /* for dsctl policy diff */
+    size_t               ntext;
+} ds_net_list_t;
+
+
+typedef struct {
+    ds_net_list_t        allow;
+    ds_net_list_t        deny;
+} ds_net_rules_t;
 
 
 typedef struct {
@@ -65,6 +80,7 @@ struct ds_grant_s {
     int64_t              valid_from;    /* DS_TIME_NONE: no bound */
     int64_t              valid_until;   /* exclusive */
     ds_rate_limit_t      rate_limit;    /* period_ms 0: recipient's */
+    ds_net_rules_t       networks;
 };
 
 
@@ -87,6 +103,7 @@ struct ds_recipient_s {
     size_t               ngrants;
     ds_country_rules_t   countries;
     ds_rate_limit_t      rate_limit;
+    ds_net_rules_t       networks;
 };
 
 

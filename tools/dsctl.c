@@ -17,7 +17,7 @@ typedef struct {
 
 static const dsctl_command_t  dsctl_commands[] = {
     { "policy", dsctl_policy,
-      "policy check|explain|expiring   validate and query a policy" },
+      "policy check|explain|diff|...   validate, query, compare" },
     { "token", dsctl_token,
       "token new                       mint a token, digest and profile" },
     { "audit", dsctl_audit,

@@ -28,6 +28,7 @@ dsctl_policy_usage(FILE *out)
         "                            [--ip ADDRESS]\n"
         "                            [--at RFC3339] [--prefix /delta-sharing]"
         "\n"
+        "       dsctl policy diff OLD NEW [--fail-on-widen] [--json]\n"
         "       dsctl policy expiring PATH --within 30d [--at RFC3339]\n"
         "                            [--format text|json]\n"
         "\n"
@@ -474,6 +475,10 @@ dsctl_policy(int argc, char **argv)
 
     if (strcmp(argv[1], "expiring") == 0) {
         return dsctl_policy_expiring(argc - 1, argv + 1);
+    }
+
+    if (strcmp(argv[1], "diff") == 0) {
+        return dsctl_policy_diff(argc - 1, argv + 1);
     }
 
     fprintf(stderr, "dsctl: unknown policy command '%s'\n", argv[1]);

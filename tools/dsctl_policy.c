@@ -42,25 +42,30 @@ dsctl_policy_usage(FILE *out)
 
 
 /*
- * The loader checks what holds whatever the clock says; a token added
- * by hand without not_before can still end further from now than the
- * policy's maximum lifetime: a warning, so that CI does not depend on
- * the day it runs.
+ * The loader checks what holds whatever the clock says. A token
+ * without not_before has no issue date: it is valid from now, so it
+ * must end within token_max_lifetime of now. That is an error, and CI
+ * never starts failing because of the day it runs: a token that passes
+ * today ends sooner tomorrow. A token with a future not_before was
+ * checked against it by the loader; ending far from now, it only
+ * warrants a warning.
  */
-static void
+static int
 dsctl_check_lifetimes(const ds_policy_t *p)
 {
     const ds_recipient_t  *r;
     const ds_token_t      *t;
-    size_t                 i, j;
+    size_t                 i, j, k, n;
     int64_t                now;
+    int                    errors;
     char                   when[DS_RFC3339_LEN];
 
     if (p->token_max_lifetime == 0) {
-        return;
+        return 0;
     }
 
     now = ds_time_now_ms();
+    errors = 0;
 
     for (i = 0; i < p->nrecipients; i++) {
         r = p->recipients[i];
@@ -73,12 +78,30 @@ dsctl_check_lifetimes(const ds_policy_t *p)
             }
 
             ds_time_format_rfc3339(t->expires, when, sizeof(when));
-            fprintf(stderr, "%s: warning: token \"%s\" of recipient "
-                    "\"%s\" expires %s, more than token_max_lifetime "
-                    "\"%s\" from now\n", r->source, t->id, r->id, when,
-                    p->token_max_lifetime_text);
+
+            if (t->not_before != DS_TIME_NONE) {
+                fprintf(stderr, "%s: warning: token \"%s\" of recipient "
+                        "\"%s\" expires %s, more than token_max_lifetime "
+                        "\"%s\" from now\n", r->source, t->id, r->id, when,
+                        p->token_max_lifetime_text);
+                continue;
+            }
+
+            /* the recipient's index in its own file, for the path */
+            for (k = 0, n = 0; k < i; k++) {
+                n += (p->recipients[k]->source == r->source);
+            }
+
+            fprintf(stderr, "%s: $.recipients[%zu].tokens[%zu].expires: "
+                    "%s is more than token_max_lifetime \"%s\" (in %s) "
+                    "from now, and without not_before the token is valid "
+                    "from now\n", r->source, n, j, when,
+                    p->token_max_lifetime_text, p->token_max_lifetime_source);
+            errors++;
         }
     }
+
+    return errors;
 }
 
 
@@ -99,7 +122,10 @@ dsctl_policy_check(int argc, char **argv)
         return DSCTL_FAIL;
     }
 
-    dsctl_check_lifetimes(p);
+    if (dsctl_check_lifetimes(p) != 0) {
+        ds_policy_free(p);
+        return DSCTL_FAIL;
+    }
 
     printf("%s: ok (%zu recipients, %zu tokens, digest %.8s)\n", argv[1],
            ds_policy_recipient_count(p), ds_policy_token_count(p),

@@ -270,6 +270,11 @@ ds_grant_check(ds_ctx_t *c, const ds_grant_t *g, ds_stage_t *stage)
         return DS_REASON_CONTRACT_EXPIRED;
     }
 
+    /* an access review not done in time ends the grant, like its end */
+    if (g->review_by != DS_TIME_NONE && now >= g->review_by) {
+        return DS_REASON_REVIEW_OVERDUE;
+    }
+
     *stage = DS_STAGE_ATTESTATION;
 
     for (i = 0; i < g->nattestations; i++) {
@@ -614,6 +619,9 @@ ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
 
     } else if (r->valid_until != DS_TIME_NONE && now >= r->valid_until) {
         ds_deny(v, DS_REASON_CONTRACT_EXPIRED);
+
+    } else if (r->review_by != DS_TIME_NONE && now >= r->review_by) {
+        ds_deny(v, DS_REASON_REVIEW_OVERDUE);
 
     } else if (ds_network_check(&c, nets, 1) != DS_REASON_ALLOWED) {
         ds_deny(v, DS_REASON_NETWORK_DENIED);

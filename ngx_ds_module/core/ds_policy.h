@@ -62,6 +62,7 @@ typedef enum {
     DS_REASON_SERVER_DENIED,            /* nginx: other 4xx of its own */
     DS_REASON_SERVER_ERROR,             /* nginx: other 5xx of its own */
     DS_REASON_NETWORK_DENIED,           /* client address not allowed */
+    DS_REASON_REVIEW_OVERDUE,           /* access review (review_by) due */
     DS_REASON_COUNT
 } ds_reason_t;
 

@@ -119,6 +119,24 @@ ds_diff_window(ds_diff_t *d, const char *what, int64_t of, int64_t ou,
 }
 
 
+/* a review postponed or dropped gives access for longer */
+static void
+ds_diff_deadline(ds_diff_t *d, const char *what, int64_t o, int64_t n)
+{
+    char  a[DS_RFC3339_LEN], b[DS_RFC3339_LEN];
+
+    if (o == n) {
+        return;
+    }
+
+    ds_emit(d, (n == DS_TIME_NONE || (o != DS_TIME_NONE && n > o))
+               ? DS_DIFF_WIDEN : DS_DIFF_NARROW,
+            "%s %s -> %s", what,
+            o == DS_TIME_NONE ? "none" : ds_when(o, a, sizeof(a)),
+            n == DS_TIME_NONE ? "none" : ds_when(n, b, sizeof(b)));
+}
+
+
 /* ---------------------------------------------------------- countries */
 
 static int
@@ -546,6 +564,7 @@ ds_diff_grant(ds_diff_t *d, const ds_recipient_t *or,
     ds_diff_networks(d, &o->networks, &n->networks);
     ds_diff_window(d, "grant window", o->valid_from, o->valid_until,
                    n->valid_from, n->valid_until);
+    ds_diff_deadline(d, "review_by", o->review_by, n->review_by);
 
     /* what applies to calls this grant allows: its own or the recipient's */
     orl = o->rate_limit.period_ms ? &o->rate_limit : &or->rate_limit;
@@ -779,6 +798,7 @@ ds_diff_recipient(ds_diff_t *d, const ds_recipient_t *o,
     ds_diff_countries(d, &o->countries, &n->countries);
     ds_diff_networks(d, &o->networks, &n->networks);
     ds_diff_rate(d, "rate limit", &o->rate_limit, &n->rate_limit);
+    ds_diff_deadline(d, "review_by", o->review_by, n->review_by);
 
     ds_diff_contract(d, o, n);
     ds_diff_tokens(d, o, n);

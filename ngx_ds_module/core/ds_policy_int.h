@@ -81,6 +81,7 @@ struct ds_grant_s {
     int64_t              valid_until;   /* exclusive */
     ds_rate_limit_t      rate_limit;    /* period_ms 0: recipient's */
     ds_net_rules_t       networks;
+    int64_t              review_by;     /* DS_TIME_NONE: no review due */
 };
 
 
@@ -104,6 +105,7 @@ struct ds_recipient_s {
     ds_country_rules_t   countries;
     ds_rate_limit_t      rate_limit;
     ds_net_rules_t       networks;
+    int64_t              review_by;     /* recertify before; then denied */
 };
 
 

@@ -706,7 +706,7 @@ ds_ld_grant(ds_ld_t *ld, json_t *g, ds_grant_t *grant)
     static const char *const  keys[] = {
         "share", "schema", "table", "operations", "purposes", "countries",
         "attestations", "valid_from", "valid_until", "rate_limit",
-        "networks", NULL
+        "networks", "review_by", NULL
     };
     ds_cstr_t                *att;
     size_t                    i;
@@ -730,7 +730,8 @@ ds_ld_grant(ds_ld_t *ld, json_t *g, ds_grant_t *grant)
         || ds_ld_window(ld, g, "valid_from", "valid_until",
                         &grant->valid_from, &grant->valid_until) != 0
         || ds_ld_rate_limit(ld, g, &grant->rate_limit) != 0
-        || ds_ld_networks(ld, g, &grant->networks) != 0)
+        || ds_ld_networks(ld, g, &grant->networks) != 0
+        || ds_ld_time(ld, g, "review_by", &grant->review_by) != 0)
     {
         return -1;
     }
@@ -917,7 +918,7 @@ ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r)
 {
     static const char *const  keys[] = {
         "id", "display_name", "status", "contract", "tokens", "countries",
-        "rate_limit", "grants", "networks", NULL
+        "rate_limit", "grants", "networks", "review_by", NULL
     };
     const char               *status;
     json_t                   *arr, *v;
@@ -960,6 +961,7 @@ ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r)
         || ds_ld_countries(ld, o, &r->countries) != 0
         || ds_ld_rate_limit(ld, o, &r->rate_limit) != 0
         || ds_ld_networks(ld, o, &r->networks) != 0
+        || ds_ld_time(ld, o, "review_by", &r->review_by) != 0
         || ds_ld_get(ld, o, "tokens", JSON_ARRAY, 0, &arr) != 0)
     {
         return -1;

@@ -83,7 +83,10 @@ static const ds_reason_def_t  ds_reasons[DS_REASON_COUNT] = {
     { "server_error", 500, "INTERNAL_ERROR",
       "Internal error; retry later" },
     { "network_denied", 403, "PERMISSION_DENIED",
-      "Access from this network address is not permitted" }
+      "Access from this network address is not permitted" },
+    { "review_overdue", 403, "PERMISSION_DENIED",
+      "Access is paused until the data provider completes its periodic "
+      "access review" }
 };
 
 

@@ -19,7 +19,7 @@ static const dsctl_command_t  dsctl_commands[] = {
     { "policy", dsctl_policy,
       "policy check|explain|diff|...   validate, query, compare" },
     { "token", dsctl_token,
-      "token new                       mint a token, digest and profile" },
+      "token new|rotate                mint a token, digest and profile" },
     { "audit", dsctl_audit,
       "audit verify|report             check and summarise audit logs" },
     { "revoke", dsctl_revoke,

@@ -26,13 +26,6 @@
 
 
 typedef struct {
-    const char   *spec;             /* as given */
-    char          tmp[64];          /* "" unless read from git */
-    ds_policy_t  *p;
-} dsctl_side_t;
-
-
-typedef struct {
     json_t       *changes;
     const char   *last;             /* recipient of the last line */
     int           json;
@@ -56,7 +49,7 @@ dsctl_diff_usage(FILE *out)
 
 
 /* runs git with argv, its output into a malloc'ed buffer */
-static int
+int
 dsctl_git(char *const *argv, char **out, size_t *len)
 {
     int      fd[2], status;
@@ -229,12 +222,15 @@ dsctl_err_rename(char *err, size_t size, const char *tmp, const char *spec)
 }
 
 
-static void
+void
 dsctl_side_cleanup(dsctl_side_t *side)
 {
     char    *argv[] = { "rm", "-rf", side->tmp, NULL };
     pid_t    pid;
     int      status;
+
+    ds_policy_free(side->p);
+    side->p = NULL;
 
     if (side->tmp[0] == '\0') {
         return;
@@ -252,7 +248,7 @@ dsctl_side_cleanup(dsctl_side_t *side)
 }
 
 
-static int
+int
 dsctl_side_load(dsctl_side_t *side)
 {
     struct stat   st;
@@ -442,7 +438,6 @@ dsctl_policy_diff(int argc, char **argv)
 done:
 
     for (i = 0; i < 2; i++) {
-        ds_policy_free(side[i].p);
         dsctl_side_cleanup(&side[i]);
     }
 

@@ -19,10 +19,10 @@
 typedef struct {
     int64_t      ends;
     const char  *kind;          /* "token", "contract", "attestation",
-                                   "review" */
+                                   "review", "approval" */
     const char  *recipient;
     const char  *id;            /* token id, contract id, type */
-    const ds_grant_t *grant;    /* kind "review" of a grant */
+    const ds_grant_t *grant;    /* a grant's "review" or "approval" */
 } dsctl_item_t;
 
 
@@ -66,13 +66,13 @@ dsctl_add(dsctl_items_t *l, int64_t ends, const char *kind,
 
 static int
 dsctl_add_grant(dsctl_items_t *l, const ds_recipient_t *r,
-    const ds_grant_t *g)
+    const ds_grant_t *g, int64_t ends, const char *kind)
 {
     size_t  n;
 
     n = l->n;
 
-    if (dsctl_add(l, g->review_by, "review", r->id, "grant") != 0) {
+    if (dsctl_add(l, ends, kind, r->id, "grant") != 0) {
         return -1;
     }
 
@@ -130,7 +130,14 @@ dsctl_collect(const ds_policy_t *p, dsctl_items_t *l)
         rc |= dsctl_add(l, r->review_by, "review", r->id, "recipient");
 
         for (j = 0; j < r->ngrants; j++) {
-            rc |= dsctl_add_grant(l, r, &r->grants[j]);
+            rc |= dsctl_add_grant(l, r, &r->grants[j],
+                                  r->grants[j].review_by, "review");
+
+            if (r->grants[j].approval.present) {
+                rc |= dsctl_add_grant(l, r, &r->grants[j],
+                                      r->grants[j].approval.expires,
+                                      "approval");
+            }
         }
     }
 

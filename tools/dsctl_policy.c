@@ -21,7 +21,9 @@ static void
 dsctl_policy_usage(FILE *out)
 {
     fprintf(out,
-        "usage: dsctl policy check PATH\n"
+        "usage: dsctl policy check PATH [--author EMAIL | "
+        "--author-from-git]\n"
+        "                          [--base OLD]\n"
         "       dsctl policy explain PATH (--token-id ID | --recipient ID |"
         " --token-stdin)\n"
         "                            METHOD URI [--purpose P] [--country CC]\n"
@@ -105,29 +107,98 @@ dsctl_check_lifetimes(const ds_policy_t *p)
 }
 
 
+/* the author of the change: git's last commit (CI checks out the PR) */
+static int
+dsctl_git_author(char *buf, size_t size)
+{
+    char    *argv[] = { "git", "log", "-1", "--format=%ae", NULL };
+    char    *out;
+    size_t   len;
+
+    if (dsctl_git(argv, &out, &len) != 0) {
+        return -1;
+    }
+
+    while (len && (out[len - 1] == '\n' || out[len - 1] == '\r')) {
+        len--;
+    }
+
+    snprintf(buf, size, "%.*s", (int) len, out);
+    free(out);
+
+    return len ? 0 : -1;
+}
+
+
 static int
 dsctl_policy_check(int argc, char **argv)
 {
-    ds_policy_t  *p;
-    char          err[DS_ERR_MAX];
+    ds_policy_t   *p;
+    dsctl_side_t   base;
+    const char    *path, *author;
+    char           err[DS_ERR_MAX], git_author[256];
+    int            i, rc, errors;
 
-    if (argc != 2) {
+    path = NULL;
+    author = NULL;
+    memset(&base, 0, sizeof(base));
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--author-from-git") == 0) {
+            if (dsctl_git_author(git_author, sizeof(git_author)) != 0) {
+                fprintf(stderr, "dsctl: --author-from-git: no author from "
+                        "`git log -1` here\n");
+                return DSCTL_USAGE;
+            }
+            author = git_author;
+
+        } else if (strcmp(argv[i], "--author") == 0 && i + 1 < argc) {
+            author = argv[++i];
+
+        } else if (strcmp(argv[i], "--base") == 0 && i + 1 < argc) {
+            base.spec = argv[++i];
+
+        } else if (argv[i][0] == '-' || path) {
+            dsctl_policy_usage(stderr);
+            return DSCTL_USAGE;
+
+        } else {
+            path = argv[i];
+        }
+    }
+
+    if (path == NULL) {
         dsctl_policy_usage(stderr);
         return DSCTL_USAGE;
     }
 
-    p = ds_policy_load(argv[1], err, sizeof(err));
+    p = ds_policy_load(path, err, sizeof(err));
     if (p == NULL) {
         fprintf(stderr, "%s\n", err);
         return DSCTL_FAIL;
     }
 
-    if (dsctl_check_lifetimes(p) != 0) {
+    if (base.spec) {
+        rc = dsctl_side_load(&base);
+        if (rc != DSCTL_OK) {
+            fprintf(stderr, "dsctl: --base %s: cannot be read\n", base.spec);
+            dsctl_side_cleanup(&base);
+            ds_policy_free(p);
+            return rc == DSCTL_FAIL ? DSCTL_USAGE : rc;
+        }
+    }
+
+    errors = dsctl_check_lifetimes(p);
+    errors += dsctl_check_approvals(p, base.p, author);
+
+    dsctl_side_cleanup(&base);
+
+    if (errors) {
         ds_policy_free(p);
         return DSCTL_FAIL;
     }
 
-    printf("%s: ok (%zu recipients, %zu tokens, digest %.8s)\n", argv[1],
+    printf("%s: ok (%zu recipients, %zu tokens, digest %.8s)\n", path,
            ds_policy_recipient_count(p), ds_policy_token_count(p),
            ds_policy_digest(p));
 

@@ -275,6 +275,13 @@ ds_grant_check(ds_ctx_t *c, const ds_grant_t *g, ds_stage_t *stage)
         return DS_REASON_REVIEW_OVERDUE;
     }
 
+    /* a signed-off grant lasts as long as its sign-off */
+    if (g->approval.present && g->approval.expires != DS_TIME_NONE
+        && now >= g->approval.expires)
+    {
+        return DS_REASON_APPROVAL_EXPIRED;
+    }
+
     *stage = DS_STAGE_ATTESTATION;
 
     for (i = 0; i < g->nattestations; i++) {

@@ -63,6 +63,7 @@ typedef enum {
     DS_REASON_SERVER_ERROR,             /* nginx: other 5xx of its own */
     DS_REASON_NETWORK_DENIED,           /* client address not allowed */
     DS_REASON_REVIEW_OVERDUE,           /* access review (review_by) due */
+    DS_REASON_APPROVAL_EXPIRED,         /* the grant's approval ended */
     DS_REASON_COUNT
 } ds_reason_t;
 

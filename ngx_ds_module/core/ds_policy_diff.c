@@ -508,6 +508,34 @@ ds_att_minus(const ds_grant_t *a, const ds_grant_t *b, char *buf,
 }
 
 
+/* a new sign-off is for the reviewer to see; a longer one widens */
+static void
+ds_diff_approval(ds_diff_t *d, const ds_approval_t *o, const ds_approval_t *n)
+{
+    char  when[DS_RFC3339_LEN];
+
+    if (!o->present && !n->present) {
+        return;
+    }
+
+    if (!o->present || !n->present || strcmp(o->approver, n->approver) != 0
+        || strcmp(o->ticket, n->ticket) != 0 || o->date != n->date)
+    {
+        if (n->present) {
+            ds_emit(d, DS_DIFF_CHANGE, "approval: %s, ticket %s, on %s",
+                    n->approver, n->ticket, ds_when(n->date, when,
+                                                     sizeof(when)));
+        } else {
+            ds_emit(d, DS_DIFF_CHANGE, "approval removed");
+        }
+    }
+
+    if (o->present && n->present) {
+        ds_diff_deadline(d, "approval expires", o->expires, n->expires);
+    }
+}
+
+
 static void
 ds_diff_grant(ds_diff_t *d, const ds_recipient_t *or,
     const ds_recipient_t *nr, const ds_grant_t *o, const ds_grant_t *n)
@@ -565,6 +593,7 @@ ds_diff_grant(ds_diff_t *d, const ds_recipient_t *or,
     ds_diff_window(d, "grant window", o->valid_from, o->valid_until,
                    n->valid_from, n->valid_until);
     ds_diff_deadline(d, "review_by", o->review_by, n->review_by);
+    ds_diff_approval(d, &o->approval, &n->approval);
 
     /* what applies to calls this grant allows: its own or the recipient's */
     orl = o->rate_limit.period_ms ? &o->rate_limit : &or->rate_limit;

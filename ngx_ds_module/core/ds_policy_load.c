@@ -209,7 +209,7 @@ ds_ld_id(ds_ld_t *ld, json_t *obj, const char *key, int required,
 }
 
 
-static int
+int
 ds_ld_time(ds_ld_t *ld, json_t *obj, const char *key, int64_t *ms)
 {
     json_t  *v;
@@ -610,7 +610,7 @@ ds_ld_name_valid(const char *s, size_t len)
 }
 
 
-static int
+int
 ds_ld_name(ds_ld_t *ld, json_t *obj, const char *key, int required,
     ds_cstr_t *name)
 {
@@ -706,7 +706,7 @@ ds_ld_grant(ds_ld_t *ld, json_t *g, ds_grant_t *grant)
     static const char *const  keys[] = {
         "share", "schema", "table", "operations", "purposes", "countries",
         "attestations", "valid_from", "valid_until", "rate_limit",
-        "networks", "review_by", NULL
+        "networks", "review_by", "approval", NULL
     };
     ds_cstr_t                *att;
     size_t                    i;
@@ -731,7 +731,8 @@ ds_ld_grant(ds_ld_t *ld, json_t *g, ds_grant_t *grant)
                         &grant->valid_from, &grant->valid_until) != 0
         || ds_ld_rate_limit(ld, g, &grant->rate_limit) != 0
         || ds_ld_networks(ld, g, &grant->networks) != 0
-        || ds_ld_time(ld, g, "review_by", &grant->review_by) != 0)
+        || ds_ld_time(ld, g, "review_by", &grant->review_by) != 0
+        || ds_ld_approval(ld, g, grant) != 0)
     {
         return -1;
     }

@@ -86,7 +86,9 @@ static const ds_reason_def_t  ds_reasons[DS_REASON_COUNT] = {
       "Access from this network address is not permitted" },
     { "review_overdue", 403, "PERMISSION_DENIED",
       "Access is paused until the data provider completes its periodic "
-      "access review" }
+      "access review" },
+    { "approval_expired", 403, "PERMISSION_DENIED",
+      "The approval for access to this data has expired" }
 };
 
 

@@ -972,6 +972,8 @@ test_reason_tables(void **state)
           "PERMISSION_DENIED" },
         { DS_REASON_REVIEW_OVERDUE, "review_overdue", 403,
           "PERMISSION_DENIED" },
+        { DS_REASON_APPROVAL_EXPIRED, "approval_expired", 403,
+          "PERMISSION_DENIED" },
     };
     size_t  i;
 

@@ -83,6 +83,7 @@ dsctl_git(char *const *argv, char **out, size_t *len)
     buf = NULL;
     cap = 0;
     n = 0;
+    r = -1;
 
     for ( ;; ) {
         if (n + 65536 > cap) {

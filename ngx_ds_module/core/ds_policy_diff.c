@@ -851,6 +851,183 @@ ds_recipient_alone(ds_diff_t *d, const ds_recipient_t *r, int added)
 }
 
 
+/* ----------------------------------------------- classifications */
+
+static int
+ds_tag_in(const char *const *tags, size_t n, const char *tag)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(tags[i], tag) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* tags of a not in b, as "PHI, PII" */
+static int
+ds_tags_minus(const char *const *a, size_t na, const char *const *b,
+    size_t nb, char *buf, size_t size)
+{
+    size_t  i, len;
+    int     n;
+
+    len = 0;
+    n = 0;
+    buf[0] = '\0';
+
+    for (i = 0; i < na; i++) {
+        if (!ds_tag_in(b, nb, a[i]) && len + strlen(a[i]) + 8 < size) {
+            len += snprintf(buf + len, size - len, "%s%s", n ? ", " : "",
+                            a[i]);
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+static int
+ds_class_scope_eq(const ds_class_t *a, const ds_class_t *b)
+{
+    return ds_cstr_eq(&a->share, &b->share)
+           && ds_cstr_eq(&a->schema, &b->schema)
+           && ds_cstr_eq(&a->table, &b->table);
+}
+
+
+/* every tag a classification of this scope has in p; -1: over max */
+static int
+ds_class_tags(const ds_policy_t *p, const ds_class_t *c,
+    const char **tags, size_t *n, size_t max)
+{
+    size_t  i, j;
+
+    *n = 0;
+
+    for (i = 0; i < p->nclasses; i++) {
+        if (!ds_class_scope_eq(&p->classes[i], c)) {
+            continue;
+        }
+
+        for (j = 0; j < p->classes[i].ntags; j++) {
+            if (ds_tag_in(tags, *n, p->classes[i].tags[j])) {
+                continue;
+            }
+
+            if (*n == max) {
+                return -1;
+            }
+
+            tags[(*n)++] = p->classes[i].tags[j];
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * A tag that needs an approval, taken off data, or no longer needing
+ * one, means less sign-off: a widening; other tag changes are for the
+ * reviewer to read.
+ */
+static void
+ds_diff_classes(ds_diff_t *d, const ds_policy_t *old, const ds_policy_t *new)
+{
+    const ds_policy_t  *p;
+    const ds_class_t   *c;
+    const char         *ot[64], *nt[64];
+    char                buf[DS_DIFF_TEXT - 64];
+    size_t              i, k, on, nn;
+    int                 side, seen, gated;
+
+    d->recipient = NULL;
+
+    for (side = 0; side < 2; side++) {
+        p = side ? old : new;
+
+        for (i = 0; i < p->nclasses; i++) {
+            c = &p->classes[i];
+
+            /* each scope once, at its first appearance in new, then old */
+            for (k = 0, seen = 0; k < i && !seen; k++) {
+                seen = ds_class_scope_eq(&p->classes[k], c);
+            }
+            for (k = 0; side && k < new->nclasses && !seen; k++) {
+                seen = ds_class_scope_eq(&new->classes[k], c);
+            }
+            if (seen) {
+                continue;
+            }
+
+            ds_subject(d, "classification %.*s/%.*s/%.*s",
+                       (int) c->share.len, c->share.str, (int) c->schema.len,
+                       c->schema.str, (int) c->table.len, c->table.str);
+
+            /* never a silent "no change" */
+            if (ds_class_tags(old, c, ot, &on, 64) != 0
+                || ds_class_tags(new, c, nt, &nn, 64) != 0)
+            {
+                ds_emit(d, DS_DIFF_WIDEN, "not compared: more than 64 "
+                        "tags");
+                continue;
+            }
+
+            for (k = 0, gated = 0; k < on; k++) {
+                gated |= !ds_tag_in(nt, nn, ot[k])
+                         && ds_tag_in(old->approval_tags,
+                                      old->napproval_tags, ot[k]);
+            }
+
+            if (ds_tags_minus(ot, on, nt, nn, buf, sizeof(buf))) {
+                ds_emit(d, gated ? DS_DIFF_WIDEN : DS_DIFF_CHANGE,
+                        "tags removed: %s", buf);
+            }
+
+            for (k = 0, gated = 0; k < nn; k++) {
+                gated |= !ds_tag_in(ot, on, nt[k])
+                         && ds_tag_in(new->approval_tags,
+                                      new->napproval_tags, nt[k]);
+            }
+
+            if (ds_tags_minus(nt, nn, ot, on, buf, sizeof(buf))) {
+                ds_emit(d, gated ? DS_DIFF_NARROW : DS_DIFF_CHANGE,
+                        "tags added: %s", buf);
+            }
+        }
+    }
+
+    ds_subject(d, "approvals");
+
+    if (ds_tags_minus(old->approval_tags, old->napproval_tags,
+                      new->approval_tags, new->napproval_tags, buf,
+                      sizeof(buf)))
+    {
+        ds_emit(d, DS_DIFF_WIDEN, "no longer required for: %s", buf);
+    }
+
+    if (ds_tags_minus(new->approval_tags, new->napproval_tags,
+                      old->approval_tags, old->napproval_tags, buf,
+                      sizeof(buf)))
+    {
+        ds_emit(d, DS_DIFF_NARROW, "now required for: %s", buf);
+    }
+
+    if (old->separate_author != new->separate_author) {
+        ds_emit(d, new->separate_author ? DS_DIFF_NARROW : DS_DIFF_WIDEN,
+                "separate_author %s -> %s",
+                old->separate_author ? "true" : "false",
+                new->separate_author ? "true" : "false");
+    }
+}
+
+
 size_t
 ds_policy_diff(const ds_policy_t *old, const ds_policy_t *new,
     ds_diff_handler_pt handler, void *data)
@@ -876,6 +1053,8 @@ ds_policy_diff(const ds_policy_t *old, const ds_policy_t *new,
                 new->token_max_lifetime ? new->token_max_lifetime_text
                                         : "none");
     }
+
+    ds_diff_classes(&d, old, new);
 
     for (i = 0; i < new->nrecipients; i++) {
         n = new->recipients[i];

@@ -248,6 +248,53 @@ test_diff(void **state)
 }
 
 
+static void
+test_diff_rules(void **state)
+{
+    static const char  *a =
+        "{\"version\": 1, \"recipients\": [],\n"
+        " \"classifications\": [{\"share\": \"claims\", "
+        "\"tags\": [\"PHI\", \"FIN\"]},\n"
+        "  {\"share\": \"dir\", \"tags\": [\"PII\"]}],\n"
+        " \"approvals\": {\"required_for\": [\"PHI\", \"PII\"], "
+        "\"separate_author\": true}}";
+    static const char  *b =
+        "{\"version\": 1, \"recipients\": [],\n"
+        " \"classifications\": [{\"share\": \"CLAIMS\", "
+        "\"tags\": [\"FIN\"]},\n"
+        "  {\"share\": \"dir\", \"tags\": [\"PII\", \"PCI\"]},\n"
+        "  {\"share\": \"pay\", \"tags\": [\"PCI\"]}],\n"
+        " \"approvals\": {\"required_for\": [\"PII\", \"PCI\"]}}";
+    ds_policy_t        *pa, *pb;
+    seen_t              s;
+
+    (void) state;
+
+    pa = load(a);
+    assert_non_null(pa);
+    pb = load(b);
+    assert_non_null(pb);
+
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(ds_policy_diff(pa, pb, collect, &s), 3);
+    assert_int_equal(s.n, 6);
+    assert_string_equal(s.line[0], "widen|classification CLAIMS/*/*|tags "
+                        "removed: PHI");
+    assert_string_equal(s.line[1], "narrow|classification dir/*/*|tags "
+                        "added: PCI");
+    assert_string_equal(s.line[2], "narrow|classification pay/*/*|tags "
+                        "added: PCI");
+    assert_string_equal(s.line[3], "widen|approvals|no longer required "
+                        "for: PHI");
+    assert_string_equal(s.line[4], "narrow|approvals|now required for: PCI");
+    assert_string_equal(s.line[5], "widen|approvals|separate_author true "
+                        "-> false");
+
+    ds_policy_free(pa);
+    ds_policy_free(pb);
+}
+
+
 int
 main(void)
 {
@@ -256,6 +303,7 @@ main(void)
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_approval_expired),
         cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_diff_rules),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,13 +1,22 @@
 """dsctl policy diff over a real git repository made at test time: the
 words a reviewer reads, --fail-on-widen exit codes, --json (issue #18)."""
 
+import copy
 import json
 import os
 import subprocess
 
 import pytest
 
-from conftest import DSCTL, make_policy
+from conftest import DSCTL
+from conftest import make_policy as _make_policy
+
+# one instant for every revision: make_policy() dates contracts from now
+_BASE = _make_policy()
+
+
+def make_policy():
+    return copy.deepcopy(_BASE)
 
 
 def git(repo, *args):

@@ -89,30 +89,6 @@ ds_w_string(ds_writer_t *w, ds_buf_t *b, ds_audit_str_t s, size_t cap,
 
 
 void
-ds_w_begin(ds_writer_t *w, int k)
-{
-    w->off[k] = (unsigned) w->v.len;
-}
-
-
-void
-ds_w_end(ds_writer_t *w, int k)
-{
-    w->len[k] = (unsigned) (w->v.len - w->off[k]);
-    w->set[k] = 1;
-}
-
-
-void
-ds_w_str(ds_writer_t *w, int k, ds_audit_str_t s, size_t cap)
-{
-    ds_w_begin(w, k);
-    ds_w_string(w, &w->v, s, cap, w->m[k].key, NULL);
-    ds_w_end(w, k);
-}
-
-
-void
 ds_w_str_keep(ds_writer_t *w, int k, ds_audit_str_t s, size_t cap,
     ds_buf_t *clean)
 {
@@ -131,47 +107,6 @@ ds_w_const(ds_writer_t *w, int k, const char *s)
 }
 
 
-/* as jansson prints integers ("%lld"), without printf's overhead */
-void
-ds_buf_int(ds_buf_t *b, int64_t n)
-{
-    char      num[24], *p;
-    uint64_t  u;
-
-    p = num + sizeof(num);
-    u = n < 0 ? (uint64_t) 0 - (uint64_t) n : (uint64_t) n;
-
-    do {
-        *--p = (char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
-
-    if (n < 0) {
-        *--p = '-';
-    }
-
-    ds_buf_add(b, p, num + sizeof(num) - p);
-}
-
-
-void
-ds_w_int(ds_writer_t *w, int k, int64_t n)
-{
-    ds_w_begin(w, k);
-    ds_buf_int(&w->v, n);
-    ds_w_end(w, k);
-}
-
-
-void
-ds_w_raw(ds_writer_t *w, int k, const char *s, size_t n)
-{
-    ds_w_begin(w, k);
-    ds_buf_add(&w->v, s, n);
-    ds_w_end(w, k);
-}
-
-
 void
 ds_w_time(ds_writer_t *w, int k, int64_t ms)
 {
@@ -179,14 +114,6 @@ ds_w_time(ds_writer_t *w, int k, int64_t ms)
 
     ds_time_format_rfc3339(ms, buf, sizeof(buf));
     ds_w_const(w, k, buf);
-}
-
-
-void
-ds_w_open(ds_writer_t *w, int k)
-{
-    w->len[k] = 0;
-    w->set[k] = 1;
 }
 
 
@@ -275,14 +202,9 @@ ds_w_join(const ds_writer_t *w, ds_buf_t *b, const ds_audit_chain_t *c)
             ds_w_close(b, &w->m[open[--depth]]);
         }
 
-        if (!first[depth]) {
-            ds_buf_add(b, ",", 1);
-        }
+        /* the first member of an object goes without its comma */
+        ds_buf_add(b, m->member + first[depth], m->len - first[depth]);
         first[depth] = 0;
-
-        ds_buf_add(b, "\"", 1);
-        ds_buf_add(b, m->key, m->len);
-        ds_buf_add(b, "\":", 2);
 
         switch (m->kind) {
 
@@ -354,9 +276,15 @@ ds_w_line(ds_audit_chain_t *c, const ds_wmember_t *m, size_t n,
     ds_buf_t     b;
     ds_writer_t  w;
 
-    memset(&w, 0, sizeof(w));
+    /* only what a fill reads: the struct is large, records are many */
     w.m = m;
     w.n = n;
+    memset(&w.v, 0, sizeof(w.v));
+    memset(w.set, 0, n);
+    w.shift = 0;
+    w.sanitized = 0;
+    w.bytes = 0;
+    w.ntruncated = 0;
 
     /*
      * Field caps keep ordinary records small; a record of hostile
@@ -375,7 +303,7 @@ ds_w_line(ds_audit_chain_t *c, const ds_wmember_t *m, size_t n,
         w.bytes = 0;
         w.sanitized = 0;
         w.ntruncated = 0;
-        memset(w.set, 0, sizeof(w.set));
+        memset(w.set, 0, n);
     }
 
     if (w.v.failed) {

@@ -31,12 +31,14 @@ typedef enum {
 
 typedef struct {
     const char          *key;
-    unsigned char        len;
+    const char          *member;        /* ,"key": as joined */
+    unsigned char        len;           /* of member */
     unsigned char        kind;
     short                parent;        /* member index, -1: top level */
 } ds_wmember_t;
 
-#define ds_wm(key, kind, parent)  { key, sizeof(key) - 1, kind, parent }
+#define ds_wm(key, kind, parent)                                              \
+    { key, ",\"" key "\":", sizeof(",\"" key "\":") - 1, kind, parent }
 
 
 typedef struct {
@@ -66,22 +68,88 @@ typedef void (*ds_wfill_pt)(ds_writer_t *w, const void *data);
 void ds_w_string(ds_writer_t *w, ds_buf_t *b, ds_audit_str_t s, size_t cap,
     const char *field, ds_buf_t *clean);
 
-/* member k := ... */
-void ds_w_str(ds_writer_t *w, int k, ds_audit_str_t s, size_t cap);
+/* member k := ... (the small ones inline: a record has ~40 members) */
+
+static inline void
+ds_w_begin(ds_writer_t *w, int k)
+{
+    w->off[k] = (unsigned) w->v.len;
+}
+
+
+static inline void
+ds_w_end(ds_writer_t *w, int k)
+{
+    w->len[k] = (unsigned) (w->v.len - w->off[k]);
+    w->set[k] = 1;
+}
+
+
+static inline void
+ds_w_str(ds_writer_t *w, int k, ds_audit_str_t s, size_t cap)
+{
+    ds_w_begin(w, k);
+    ds_w_string(w, &w->v, s, cap, w->m[k].key, NULL);
+    ds_w_end(w, k);
+}
+
+
+static inline void
+ds_w_raw(ds_writer_t *w, int k, const char *s, size_t n)
+{
+    ds_w_begin(w, k);
+    ds_buf_add(&w->v, s, n);
+    ds_w_end(w, k);
+}
+
+
+static inline void
+ds_w_open(ds_writer_t *w, int k)
+{
+    w->len[k] = 0;
+    w->set[k] = 1;
+}
+
+
+/* as jansson prints integers ("%lld"), without printf's overhead */
+static inline void
+ds_buf_int(ds_buf_t *b, int64_t n)
+{
+    char      num[24], *p;
+    uint64_t  u;
+
+    p = num + sizeof(num);
+    u = n < 0 ? (uint64_t) 0 - (uint64_t) n : (uint64_t) n;
+
+    do {
+        *--p = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    if (n < 0) {
+        *--p = '-';
+    }
+
+    ds_buf_add(b, p, num + sizeof(num) - p);
+}
+
+
+static inline void
+ds_w_int(ds_writer_t *w, int k, int64_t n)
+{
+    ds_w_begin(w, k);
+    ds_buf_int(&w->v, n);
+    ds_w_end(w, k);
+}
+
+
 void ds_w_str_keep(ds_writer_t *w, int k, ds_audit_str_t s, size_t cap,
     ds_buf_t *clean);
 void ds_w_const(ds_writer_t *w, int k, const char *s);   /* not counted */
-void ds_w_int(ds_writer_t *w, int k, int64_t n);
-void ds_w_raw(ds_writer_t *w, int k, const char *s, size_t n);
 void ds_w_time(ds_writer_t *w, int k, int64_t ms);
-void ds_w_open(ds_writer_t *w, int k);                   /* object, array */
-void ds_w_begin(ds_writer_t *w, int k);
-void ds_w_end(ds_writer_t *w, int k);
 
 /* the "truncated" list as a JSON array, into member k */
 void ds_w_truncated(ds_writer_t *w, int k);
-
-void ds_buf_int(ds_buf_t *b, int64_t n);
 
 /* values both formats have: the query object (and its query string) */
 void ds_audit_query_write(ds_writer_t *w, const ds_audit_req_t *rq,

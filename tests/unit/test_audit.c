@@ -1345,7 +1345,8 @@ check_table(const ds_wmember_t *m, size_t n)
 
     for (k = 0; k < n; k++) {
         assert_non_null(m[k].key);
-        assert_int_equal(strlen(m[k].key), m[k].len);
+        assert_int_equal(strlen(m[k].key) + 4, m[k].len);
+        assert_int_equal(strlen(m[k].member), m[k].len);
 
         if (m[k].parent >= 0) {
             assert_true((size_t) m[k].parent < k);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the Debian packages (docs/packaging.md): installs the build
-# dependencies that debian/control names (apt-get build-dep), builds a
+# dependencies (scripts/deps.sh deb, then debian/control's), builds a
 # copy of the tree with dpkg-buildpackage -us -uc -b, so the checkout
 # stays clean, and runs lintian. Leaves in $DEB_OUT (default build/deb):
 #   libnginx-mod-http-ds_<v>_<arch>.deb  ngx-ds-tools_<v>_<arch>.deb
@@ -20,23 +20,12 @@ apt_get() {
     $sudo apt-get -o DPkg::Lock::Timeout=300 "$@"
 }
 
-# the tools to build and check, then what debian/control asks for
-tools=(dpkg-dev build-essential debhelper lintian)
-missing=()
-for p in "${tools[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-        grep -q "install ok installed" || missing+=("$p")
-done
-updated=
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "deb: installing ${missing[*]}"
-    apt_get update -qq
-    updated=1
-    apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# the packaging tools and the build dependencies (scripts/deps.sh deb);
+# debian/control has the last word, through apt-get build-dep
+"$repo/scripts/deps.sh" deb
 if ! (cd "$repo" && dpkg-checkbuilddeps) 2>/dev/null; then
     echo "deb: installing the build dependencies of debian/control"
-    [ -n "$updated" ] || apt_get update -qq
+    apt_get update -qq
     (cd "$repo" && apt_get build-dep -y -qq --no-install-recommends ./ \
         >/dev/null)
 fi

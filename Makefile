@@ -3,8 +3,8 @@
 #   make run     install what is missing, build, start a local demo
 #   make test    install what is missing, build, run every test
 #
-# Other targets: module, dsctl, unit, integration, fuzz, bench, clean,
-# sanitize, valgrind.
+# Other targets: module, dsctl, man, unit, integration, fuzz, bench, deb,
+# clean, sanitize, valgrind.
 
 NGX_SRC  ?= /usr/share/nginx/src
 BUILD    ?= $(CURDIR)/build
@@ -12,7 +12,8 @@ PYTHON   ?= /usr/bin/python3
 CC       ?= cc
 
 CFLAGS   ?= -g -O2
-DS_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror \
+# CPPFLAGS and LDFLAGS carry the Debian package build's hardening flags
+DS_CFLAGS = $(CPPFLAGS) $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror \
             -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
             -Ingx_ds_module/core -Itools
 DS_LIBS   = -ljansson -lmaxminddb -lhiredis -lcrypto
@@ -25,7 +26,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 SHELL_SRCS := config $(wildcard ngx_ds_module/*.[ch]) $(CORE_SRCS) $(CORE_HDRS)
 
-.PHONY: all deps module dsctl unit integration test run stop fuzz bench bench-list clean
+.PHONY: all deps module dsctl man unit integration test run stop fuzz bench bench-list clean
 
 all: module dsctl
 
@@ -49,7 +50,15 @@ $(BUILD)/libdscore.a: $(CORE_OBJS)
 dsctl: $(BUILD)/dsctl
 
 $(BUILD)/dsctl: $(TOOL_SRCS) tools/dsctl.h $(BUILD)/libdscore.a
-	$(CC) $(DS_CFLAGS) -o $@ $(TOOL_SRCS) $(BUILD)/libdscore.a $(DS_LIBS)
+	$(CC) $(DS_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_SRCS) $(BUILD)/libdscore.a \
+	    $(DS_LIBS)
+
+# ngx_ds(5) and dsctl(1), rendered from README.md's reference, which the
+# same run checks against the directives and commands in the sources
+man: $(BUILD)/man/ngx_ds.5
+
+$(BUILD)/man/ngx_ds.5: README.md scripts/gen-man.py $(SHELL_SRCS) $(TOOL_SRCS)
+	$(PYTHON) scripts/gen-man.py $(BUILD)/man
 
 # the unit tests hold the product's records against the jansson oracle
 ORACLE_SRCS := $(wildcard tests/oracle/*.c)
@@ -61,7 +70,7 @@ $(BUILD)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) \
 	$(CC) $(DS_CFLAGS) -Itests/unit -Itests/oracle -o $@ $< $(ORACLE_SRCS) \
 	    $(BUILD)/libdscore.a -lcmocka $(DS_LIBS)
 
-unit: $(UNIT_BINS)
+unit: man $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 integration: all
@@ -106,6 +115,13 @@ $(BUILD)/list_cost: bench/list_cost.c $(CORE_HDRS) $(BUILD)/libdscore.a
 
 bench-list: $(BUILD)/list_cost
 	$(BUILD)/list_cost 35000 131072 1048576 8388608
+
+# libnginx-mod-http-ds and ngx-ds-tools .debs into $(DEB_OUT)
+# (docs/packaging.md)
+DEB_OUT ?= $(BUILD)/deb
+.PHONY: deb
+deb:
+	DEB_OUT=$(DEB_OUT) scripts/build-deb.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what ngx_ds needs to build, run and test, from Debian's
 # packages. Idempotent: only missing packages are installed.
-#   scripts/deps.sh [build|run|test|bench|fuzz]   (default: test)
+#   scripts/deps.sh [build|run|test|bench|fuzz|deb]   (default: test)
 set -euo pipefail
 
 build=(make gcc nginx-dev nginx-core libjansson-dev libmaxminddb-dev
@@ -12,6 +12,9 @@ test=("${run[@]}" libcmocka-dev python3-pytest python3-requests
       python3-jsonschema git)
 bench=("${test[@]}" wrk procps)
 fuzz=("${test[@]}" clang libclang-rt-14-dev valgrind)
+# make deb: debian/control's Build-Depends and the packaging tools
+deb=("${build[@]}" build-essential dpkg-dev debhelper lintian python3
+     libcmocka-dev)
 
 what=${1:-test}
 case $what in
@@ -20,7 +23,8 @@ case $what in
     test)  want=("${test[@]}") ;;
     bench) want=("${bench[@]}") ;;
     fuzz)  want=("${fuzz[@]}") ;;
-    *) echo "usage: $0 [build|run|test|bench|fuzz]" >&2; exit 2 ;;
+    deb)   want=("${deb[@]}") ;;
+    *) echo "usage: $0 [build|run|test|bench|fuzz|deb]" >&2; exit 2 ;;
 esac
 
 missing=()

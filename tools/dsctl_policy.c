@@ -60,6 +60,7 @@ dsctl_check_lifetimes(const ds_policy_t *p)
     size_t                 i, j, k, n;
     int64_t                now;
     int                    errors;
+    const char            *source;
     char                   when[DS_RFC3339_LEN];
 
     if (p->token_max_lifetime == 0) {
@@ -69,8 +70,21 @@ dsctl_check_lifetimes(const ds_policy_t *p)
     now = ds_time_now_ms();
     errors = 0;
 
+    source = NULL;
+    n = 0;
+
     for (i = 0; i < p->nrecipients; i++) {
         r = p->recipients[i];
+
+        /* the recipient's index in its own file, for the path */
+        if (i && r->source == source) {
+            n++;
+        } else {
+            for (k = 0, n = 0; k < i; k++) {
+                n += (p->recipients[k]->source == r->source);
+            }
+            source = r->source;
+        }
 
         for (j = 0; j < r->ntokens; j++) {
             t = &r->tokens[j];
@@ -87,11 +101,6 @@ dsctl_check_lifetimes(const ds_policy_t *p)
                         "\"%s\" from now\n", r->source, t->id, r->id, when,
                         p->token_max_lifetime_text);
                 continue;
-            }
-
-            /* the recipient's index in its own file, for the path */
-            for (k = 0, n = 0; k < i; k++) {
-                n += (p->recipients[k]->source == r->source);
             }
 
             fprintf(stderr, "%s: $.recipients[%zu].tokens[%zu].expires: "

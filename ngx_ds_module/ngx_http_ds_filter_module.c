@@ -124,8 +124,8 @@ ngx_http_ds_header_filter(ngx_http_request_t *r)
     ctx = ngx_http_ds_get_ctx(r);
 
     if (ctx == NULL
-        || !ctx->decided
-        || ctx->answered
+        || !ngx_http_ds_decided(ctx)
+        || ngx_http_ds_answered(ctx)
         || !ctx->verdict.allow
         || !ds_op_is_list(ctx->path.op)
         || r->err_status)
@@ -193,7 +193,7 @@ ngx_http_ds_header_filter(ngx_http_request_t *r)
      * headers wait for the filtered body (see the body filter); if the
      * body never completes, the audit record must not show a 200
      */
-    ctx->list_held = 1;
+    ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_HELD);
 
     return NGX_OK;
 }
@@ -404,7 +404,7 @@ ngx_http_ds_filter_fail(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ctx->verdict.allow = 0;
     ctx->verdict.reason = DS_REASON_UPSTREAM_INVALID;
     ctx->verdict.http_status = NGX_HTTP_BAD_GATEWAY;
-    ctx->answered = 1;
+    ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_ANSWERED);
 
     b = ngx_http_ds_error_body(r, DS_REASON_UPSTREAM_INVALID, NULL);
     if (b == NULL) {
@@ -431,7 +431,10 @@ ngx_http_ds_filter_release(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ngx_chain_t  cl;
 
     r->headers_out.content_length_n = b->last - b->pos;
-    ctx->list_held = 0;
+
+    if (ctx->state == NGX_HTTP_DS_HELD) {
+        ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_PASSED);
+    }
 
     rc = ngx_http_next_header_filter(r);
 

@@ -70,8 +70,6 @@ static ngx_int_t ngx_http_ds_deny(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ds_drop_ranges(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ds_same_uri(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx);
-static ngx_http_ds_ctx_t *ngx_http_ds_create_ctx(ngx_http_request_t *r);
-static void ngx_http_ds_ctx_cleanup(void *data);
 static void ngx_http_ds_decide(ngx_http_request_t *r,
     ngx_http_ds_main_conf_t *dmcf, ngx_http_ds_loc_conf_t *dlcf,
     ngx_http_ds_ctx_t *ctx);
@@ -247,55 +245,51 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_ds_get_ctx(r);
-
-    if (ctx != NULL && ctx->decided) {
-
-        if (ctx->done) {
-            /*
-             * an internal redirect: never decide or charge twice, and
-             * never let the decision cover another URI (an error page
-             * keeps r->err_status, and the guard answers it)
-             */
-            if (ctx->access_rc == NGX_DECLINED && r->err_status == 0
-                && !ngx_http_ds_same_uri(r, ctx))
-            {
-                return ngx_http_ds_deny(r, ctx, DS_REASON_URI_REWRITTEN);
-            }
-
-            return ctx->access_rc;
-        }
-
-        if (ctx->answered) {
-            return NGX_DONE;
-        }
-
-        /* resumed by the rate limiter once its reply arrived */
-        if (ctx->rl_state == NGX_HTTP_DS_RL_PENDING) {
-            return NGX_AGAIN;
-        }
-
-        if (ctx->deny_pending) {
-            return ngx_http_ds_send_denial(r, ctx);
-        }
-
-        ctx->done = 1;
-        ctx->access_rc = NGX_DECLINED;
-        return NGX_DECLINED;
+    ctx = ngx_http_ds_need_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx == NULL) {
-        ctx = ngx_http_ds_create_ctx(r);
-        if (ctx == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /* entered again: resumed by the limiter, or an internal redirect */
+    switch (ctx->state) {
+
+    case NGX_HTTP_DS_NEW:
+        break;
+
+    case NGX_HTTP_DS_PASSED:
+        /*
+         * an internal redirect: never decide or charge twice, and never
+         * let the decision cover another URI (an error page keeps
+         * r->err_status, and the guard answers it)
+         */
+        if (r->err_status == 0 && !ngx_http_ds_same_uri(r, ctx)) {
+            return ngx_http_ds_deny(r, ctx, DS_REASON_URI_REWRITTEN);
         }
+
+        return NGX_DECLINED;
+
+    case NGX_HTTP_DS_PARKED:
+    case NGX_HTTP_DS_DENY_PARKED:
+        return NGX_AGAIN;
+
+    case NGX_HTTP_DS_RESUMED:
+        ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_PASSED);
+        return NGX_DECLINED;
+
+    case NGX_HTTP_DS_DENY_RESUMED:
+        return ngx_http_ds_send_denial(r, ctx);
+
+    case NGX_HTTP_DS_ANSWERED:
+        return NGX_DONE;
+
+    default: /* FAILED; DECIDED and HELD never reach here */
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     dmcf = ngx_http_get_module_main_conf(r, ngx_http_ds_module);
 
     ngx_http_ds_decide(r, dmcf, dlcf, ctx);
 
-    ctx->enforced = 1;
     ctx->uri = r->uri;
 
     if (!r->valid_unparsed_uri) {
@@ -319,8 +313,6 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
              * a live-revoked token gets one answer whatever it asks
              * for, not details of its old grants: ask Redis first
              */
-            ctx->deny_pending = 1;
-
             rc = ngx_http_ds_redis_check(r, ctx);
 
             if (rc == NGX_AGAIN || rc == NGX_DONE) {
@@ -334,6 +326,7 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
     if (ds_op_is_list(ctx->path.op)
         && ngx_http_ds_drop_ranges(r) != NGX_OK)
     {
+        ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -346,8 +339,7 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
          * not NGX_OK: under "satisfy any" that would skip the other
          * access checks; our denials never reach the phase checker
          */
-        ctx->done = 1;
-        ctx->access_rc = NGX_DECLINED;
+        ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_PASSED);
         return NGX_DECLINED;
 
     case NGX_AGAIN:
@@ -356,14 +348,13 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
     case NGX_DONE:
         /*
          * the limiter answered and finalized the request, which may be
-         * freed by now: ctx must not be touched (it set ctx->done)
+         * freed by now: ctx must not be touched (it is ANSWERED)
          */
         return NGX_DONE;
 
     default:
         /* an error of the limiter itself */
-        ctx->done = 1;
-        ctx->access_rc = rc;
+        ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_FAILED);
         return rc;
     }
 }
@@ -378,9 +369,6 @@ ngx_http_ds_send_denial(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
                   ds_reason_name(ctx->verdict.reason),
                   ctx->verdict.recipient_id ? ctx->verdict.recipient_id
                                             : "-");
-
-    ctx->done = 1;
-    ctx->access_rc = NGX_DONE;
 
     return ngx_http_ds_send_error(r, ctx, ctx->verdict.http_status,
                                   ctx->verdict.reason, ctx->verdict.detail);
@@ -425,9 +413,6 @@ ngx_http_ds_deny(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ctx->verdict.reason = reason;
     ctx->verdict.http_status = ds_reason_http_status(reason);
     ctx->verdict.detail[0] = '\0';
-
-    ctx->done = 1;
-    ctx->access_rc = NGX_DONE;
 
     return ngx_http_ds_send_error(r, ctx, ctx->verdict.http_status, reason,
                                   NULL);
@@ -510,84 +495,6 @@ ngx_http_ds_same_uri(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
 }
 
 
-ngx_http_ds_ctx_t *
-ngx_http_ds_get_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t  *cln;
-    ngx_http_ds_ctx_t   *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ds_module);
-
-    if (ctx != NULL) {
-        return ctx;
-    }
-
-    /*
-     * an internal redirect zeroed r->ctx; the pool cleanup still holds
-     * the context (subrequests share the pool, so they find it too)
-     */
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_ds_ctx_cleanup) {
-            ctx = cln->data;
-
-            if (r == r->main) {
-                ngx_http_set_ctx(r, ctx, ngx_http_ds_module);
-            }
-
-            return ctx;
-        }
-    }
-
-    return NULL;
-}
-
-
-static ngx_http_ds_ctx_t *
-ngx_http_ds_create_ctx(ngx_http_request_t *r)
-{
-    ngx_http_ds_ctx_t   *ctx;
-    ngx_pool_cleanup_t  *cln;
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ds_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_http_ds_ctx_cleanup;
-    cln->data = ctx;
-
-    ctx->path_err = DS_PATH_UNKNOWN_ENDPOINT;
-    ctx->verdict.reason = DS_REASON_UNKNOWN_ENDPOINT;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_ds_module);
-
-    return ctx;
-}
-
-
-static void
-ngx_http_ds_ctx_cleanup(void *data)
-{
-    /* a marker only: the context lives in the request pool */
-}
-
-
-ngx_http_ds_ctx_t *
-ngx_http_ds_need_ctx(ngx_http_request_t *r)
-{
-    ngx_http_ds_ctx_t  *ctx;
-
-    ctx = ngx_http_ds_get_ctx(r);
-
-    return ctx ? ctx : ngx_http_ds_create_ctx(r);
-}
-
-
 ngx_uint_t
 ngx_http_ds_enforced(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
 {
@@ -598,7 +505,7 @@ ngx_http_ds_enforced(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
     ngx_http_ds_loc_conf_t    *dlcf;
     ngx_http_core_srv_conf_t  *cscf;
 
-    if (ctx != NULL && ctx->enforced && r == r->main) {
+    if (ctx != NULL && ngx_http_ds_decided(ctx) && r == r->main) {
         return 1;
     }
 
@@ -778,7 +685,7 @@ ngx_http_ds_decide(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
 
     ds_decide(dmcf->policy, &facts, &ctx->verdict);
 
-    ctx->decided = 1;
+    ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_DECIDED);
 
     ngx_http_ds_map_path_error(ctx);
 
@@ -951,8 +858,9 @@ ngx_http_ds_send_error(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ngx_buf_t    *b;
     ngx_chain_t   out;
 
+    /* first: the request may be freed once the answer is sent */
     if (ctx != NULL) {
-        ctx->answered = 1;
+        ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_ANSWERED);
     }
 
     /*
@@ -1109,7 +1017,7 @@ ngx_http_ds_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     default:
-        if (ctx == NULL || !ctx->decided) {
+        if (ctx == NULL || !ngx_http_ds_decided(ctx)) {
             break;
         }
 
@@ -1188,7 +1096,7 @@ ngx_http_ds_client_country(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 {
     ngx_http_ds_main_conf_t  *dmcf;
 
-    if (ctx && ctx->decided && ctx->geo) {
+    if (ctx && ngx_http_ds_decided(ctx) && ctx->geo) {
         ngx_memcpy(cc, ctx->country, ctx->country_len);
         cc[ctx->country_len] = '\0';
         return ctx->country_len;

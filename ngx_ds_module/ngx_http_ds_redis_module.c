@@ -10,9 +10,10 @@
  * command timeout, or the connection's loss) resumes it:
  *
  *   - allowed (or Redis unavailable with failure mode open): the module
- *     sets ctx->rl_state and runs the phases again; the access handler
- *     is re-entered, finds rl_state no longer PENDING and goes on as if
- *     the check had returned NGX_DECLINED;
+ *     sets ctx->rl_state, moves the state to RESUMED (DENY_RESUMED for a
+ *     denial that waited) and runs the phases again; the access handler
+ *     is re-entered and goes on as if the check had returned
+ *     NGX_DECLINED (or sends the policy's denial);
  *   - limited, revoked, or unavailable in closed mode: the module
  *     answers through ngx_http_ds_send_error() itself and never re-runs
  *     the phases.
@@ -190,17 +191,6 @@ ngx_module_t  ngx_http_ds_redis_module = {
 };
 
 
-/* indexed by ngx_http_ds_rl_state_e */
-static ngx_str_t  ngx_http_ds_redis_states[] = {
-    ngx_string("none"),
-    ngx_string("pending"),
-    ngx_string("allowed"),
-    ngx_string("limited"),
-    ngx_string("revoked"),
-    ngx_string("unavailable")
-};
-
-
 static ngx_str_t  ngx_http_ds_redis_h_limit = ngx_string("RateLimit-Limit");
 static ngx_str_t  ngx_http_ds_redis_h_remaining =
     ngx_string("RateLimit-Remaining");
@@ -218,7 +208,9 @@ ngx_http_ds_redis_check(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
     ngx_http_ds_redis_loc_conf_t   *rlcf;
     ngx_http_ds_redis_main_conf_t  *rmcf;
 
-    if (ctx->rl_state == NGX_HTTP_DS_RL_PENDING) {
+    if (ctx->state == NGX_HTTP_DS_PARKED
+        || ctx->state == NGX_HTTP_DS_DENY_PARKED)
+    {
         return NGX_AGAIN;
     }
 
@@ -234,7 +226,7 @@ ngx_http_ds_redis_check(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
     ngx_memzero(&p, sizeof(ds_gcra_params_t));
 
     /* a denial waiting for the revocation check spends no quota */
-    if (rlcf->rate_limit && !ctx->deny_pending
+    if (rlcf->rate_limit && ctx->verdict.allow
         && ds_gcra_params(&ctx->verdict.rate_limit, &p) != 0)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -417,7 +409,9 @@ ngx_http_ds_redis_hold(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     w->ev.data = w;
     w->ev.log = r->connection->log;
 
-    ctx->rl_state = NGX_HTTP_DS_RL_PENDING;
+    ngx_http_ds_set_state(r, ctx, ctx->verdict.allow
+                                  ? NGX_HTTP_DS_PARKED
+                                  : NGX_HTTP_DS_DENY_PARKED);
     ctx->rl_wait = w;
 
     /* as limit_req's delay: notice a client that goes away meanwhile */
@@ -618,10 +612,15 @@ ngx_http_ds_redis_resume(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     rc = ngx_http_ds_redis_apply(r, ctx, res);
 
     if (rc == NGX_DECLINED) {
+        ngx_http_ds_set_state(r, ctx, ctx->state == NGX_HTTP_DS_PARKED
+                                      ? NGX_HTTP_DS_RESUMED
+                                      : NGX_HTTP_DS_DENY_RESUMED);
+
         r->write_event_handler = ngx_http_core_run_phases;
         ngx_http_core_run_phases(r);
 
     } else if (rc == NGX_ERROR) {
+        ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_FAILED);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
@@ -725,10 +724,6 @@ ngx_http_ds_redis_deny(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ctx->verdict.reason = reason;
     ctx->verdict.http_status = (int) status;
 
-    /* set before: the request may be freed once the answer is sent */
-    ctx->done = 1;
-    ctx->access_rc = NGX_DONE;
-
     return ngx_http_ds_send_error(r, ctx, status, reason, message);
 }
 
@@ -796,19 +791,15 @@ static ngx_int_t
 ngx_http_ds_redis_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_uint_t          state;
-    ngx_http_ds_ctx_t  *ctx;
+    ngx_http_ds_ctx_t       *ctx;
+    ngx_http_ds_rl_state_e   state;
 
     ctx = ngx_http_ds_get_ctx(r);
 
-    state = ctx ? (ngx_uint_t) ctx->rl_state : NGX_HTTP_DS_RL_NONE;
+    state = ctx ? ngx_http_ds_rl_state(ctx) : NGX_HTTP_DS_RL_NONE;
 
-    if (state >= sizeof(ngx_http_ds_redis_states) / sizeof(ngx_str_t)) {
-        state = NGX_HTTP_DS_RL_NONE;
-    }
-
-    v->len = ngx_http_ds_redis_states[state].len;
-    v->data = ngx_http_ds_redis_states[state].data;
+    v->len = ngx_http_ds_rl_names[state].len;
+    v->data = ngx_http_ds_rl_names[state].data;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;

@@ -1,7 +1,9 @@
 /*
- * What the ngx_ds modules share: the per-request context and the few
- * functions one module calls in another. ngx_http_ds_module owns the
- * context; redis, audit and filter modules read or extend it.
+ * What the ngx_ds modules share: the per-request context, its state,
+ * and the answers every module may give (ngx_http_ds_limit.h has what
+ * the access handler and the limiter say to each other).
+ * ngx_http_ds_module owns the context; redis, audit and filter modules
+ * read or extend it.
  */
 
 #ifndef _NGX_HTTP_DS_H_INCLUDED_
@@ -137,11 +139,6 @@ extern const ngx_str_t  ngx_http_ds_rl_names[];
 /* the context, also after an internal redirect wiped r->ctx */
 ngx_http_ds_ctx_t *ngx_http_ds_get_ctx(ngx_http_request_t *r);
 
-/* answer with a Delta Sharing error body and finalize; returns NGX_DONE */
-ngx_int_t ngx_http_ds_send_error(ngx_http_request_t *r,
-    ngx_http_ds_ctx_t *ctx, ngx_uint_t status, ds_reason_t reason,
-    const char *message);
-
 /*
  * The Delta Sharing error body {"errorCode": ..., "message": ...} for a
  * reason, JSON-escaped, in a buffer of r->pool (caller sets last_buf).
@@ -170,24 +167,6 @@ void ngx_http_ds_reset_headers(ngx_http_request_t *r);
 /* status, JSON content type and length for an error body of ours */
 void ngx_http_ds_json_headers(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *body);
-
-/*
- * ngx_http_ds_redis_module: called by the access handler once the
- * policy allowed the request, or before a denial that waits for the live
- * revocation check. Returns NGX_DECLINED to go on (finding in
- * ctx->rl_state), NGX_AGAIN when the request is parked (the module
- * resumes the phases itself), or NGX_DONE when it answered (429/503).
- */
-ngx_int_t ngx_http_ds_redis_check(ngx_http_request_t *r,
-    ngx_http_ds_ctx_t *ctx);
-
-/*
- * After NGX_AGAIN the redis module moves the state on (RESUMED,
- * DENY_RESUMED, ANSWERED) and, unless it answered, runs the phases
- * again: the access handler acts on the state without calling
- * ngx_http_ds_redis_check() a second time.
- */
-
 
 extern ngx_module_t  ngx_http_ds_module;
 extern ngx_module_t  ngx_http_ds_redis_module;

@@ -36,7 +36,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_ds.h"
+#include "ngx_http_ds_limit.h"
 #include "ngx_http_ds_redis.h"
 
 
@@ -75,6 +75,7 @@ static ngx_int_t ngx_http_ds_redis_unavailable(ngx_http_request_t *r,
 static void ngx_http_ds_redis_hold(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ngx_pool_cleanup_t *cln,
     ngx_http_ds_redis_wait_t *w);
+static ngx_int_t ngx_http_ds_redis_send(ngx_http_ds_redis_wait_t *w);
 static void ngx_http_ds_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static ngx_int_t ngx_http_ds_redis_read_reply(ngx_http_ds_redis_wait_t *w,
@@ -325,11 +326,7 @@ ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     w->argv[10] = (const char *) d;
     w->argvlen[10] = ngx_sprintf(d, "%uL", p->limit) - d;
 
-    if (ngx_http_ds_redis_conn_send(ngx_http_ds_redis_reply, w,
-                                    NGX_HTTP_DS_REDIS_ARGC, w->argv,
-                                    w->argvlen)
-        != NGX_OK)
-    {
+    if (ngx_http_ds_redis_send(w) != NGX_OK) {
         /* reconnecting or backing off: answer now, never wait */
         return ngx_http_ds_redis_unavailable(r, ctx, w);
     }
@@ -420,6 +417,16 @@ ngx_http_ds_redis_hold(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 }
 
 
+/* the EVALSHA of w, first or again after a NOSCRIPT */
+static ngx_int_t
+ngx_http_ds_redis_send(ngx_http_ds_redis_wait_t *w)
+{
+    return ngx_http_ds_redis_conn_send(ngx_http_ds_redis_reply, w,
+                                       NGX_HTTP_DS_REDIS_ARGC, w->argv,
+                                       w->argvlen);
+}
+
+
 static void
 ngx_http_ds_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -454,10 +461,7 @@ ngx_http_ds_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
         w->resent = 1;
 
         if (ngx_http_ds_redis_conn_reload_script() == NGX_OK
-            && ngx_http_ds_redis_conn_send(ngx_http_ds_redis_reply, w,
-                                           NGX_HTTP_DS_REDIS_ARGC, w->argv,
-                                           w->argvlen)
-               == NGX_OK)
+            && ngx_http_ds_redis_send(w) == NGX_OK)
         {
             return;
         }
@@ -759,31 +763,18 @@ static ngx_int_t
 ngx_http_ds_redis_push_header(ngx_http_request_t *r, ngx_str_t *name,
     int64_t value)
 {
-    u_char           *p;
-    ngx_table_elt_t  *h;
+    u_char     *p;
+    ngx_str_t   v;
 
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
+    v.data = p;
+    v.len = ngx_sprintf(p, "%L", value) - p;
 
-    h->hash = 1;
-    h->key = *name;
-    h->lowcase_key = NULL;
-    h->value.data = p;
-    h->value.len = ngx_sprintf(p, "%L", value) - p;
-
-#if (nginx_version >= 1023000)
-    /* nginx >= 1.23 walks header chains: a pushed entry ends its own */
-    h->next = NULL;
-#endif
-
-    return NGX_OK;
+    return ngx_http_ds_push_header(r, NULL, name, &v);
 }
 
 

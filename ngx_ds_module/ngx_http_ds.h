@@ -119,9 +119,31 @@ typedef struct {
 } ngx_http_ds_ctx_t;
 
 
-/* the one way to change ctx->state; an illegal transition is alerted */
-void ngx_http_ds_set_state(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+#if (NGX_DEBUG)
+/* indexed by the state left: a bit for each state it may go to */
+extern const uint32_t  ngx_http_ds_next[];
+
+void ngx_http_ds_illegal_state(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ngx_http_ds_state_e state);
+#endif
+
+
+/*
+ * The one way to change ctx->state; in debug builds a transition not in
+ * the table is alerted. Inline: it runs several times per request.
+ */
+static ngx_inline void
+ngx_http_ds_set_state(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ngx_http_ds_state_e state)
+{
+#if (NGX_DEBUG)
+    if (!(ngx_http_ds_next[ctx->state] & (1u << state))) {
+        ngx_http_ds_illegal_state(r, ctx, state);
+    }
+#endif
+
+    ctx->state = state;
+}
 
 /* the policy judged this request (whatever happened after) */
 #define ngx_http_ds_decided(ctx)   ((ctx)->state != NGX_HTTP_DS_NEW)
@@ -130,7 +152,17 @@ void ngx_http_ds_set_state(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 #define ngx_http_ds_answered(ctx)  ((ctx)->state == NGX_HTTP_DS_ANSWERED)
 
 /* the limiter's finding, PENDING while parked */
-ngx_http_ds_rl_state_e ngx_http_ds_rl_state(ngx_http_ds_ctx_t *ctx);
+static ngx_inline ngx_http_ds_rl_state_e
+ngx_http_ds_rl_state(ngx_http_ds_ctx_t *ctx)
+{
+    if (ctx->state == NGX_HTTP_DS_PARKED
+        || ctx->state == NGX_HTTP_DS_DENY_PARKED)
+    {
+        return NGX_HTTP_DS_RL_PENDING;
+    }
+
+    return ctx->rl_state;
+}
 
 /* "none", "pending", ... indexed by ngx_http_ds_rl_state_e */
 extern const ngx_str_t  ngx_http_ds_rl_names[];

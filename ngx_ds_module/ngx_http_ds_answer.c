@@ -218,35 +218,3 @@ ngx_http_ds_send_error(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 
     return NGX_DONE;
 }
-
-
-ngx_int_t
-ngx_http_ds_push_header(ngx_http_request_t *r, ngx_table_elt_t **slot,
-    ngx_str_t *key, ngx_str_t *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key = *key;
-    h->value = *value;
-    h->lowcase_key = NULL;
-
-#if (nginx_version >= 1023000)
-    /*
-     * 1.23 chains same-named headers through next (the slot is the head
-     * of the chain) and walks it; ngx_list_push() does not zero it
-     */
-    h->next = NULL;
-#endif
-
-    if (slot) {
-        *slot = h;
-    }
-
-    return NGX_OK;
-}

@@ -16,10 +16,6 @@
 
 static ngx_http_ds_ctx_t *ngx_http_ds_create_ctx(ngx_http_request_t *r);
 static void ngx_http_ds_ctx_cleanup(void *data);
-#if (NGX_DEBUG)
-static void ngx_http_ds_illegal_state(ngx_http_request_t *r,
-    ngx_http_ds_ctx_t *ctx, ngx_http_ds_state_e state);
-#endif
 
 
 /* indexed by ngx_http_ds_rl_state_e */
@@ -36,7 +32,7 @@ const ngx_str_t  ngx_http_ds_rl_names[] = {
 #if (NGX_DEBUG)
 
 /* indexed by the state left: the states it may go to */
-static const uint32_t  ngx_http_ds_next[] = {
+const uint32_t  ngx_http_ds_next[] = {
     /* NEW */           NGX_HTTP_DS_TO(DECIDED),
     /* DECIDED */       NGX_HTTP_DS_TO(PASSED) | NGX_HTTP_DS_TO(PARKED)
                         | NGX_HTTP_DS_TO(DENY_PARKED)
@@ -62,32 +58,13 @@ static const char  *ngx_http_ds_state_names[] = {
 #endif
 
 
-void
-ngx_http_ds_set_state(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
-    ngx_http_ds_state_e state)
-{
-#if (NGX_DEBUG)
-    if (!(ngx_http_ds_next[ctx->state] & (1u << state))) {
-        ngx_http_ds_illegal_state(r, ctx, state);
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ds state: %s -> %s",
-                   ngx_http_ds_state_names[ctx->state],
-                   ngx_http_ds_state_names[state]);
-#endif
-
-    ctx->state = state;
-}
-
-
 #if (NGX_DEBUG)
 
 /*
  * A bug of ours, not of the request: say so loudly, and still move on,
  * as every caller has already acted (answered, parked) on the new state.
  */
-static void
+void
 ngx_http_ds_illegal_state(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ngx_http_ds_state_e state)
 {
@@ -98,19 +75,6 @@ ngx_http_ds_illegal_state(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 }
 
 #endif
-
-
-ngx_http_ds_rl_state_e
-ngx_http_ds_rl_state(ngx_http_ds_ctx_t *ctx)
-{
-    if (ctx->state == NGX_HTTP_DS_PARKED
-        || ctx->state == NGX_HTTP_DS_DENY_PARKED)
-    {
-        return NGX_HTTP_DS_RL_PENDING;
-    }
-
-    return ctx->rl_state;
-}
 
 
 ngx_http_ds_ctx_t *

@@ -51,10 +51,15 @@ dsctl: $(BUILD)/dsctl
 $(BUILD)/dsctl: $(TOOL_SRCS) tools/dsctl.h $(BUILD)/libdscore.a
 	$(CC) $(DS_CFLAGS) -o $@ $(TOOL_SRCS) $(BUILD)/libdscore.a $(DS_LIBS)
 
-$(BUILD)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libdscore.a
+# the unit tests hold the product's records against the jansson oracle
+ORACLE_SRCS := $(wildcard tests/oracle/*.c)
+
+$(BUILD)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) \
+                 $(ORACLE_SRCS) $(wildcard tests/oracle/*.h) \
+                 $(BUILD)/libdscore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(DS_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libdscore.a \
-	    -lcmocka $(DS_LIBS)
+	$(CC) $(DS_CFLAGS) -Itests/unit -Itests/oracle -o $@ $< $(ORACLE_SRCS) \
+	    $(BUILD)/libdscore.a -lcmocka $(DS_LIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

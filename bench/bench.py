@@ -10,6 +10,7 @@ worker count, keepalive to one shared fast upstream nginx):
   c       + ds_geoip_db (realip from X-Forwarded-For) + purpose required
   d       + ds_audit_log to a file with ds_audit_key (HMAC chain)
   d_buf   d with `buffer=64k flush=1s` (extra: the buffered audit writer)
+  d_ocsf  d with `format=ocsf` (extra: OCSF records)
   e       d + ds_redis (real redis-server) with limits that never trip
   b_100k  b with a 100,000-recipient policy (policy-size run; vs b)
   a_list, b_list, e_list   GET /shares (list filter runs; vs a_list)
@@ -56,7 +57,7 @@ TABLE_PATH = ("/delta-sharing/shares/claims/schemas/medical/tables/"
               "medical_claims/metadata")
 LIST_PATH = "/delta-sharing/shares"
 
-MAIN = ["a", "b", "c", "d", "d_buf", "e"]
+MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "e"]
 LIST = ["a_list", "b_list", "e_list"]
 SIZE = ["b", "b_100k"]
 
@@ -350,6 +351,7 @@ def case_table(args, paths):
         "d": ("d", TABLE_PATH, "a", "+ audit log file, HMAC chain"),
         "d_buf": ("d_buf", TABLE_PATH, "a", "d with audit buffer=64k "
                   "flush=1s"),
+        "d_ocsf": ("d_ocsf", TABLE_PATH, "a", "d with OCSF records"),
         "e": ("e", TABLE_PATH, "a", "+ Redis rate limit (never trips)"),
         "b_100k": ("b_100k", TABLE_PATH, "b", "b with %d recipients"
                    % args.size),
@@ -372,6 +374,8 @@ def gateway_specs(args, files, redis_port):
     audit_buf = ("    ds_audit_log %s buffer=64k flush=1s;\n"
                  "    ds_audit_key %s;\n"
                  % (files["audit_log_buf"], files["audit_key"]))
+    audit_ocsf = ("    ds_audit_log %s format=ocsf;\n    ds_audit_key %s;\n"
+                  % (files["audit_log_ocsf"], files["audit_key"]))
     redis = ("    ds_redis 127.0.0.1:%d;\n"
              "    ds_redis_failure_mode closed;\n" % (redis_port or 0))
     return {
@@ -381,6 +385,8 @@ def gateway_specs(args, files, redis_port):
         "d": (True, files["full_10"], geo_http + audit, realip, enforce),
         "d_buf": (True, files["full_10"], geo_http + audit_buf, realip,
                   enforce),
+        "d_ocsf": (True, files["full_10"], geo_http + audit_ocsf, realip,
+                   enforce),
         "e": (True, files["full_10"], geo_http + audit + redis, realip,
               enforce + "            ds_rate_limit on;\n"),
         "b_100k": (True, files["basic_big"], "", "", enforce),
@@ -420,7 +426,7 @@ def probe(name, ng, files, redis_port):
         return "unknown token answered %d, not 401" % st
     if "finance" in body:
         return "list filter did not hide an unentitled share: " + body[:160]
-    if name in ("c", "d", "d_buf", "e"):
+    if name in ("c", "d", "d_buf", "d_ocsf", "e"):
         st, _ = http(ng.port, TABLE_PATH, bench_headers(
             **{"X-Forwarded-For": XFF_CN}))
         if st != 403:
@@ -429,8 +435,9 @@ def probe(name, ng, files, redis_port):
             **{"X-DS-Purpose": None}))
         if st != 403:
             return "no purpose answered %d, not 403: purpose inactive" % st
-    if name in ("d", "e", "d_buf"):
+    if name in ("d", "e", "d_buf", "d_ocsf"):
         log_path = files["audit_log_buf" if name == "d_buf"
+                         else "audit_log_ocsf" if name == "d_ocsf"
                          else "audit_log"]
         if name == "d_buf":
             time.sleep(1.5)         # flush=1s
@@ -503,6 +510,7 @@ def run(args):
         "audit_key": os.path.join(work, "audit.key"),
         "audit_log": os.path.join(work, "audit.log"),
         "audit_log_buf": os.path.join(work, "audit-buf.log"),
+        "audit_log_ocsf": os.path.join(work, "audit-ocsf.log"),
     }
     gen = os.path.join(HERE, "gen_policy.py")
     for key, n, kind in (("basic_1", 1, "basic"), ("basic_10", 10, "basic"),
@@ -650,7 +658,7 @@ def run(args):
     fatal = {g: ng.fatal_lines()[:5] for g, ng in gateways.items()
              if ng.fatal_lines()}
     audit_lines = {}
-    for k in ("audit_log", "audit_log_buf"):
+    for k in ("audit_log", "audit_log_buf", "audit_log_ocsf"):
         try:
             with open(files[k], "rb") as f:
                 audit_lines[k] = sum(1 for _ in f)

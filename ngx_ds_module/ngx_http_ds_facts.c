@@ -87,6 +87,9 @@ ngx_http_ds_decide(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
         facts.country = (const char *) ctx->country;
     }
 
+    /* after realip, as the geo lookup sees it */
+    facts.sockaddr = r->connection->sockaddr;
+
     tp = ngx_timeofday();
     facts.now_ms = (int64_t) tp->sec * 1000 + tp->msec;
 

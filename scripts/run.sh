@@ -98,7 +98,7 @@ ngx_ds is running:
   gateway   http://127.0.0.1:$port/delta-sharing/   (nginx + ngx_http_ds_module)
   upstream  http://127.0.0.1:$up_port/delta-sharing/   (Delta Sharing server)
   redis     127.0.0.1:$redis_port
-  audit     $run/logs/audit.log   (verify: $build/dsctl audit verify $run/logs/audit.log --key $run/audit.key)
+  audit     $run/logs/audit.log   (verify: $build/dsctl audit verify $run/logs/audit.log --key $run/audit.key --open-ok)
   errors    $run/logs/error.log
 
 Stop it with: make stop   (or scripts/run.sh stop)

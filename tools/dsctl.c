@@ -17,9 +17,9 @@ typedef struct {
 
 static const dsctl_command_t  dsctl_commands[] = {
     { "policy", dsctl_policy,
-      "policy check|explain|expiring   validate and query a policy" },
+      "policy check|explain|diff|...   validate, query, compare" },
     { "token", dsctl_token,
-      "token new                       mint a token, digest and profile" },
+      "token new|rotate                mint a token, digest and profile" },
     { "audit", dsctl_audit,
       "audit verify|report             check and summarise audit logs" },
     { "revoke", dsctl_revoke,

@@ -20,7 +20,9 @@ static void
 dsctl_audit_usage(FILE *out)
 {
     fprintf(out,
-        "usage: dsctl audit verify FILE... [--key KEYFILE] [--strict] "
+        "usage: dsctl audit verify FILE... [--key KEYFILE] "
+        "[--checkpoints FILE]...\n"
+        "                                  [--open-ok] [--continued-ok] "
         "[--quiet]\n"
         "       dsctl audit report FILE... [--from TIME] [--to TIME]\n"
         "                                  [--format text|csv]\n"
@@ -28,9 +30,12 @@ dsctl_audit_usage(FILE *out)
         "verify  checks every chain in the files (give rotated segments\n"
         "        oldest first); prints the first line of each alteration,\n"
         "        removal, reordering or insertion and exits 1 on any.\n"
-        "        Chains without chain-start (older segment not given) or\n"
-        "        chain-end (still running) are warnings; --strict (every\n"
-        "        segment given, nginx stopped) makes them errors.\n"
+        "        Every chain must run from chain-start to chain-end:\n"
+        "        --open-ok accepts chains still being written (nginx\n"
+        "        running), --continued-ok chains whose older segments\n"
+        "        are not given. --checkpoints: the chain heads the\n"
+        "        gateway sent to ds_audit_checkpoint (the SIEM's copy);\n"
+        "        every chain and record they name must be in the files.\n"
         "report  calls, denials by reason, bytes, countries and purposes\n"
         "        by recipient and by share/schema/table, for records with\n"
         "        FROM <= time < TO (RFC 3339 or YYYY-MM-DD, UTC).\n");
@@ -43,6 +48,10 @@ typedef struct {
     int  quiet;
     int  nokey;
 } dsctl_verify_ctx_t;
+
+
+typedef void (*dsctl_feed_pt)(ds_audit_verify_t *v, const char *file,
+    size_t lineno, const char *line, size_t len);
 
 
 static void
@@ -75,7 +84,7 @@ dsctl_audit_print_issue(void *data, const ds_audit_issue_t *is)
 
 
 static int
-dsctl_audit_feed(ds_audit_verify_t *v, const char *path)
+dsctl_audit_feed(ds_audit_verify_t *v, const char *path, dsctl_feed_pt feed)
 {
     FILE     *f;
     char     *line;
@@ -94,7 +103,7 @@ dsctl_audit_feed(ds_audit_verify_t *v, const char *path)
 
     while ((n = getline(&line, &cap, f)) != -1) {
         lineno++;
-        ds_audit_verify_line(v, path, lineno, line, (size_t) n);
+        feed(v, path, lineno, line, (size_t) n);
     }
 
     free(line);
@@ -107,9 +116,10 @@ dsctl_audit_feed(ds_audit_verify_t *v, const char *path)
 static int
 dsctl_audit_verify(int argc, char **argv)
 {
-    int                      i, strict, nfiles, rc;
+    int                      i, nfiles, ncps, rc;
     char                     err[256];
-    const char              *keyfile, **files;
+    unsigned                 flags;
+    const char              *keyfile, **files, **cps;
     unsigned char            key[DS_AUDIT_KEY_MAX];
     size_t                   klen;
     ds_audit_verify_t       *v;
@@ -117,21 +127,31 @@ dsctl_audit_verify(int argc, char **argv)
     dsctl_verify_ctx_t       ctx;
 
     keyfile = NULL;
-    strict = 0;
+    flags = 0;
+    ncps = 0;
     ctx.quiet = 0;
     ctx.nokey = 0;
     nfiles = 0;
 
     files = calloc(argc, sizeof(char *));
-    if (files == NULL) {
+    cps = calloc(argc, sizeof(char *));
+    if (files == NULL || cps == NULL) {
+        free(files);
+        free(cps);
         return DSCTL_USAGE;
     }
 
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
             keyfile = argv[++i];
+        } else if (strcmp(argv[i], "--checkpoints") == 0 && i + 1 < argc) {
+            cps[ncps++] = argv[++i];
+        } else if (strcmp(argv[i], "--open-ok") == 0) {
+            flags |= DS_AUDIT_VERIFY_OPEN_OK;
+        } else if (strcmp(argv[i], "--continued-ok") == 0) {
+            flags |= DS_AUDIT_VERIFY_CONTINUED_OK;
         } else if (strcmp(argv[i], "--strict") == 0) {
-            strict = 1;
+            /* the default since checkpoints: kept for old scripts */
         } else if (strcmp(argv[i], "--quiet") == 0) {
             ctx.quiet = 1;
         } else if (strcmp(argv[i], "-h") == 0
@@ -139,11 +159,13 @@ dsctl_audit_verify(int argc, char **argv)
         {
             dsctl_audit_usage(stdout);
             free(files);
+            free(cps);
             return DSCTL_OK;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "dsctl: audit verify: unknown option %s\n",
                     argv[i]);
             free(files);
+            free(cps);
             return DSCTL_USAGE;
         } else {
             files[nfiles++] = argv[i];
@@ -153,6 +175,7 @@ dsctl_audit_verify(int argc, char **argv)
     if (nfiles == 0) {
         dsctl_audit_usage(stderr);
         free(files);
+        free(cps);
         return DSCTL_USAGE;
     }
 
@@ -163,6 +186,7 @@ dsctl_audit_verify(int argc, char **argv)
     {
         fprintf(stderr, "dsctl: audit key: %s\n", err);
         free(files);
+        free(cps);
         return DSCTL_USAGE;
     }
 
@@ -170,23 +194,32 @@ dsctl_audit_verify(int argc, char **argv)
                             dsctl_audit_print_issue, &ctx);
     OPENSSL_cleanse(key, sizeof(key));
 
-    if (v == NULL) {
-        free(files);
-        return DSCTL_USAGE;
-    }
+    rc = (v == NULL) ? DSCTL_USAGE : DSCTL_OK;
 
-    for (i = 0; i < nfiles; i++) {
-        if (dsctl_audit_feed(v, files[i]) != 0) {
-            ds_audit_verify_free(v);
-            free(files);
-            return DSCTL_USAGE;
+    /* checkpoints first: the records are then held against them */
+    for (i = 0; rc == DSCTL_OK && i < ncps; i++) {
+        if (dsctl_audit_feed(v, cps[i], ds_audit_verify_checkpoint) != 0) {
+            rc = DSCTL_USAGE;
         }
     }
 
-    ds_audit_verify_end(v, strict);
+    for (i = 0; rc == DSCTL_OK && i < nfiles; i++) {
+        if (dsctl_audit_feed(v, files[i], ds_audit_verify_line) != 0) {
+            rc = DSCTL_USAGE;
+        }
+    }
+
+    free(files);
+    free(cps);
+
+    if (rc != DSCTL_OK) {
+        ds_audit_verify_free(v);
+        return rc;
+    }
+
+    ds_audit_verify_end(v, flags);
     ds_audit_verify_stats(v, &st);
     ds_audit_verify_free(v);
-    free(files);
 
     if (ctx.nokey && st.errors == (uint64_t) ctx.nokey) {
         /* nothing wrong was found: nothing could be checked */
@@ -203,6 +236,14 @@ dsctl_audit_verify(int argc, char **argv)
            (unsigned long long) st.chains, (unsigned long long) st.records,
            (unsigned long long) st.requests, (unsigned long long) st.errors,
            (unsigned long long) st.warnings);
+
+    if (ncps) {
+        printf("checkpoints: %llu met, covering %llu chain(s); %llu other "
+               "line(s) ignored\n",
+               (unsigned long long) st.checkpoints,
+               (unsigned long long) st.checkpoint_chains,
+               (unsigned long long) st.ignored);
+    }
 
     return rc;
 }

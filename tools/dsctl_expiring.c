@@ -18,9 +18,11 @@
 
 typedef struct {
     int64_t      ends;
-    const char  *kind;          /* "token", "contract", "attestation" */
+    const char  *kind;          /* "token", "contract", "attestation",
+                                   "review", "approval" */
     const char  *recipient;
     const char  *id;            /* token id, contract id, type */
+    const ds_grant_t *grant;    /* a grant's "review" or "approval" */
 } dsctl_item_t;
 
 
@@ -55,7 +57,28 @@ dsctl_add(dsctl_items_t *l, int64_t ends, const char *kind,
     l->items[l->n].kind = kind;
     l->items[l->n].recipient = recipient;
     l->items[l->n].id = id;
+    l->items[l->n].grant = NULL;
     l->n++;
+
+    return 0;
+}
+
+
+static int
+dsctl_add_grant(dsctl_items_t *l, const ds_recipient_t *r,
+    const ds_grant_t *g, int64_t ends, const char *kind)
+{
+    size_t  n;
+
+    n = l->n;
+
+    if (dsctl_add(l, ends, kind, r->id, "grant") != 0) {
+        return -1;
+    }
+
+    if (l->n > n) {
+        l->items[n].grant = g;
+    }
 
     return 0;
 }
@@ -102,6 +125,20 @@ dsctl_collect(const ds_policy_t *p, dsctl_items_t *l)
             rc |= dsctl_add(l, r->tokens[j].expires, "token", r->id,
                             r->tokens[j].id);
         }
+
+        /* recertification: past review_by, access ends */
+        rc |= dsctl_add(l, r->review_by, "review", r->id, "recipient");
+
+        for (j = 0; j < r->ngrants; j++) {
+            rc |= dsctl_add_grant(l, r, &r->grants[j],
+                                  r->grants[j].review_by, "review");
+
+            if (r->grants[j].approval.present) {
+                rc |= dsctl_add_grant(l, r, &r->grants[j],
+                                      r->grants[j].approval.expires,
+                                      "approval");
+            }
+        }
     }
 
     /* qsort(NULL, 0, ...) is undefined behaviour */
@@ -110,6 +147,26 @@ dsctl_collect(const ds_policy_t *p, dsctl_items_t *l)
     }
 
     return rc;
+}
+
+
+/* "grant claims/adjudicated/medical_claims" for a grant's review */
+static const char *
+dsctl_item_id(const dsctl_item_t *it, char *buf, size_t size)
+{
+    const ds_grant_t  *g;
+
+    g = it->grant;
+
+    if (g == NULL) {
+        return it->id;
+    }
+
+    snprintf(buf, size, "grant %.*s/%.*s/%.*s", (int) g->share.len,
+             g->share.str, (int) g->schema.len, g->schema.str,
+             (int) g->table.len, g->table.str);
+
+    return buf;
 }
 
 
@@ -140,6 +197,7 @@ dsctl_print_text(const dsctl_items_t *l, int64_t at)
 {
     size_t  i;
     char    ends[DS_RFC3339_LEN], left[32], until[DS_RFC3339_LEN];
+    char    id[3 * DS_NAME_MAX + 16];
 
     if (l->n == 0) {
         ds_time_format_rfc3339(l->until, until, sizeof(until));
@@ -154,7 +212,8 @@ dsctl_print_text(const dsctl_items_t *l, int64_t at)
         ds_time_format_rfc3339(l->items[i].ends, ends, sizeof(ends));
         dsctl_left(l->items[i].ends, at, left, sizeof(left));
         printf("%-24s  %-8s  %-11s  %-24s  %s\n", ends, left,
-               l->items[i].kind, l->items[i].recipient, l->items[i].id);
+               l->items[i].kind, l->items[i].recipient,
+               dsctl_item_id(&l->items[i], id, sizeof(id)));
     }
 }
 
@@ -164,7 +223,7 @@ dsctl_print_json(const dsctl_items_t *l, int64_t at)
 {
     json_t  *root, *arr, *o;
     size_t   i;
-    char     buf[DS_RFC3339_LEN], *s;
+    char     buf[DS_RFC3339_LEN], *s, id[3 * DS_NAME_MAX + 16];
 
     root = json_object();
     arr = json_array();
@@ -182,7 +241,8 @@ dsctl_print_json(const dsctl_items_t *l, int64_t at)
         json_object_set_new(o, "kind", json_string(l->items[i].kind));
         json_object_set_new(o, "recipient",
                             json_string(l->items[i].recipient));
-        json_object_set_new(o, "id", json_string(l->items[i].id));
+        json_object_set_new(o, "id", json_string(dsctl_item_id(&l->items[i],
+                                                   id, sizeof(id))));
         json_array_append_new(arr, o);
     }
 

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "dsctl.h"
 #include "dsctl_policy.h"
@@ -19,42 +21,53 @@ static void
 dsctl_policy_usage(FILE *out)
 {
     fprintf(out,
-        "usage: dsctl policy check PATH\n"
+        "usage: dsctl policy check PATH [--author EMAIL | "
+        "--author-from-git]\n"
+        "                          [--base OLD]\n"
         "       dsctl policy explain PATH (--token-id ID | --recipient ID |"
         " --token-stdin)\n"
         "                            METHOD URI [--purpose P] [--country CC]\n"
+        "                            [--ip ADDRESS]\n"
         "                            [--at RFC3339] [--prefix /delta-sharing]"
         "\n"
+        "       dsctl policy diff OLD NEW [--fail-on-widen] [--json]\n"
         "       dsctl policy expiring PATH --within 30d [--at RFC3339]\n"
         "                            [--format text|json]\n"
         "\n"
         "PATH is a policy file or a directory of *.json files.\n"
         "explain: --country XX for a country, \"unknown\" for an address\n"
         "  without one; omitted: as if no geo database were configured.\n"
+        "  --ip: the client address after realip; omitted: unknown, which\n"
+        "  no network list admits.\n"
         "Exit codes: 0 ok/allowed, 1 invalid policy/denied, 2 usage.\n");
 }
 
 
 /*
- * The loader checks what holds whatever the clock says; a token added
- * by hand without not_before can still end further from now than the
- * policy's maximum lifetime: a warning, so that CI does not depend on
- * the day it runs.
+ * The loader checks what holds whatever the clock says. A token
+ * without not_before has no issue date: it is valid from now, so it
+ * must end within token_max_lifetime of now. That is an error, and CI
+ * never starts failing because of the day it runs: a token that passes
+ * today ends sooner tomorrow. A token with a future not_before was
+ * checked against it by the loader; ending far from now, it only
+ * warrants a warning.
  */
-static void
+static int
 dsctl_check_lifetimes(const ds_policy_t *p)
 {
     const ds_recipient_t  *r;
     const ds_token_t      *t;
-    size_t                 i, j;
+    size_t                 i, j, k, n;
     int64_t                now;
+    int                    errors;
     char                   when[DS_RFC3339_LEN];
 
     if (p->token_max_lifetime == 0) {
-        return;
+        return 0;
     }
 
     now = ds_time_now_ms();
+    errors = 0;
 
     for (i = 0; i < p->nrecipients; i++) {
         r = p->recipients[i];
@@ -67,35 +80,125 @@ dsctl_check_lifetimes(const ds_policy_t *p)
             }
 
             ds_time_format_rfc3339(t->expires, when, sizeof(when));
-            fprintf(stderr, "%s: warning: token \"%s\" of recipient "
-                    "\"%s\" expires %s, more than token_max_lifetime "
-                    "\"%s\" from now\n", r->source, t->id, r->id, when,
-                    p->token_max_lifetime_text);
+
+            if (t->not_before != DS_TIME_NONE) {
+                fprintf(stderr, "%s: warning: token \"%s\" of recipient "
+                        "\"%s\" expires %s, more than token_max_lifetime "
+                        "\"%s\" from now\n", r->source, t->id, r->id, when,
+                        p->token_max_lifetime_text);
+                continue;
+            }
+
+            /* the recipient's index in its own file, for the path */
+            for (k = 0, n = 0; k < i; k++) {
+                n += (p->recipients[k]->source == r->source);
+            }
+
+            fprintf(stderr, "%s: $.recipients[%zu].tokens[%zu].expires: "
+                    "%s is more than token_max_lifetime \"%s\" (in %s) "
+                    "from now, and without not_before the token is valid "
+                    "from now\n", r->source, n, j, when,
+                    p->token_max_lifetime_text, p->token_max_lifetime_source);
+            errors++;
         }
     }
+
+    return errors;
+}
+
+
+/* the author of the change: git's last commit (CI checks out the PR) */
+static int
+dsctl_git_author(char *buf, size_t size)
+{
+    char    *argv[] = { "git", "log", "-1", "--format=%ae", NULL };
+    char    *out;
+    size_t   len;
+
+    if (dsctl_git(argv, &out, &len) != 0) {
+        return -1;
+    }
+
+    while (len && (out[len - 1] == '\n' || out[len - 1] == '\r')) {
+        len--;
+    }
+
+    snprintf(buf, size, "%.*s", (int) len, out);
+    free(out);
+
+    return len ? 0 : -1;
 }
 
 
 static int
 dsctl_policy_check(int argc, char **argv)
 {
-    ds_policy_t  *p;
-    char          err[DS_ERR_MAX];
+    ds_policy_t   *p;
+    dsctl_side_t   base;
+    const char    *path, *author;
+    char           err[DS_ERR_MAX], git_author[256];
+    int            i, rc, errors;
 
-    if (argc != 2) {
+    path = NULL;
+    author = NULL;
+    memset(&base, 0, sizeof(base));
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--author-from-git") == 0) {
+            if (dsctl_git_author(git_author, sizeof(git_author)) != 0) {
+                fprintf(stderr, "dsctl: --author-from-git: no author from "
+                        "`git log -1` here\n");
+                return DSCTL_USAGE;
+            }
+            author = git_author;
+
+        } else if (strcmp(argv[i], "--author") == 0 && i + 1 < argc) {
+            author = argv[++i];
+
+        } else if (strcmp(argv[i], "--base") == 0 && i + 1 < argc) {
+            base.spec = argv[++i];
+
+        } else if (argv[i][0] == '-' || path) {
+            dsctl_policy_usage(stderr);
+            return DSCTL_USAGE;
+
+        } else {
+            path = argv[i];
+        }
+    }
+
+    if (path == NULL) {
         dsctl_policy_usage(stderr);
         return DSCTL_USAGE;
     }
 
-    p = ds_policy_load(argv[1], err, sizeof(err));
+    p = ds_policy_load(path, err, sizeof(err));
     if (p == NULL) {
         fprintf(stderr, "%s\n", err);
         return DSCTL_FAIL;
     }
 
-    dsctl_check_lifetimes(p);
+    if (base.spec) {
+        rc = dsctl_side_load(&base);
+        if (rc != DSCTL_OK) {
+            fprintf(stderr, "dsctl: --base %s: cannot be read\n", base.spec);
+            dsctl_side_cleanup(&base);
+            ds_policy_free(p);
+            return rc == DSCTL_FAIL ? DSCTL_USAGE : rc;
+        }
+    }
 
-    printf("%s: ok (%zu recipients, %zu tokens, digest %.8s)\n", argv[1],
+    errors = dsctl_check_lifetimes(p);
+    errors += dsctl_check_approvals(p, base.p, author);
+
+    dsctl_side_cleanup(&base);
+
+    if (errors) {
+        ds_policy_free(p);
+        return DSCTL_FAIL;
+    }
+
+    printf("%s: ok (%zu recipients, %zu tokens, digest %.8s)\n", path,
            ds_policy_recipient_count(p), ds_policy_token_count(p),
            ds_policy_digest(p));
 
@@ -177,7 +280,7 @@ dsctl_print_rate(const ds_rate_limit_t *rl)
 
 static void
 dsctl_print_verdict(const ds_facts_t *f, const ds_verdict_t *v,
-    ds_path_err_t perr)
+    ds_path_err_t perr, const char *ip)
 {
     char  at[DS_RFC3339_LEN];
 
@@ -212,6 +315,7 @@ dsctl_print_verdict(const ds_facts_t *f, const ds_verdict_t *v,
            v->purpose ? v->purpose : "-");
     printf("country:    %s\n", f->country == NULL ? "- (no geo)"
                                : *f->country ? f->country : "unknown");
+    printf("address:    %s\n", ip ? ip : "- (unknown)");
     printf("at:         %s\n", at);
     dsctl_print_rate(&v->rate_limit);
 }
@@ -249,6 +353,7 @@ typedef struct {
     const char  *uri;
     const char  *purpose;
     const char  *country;
+    const char  *ip;
     const char  *at;
     const char  *prefix;
 } dsctl_explain_args_t;
@@ -284,6 +389,8 @@ dsctl_explain_args(int argc, char **argv, dsctl_explain_args_t *a)
                 a->purpose = argv[++i];
             } else if (strcmp(argv[i], "--country") == 0) {
                 a->country = argv[++i];
+            } else if (strcmp(argv[i], "--ip") == 0) {
+                a->ip = argv[++i];
             } else if (strcmp(argv[i], "--at") == 0) {
                 a->at = argv[++i];
             } else if (strcmp(argv[i], "--prefix") == 0) {
@@ -336,6 +443,8 @@ dsctl_policy_explain(int argc, char **argv)
     char                   err[DS_ERR_MAX], country[3];
     static char            token[DS_TOKEN_MAX + 2];
     size_t                 plen;
+    struct sockaddr_in     sin;
+    struct sockaddr_in6    sin6;
 
     if (dsctl_explain_args(argc, argv, &a) != 0) {
         dsctl_policy_usage(stderr);
@@ -347,6 +456,23 @@ dsctl_policy_explain(int argc, char **argv)
 
     if (a.at && ds_time_parse_rfc3339(a.at, strlen(a.at), &f.now_ms) != 0) {
         fprintf(stderr, "dsctl: --at: not an RFC 3339 time: %s\n", a.at);
+        return DSCTL_USAGE;
+    }
+
+    memset(&sin, 0, sizeof(sin));
+    memset(&sin6, 0, sizeof(sin6));
+
+    if (a.ip && inet_pton(AF_INET, a.ip, &sin.sin_addr) == 1) {
+        sin.sin_family = AF_INET;
+        f.sockaddr = (struct sockaddr *) &sin;
+
+    } else if (a.ip && inet_pton(AF_INET6, a.ip, &sin6.sin6_addr) == 1) {
+        sin6.sin6_family = AF_INET6;
+        f.sockaddr = (struct sockaddr *) &sin6;
+
+    } else if (a.ip) {
+        fprintf(stderr, "dsctl: --ip: not an IPv4 or IPv6 address: %s\n",
+                a.ip);
         return DSCTL_USAGE;
     }
 
@@ -414,7 +540,7 @@ dsctl_policy_explain(int argc, char **argv)
         dsctl_path_verdict(perr, &v);
     }
 
-    dsctl_print_verdict(&f, &v, perr);
+    dsctl_print_verdict(&f, &v, perr, a.ip);
 
     memset(token, 0, sizeof(token));
     ds_policy_free(p);
@@ -446,6 +572,10 @@ dsctl_policy(int argc, char **argv)
 
     if (strcmp(argv[1], "expiring") == 0) {
         return dsctl_policy_expiring(argc - 1, argv + 1);
+    }
+
+    if (strcmp(argv[1], "diff") == 0) {
+        return dsctl_policy_diff(argc - 1, argv + 1);
     }
 
     fprintf(stderr, "dsctl: unknown policy command '%s'\n", argv[1]);

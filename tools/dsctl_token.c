@@ -55,6 +55,10 @@ dsctl_token_usage(FILE *out)
         "--ttl 90d]\n"
         "                       [--not-before RFC3339] [--purpose P]\n"
         "                       [--profile-out FILE] [--policy PATH]\n"
+        "       dsctl token rotate --recipient ID --grace 7d --policy PATH\n"
+        "                       --profile-out FILE [--token-id ID] "
+        "[--ttl 90d]\n"
+        "                       [--endpoint URL] [--purpose P]\n"
         "\n"
         "Prints the policy entry {\"id\", \"sha256\", ...} for the "
         "recipient's\n"
@@ -280,8 +284,14 @@ dsctl_token_policy(const dsctl_token_args_t *a, int64_t *max,
 }
 
 
+/*
+ * Mints the token: the policy entry (digest only) into *out, the
+ * profile written to a->profile_out or, without one, into *profile_out
+ * for the caller to print. Nothing is written on error.
+ */
 static int
-dsctl_token_new(int argc, char **argv)
+dsctl_token_mint(const dsctl_token_args_t *args, json_t **out,
+    char **profile_out)
 {
     dsctl_token_args_t  a;
     unsigned char       raw[DSCTL_TOKEN_BYTES];
@@ -291,13 +301,12 @@ dsctl_token_new(int argc, char **argv)
     int64_t             exp, nb, ttl, now, max;
     char                max_text[DS_ERR_MAX];
     json_t             *entry, *profile;
-    char               *entry_s, *profile_s;
+    char               *profile_s;
     int                 rc;
 
-    if (dsctl_token_args(argc, argv, &a) != 0) {
-        dsctl_token_usage(stderr);
-        return DSCTL_USAGE;
-    }
+    a = *args;
+    *out = NULL;
+    *profile_out = NULL;
 
     max = DSCTL_MAX_LIFETIME;
     snprintf(max_text, sizeof(max_text), "%s (the default; a policy's "
@@ -416,16 +425,13 @@ dsctl_token_new(int argc, char **argv)
     json_object_set_new(profile, "bearerToken", json_string(token));
     json_object_set_new(profile, "expirationTime", json_string(exp_s));
 
-    entry_s = json_dumps(entry, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     profile_s = json_dumps(profile, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(entry);
     json_decref(profile);
     OPENSSL_cleanse(token, sizeof(token));
 
-    if (entry_s == NULL || profile_s == NULL) {
+    if (profile_s == NULL) {
         fprintf(stderr, "dsctl: out of memory\n");
-        free(entry_s);
-        free(profile_s);
+        json_decref(entry);
         return DSCTL_USAGE;
     }
 
@@ -440,6 +446,47 @@ dsctl_token_new(int argc, char **argv)
         if (dsctl_write_profile(a.profile_out, profile_s) != 0) {
             rc = DSCTL_USAGE;
         }
+        OPENSSL_cleanse(profile_s, strlen(profile_s));
+        free(profile_s);
+        profile_s = NULL;
+    }
+
+    if (rc != DSCTL_OK) {
+        json_decref(entry);
+        return rc;
+    }
+
+    *out = entry;
+    *profile_out = profile_s;
+
+    return DSCTL_OK;
+}
+
+
+static int
+dsctl_token_new(int argc, char **argv)
+{
+    dsctl_token_args_t  a;
+    json_t             *entry;
+    char               *entry_s, *profile_s;
+    int                 rc;
+
+    if (dsctl_token_args(argc, argv, &a) != 0) {
+        dsctl_token_usage(stderr);
+        return DSCTL_USAGE;
+    }
+
+    rc = dsctl_token_mint(&a, &entry, &profile_s);
+    if (rc != DSCTL_OK) {
+        return rc;
+    }
+
+    entry_s = json_dumps(entry, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(entry);
+
+    if (entry_s == NULL) {
+        fprintf(stderr, "dsctl: out of memory\n");
+        rc = DSCTL_USAGE;
     }
 
     if (rc == DSCTL_OK) {
@@ -459,9 +506,177 @@ dsctl_token_new(int argc, char **argv)
         }
     }
 
-    OPENSSL_cleanse(profile_s, strlen(profile_s));
-    free(profile_s);
+    if (profile_s) {
+        OPENSSL_cleanse(profile_s, strlen(profile_s));
+        free(profile_s);
+    }
+
     free(entry_s);
+
+    return rc;
+}
+
+
+/*
+ * dsctl token rotate: a new token for the recipient, and the recipient's
+ * live tokens cut to end after a grace period, so clients move to the
+ * new profile without an outage. The policy is not edited: the exact
+ * change is printed (JSON on stdout) for a pull request.
+ */
+static int
+dsctl_token_rotate(int argc, char **argv)
+{
+    dsctl_token_args_t     a;
+    const char            *grace_s, *policy;
+    ds_policy_t           *p;
+    const ds_recipient_t  *r;
+    const ds_token_t      *t;
+    json_t                *entry, *doc, *cut_list, *remove_list, *c;
+    char                  *profile_s, *doc_s, err[DS_ERR_MAX];
+    char                   id[160], when[DS_RFC3339_LEN], was[DS_RFC3339_LEN];
+    char                   day[DS_RFC3339_LEN];
+    int64_t                grace, now, cut;
+    int                    i, n, rc;
+    size_t                 j;
+
+    memset(&a, 0, sizeof(a));
+    grace_s = NULL;
+    policy = NULL;
+
+    /*
+     * token new's options, plus --grace (removed in place, which leaves
+     * room for the --token-id pair added below); --policy is required
+     */
+    for (i = 1, n = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--grace") == 0 && i + 1 < argc) {
+            grace_s = argv[++i];
+        } else {
+            argv[n++] = argv[i];
+        }
+    }
+
+    if (grace_s == NULL) {
+        fprintf(stderr, "dsctl: rotate needs --grace (such as 7d)\n");
+        return DSCTL_USAGE;
+    }
+
+    if (ds_time_parse_duration(grace_s, &grace) != 0) {
+        fprintf(stderr, "dsctl: --grace: a duration such as 7d or 12h\n");
+        return DSCTL_USAGE;
+    }
+
+    /* the new id defaults to RECIPIENT-YYYYMMDD; parse it after */
+    now = ds_time_now_ms();
+    ds_time_format_rfc3339(now, day, sizeof(day));
+
+    for (i = 1; i + 1 < n; i++) {
+        if (strcmp(argv[i], "--token-id") == 0) {
+            break;
+        }
+    }
+
+    if (i + 1 >= n) {
+        for (i = 1; i + 1 < n && strcmp(argv[i], "--recipient") != 0; i++) {
+            /* void */
+        }
+
+        if (i + 1 < n) {
+            snprintf(id, sizeof(id), "%.120s-%.4s%.2s%.2s", argv[i + 1],
+                     day, day + 5, day + 8);
+            argv[n++] = "--token-id";
+            argv[n++] = id;
+        }
+    }
+
+    if (dsctl_token_args(n, argv, &a) != 0) {
+        dsctl_token_usage(stderr);
+        return DSCTL_USAGE;
+    }
+
+    policy = a.policy;
+
+    if (policy == NULL || a.profile_out == NULL) {
+        fprintf(stderr, "dsctl: rotate needs --policy PATH (the recipient's "
+                "tokens) and --profile-out FILE\n");
+        return DSCTL_USAGE;
+    }
+
+    p = ds_policy_load(policy, err, sizeof(err));
+    if (p == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return DSCTL_FAIL;
+    }
+
+    r = ds_policy_find_recipient(p, a.recipient, strlen(a.recipient));
+    if (r == NULL) {
+        fprintf(stderr, "dsctl: recipient \"%s\" is not in %s\n",
+                a.recipient, policy);
+        ds_policy_free(p);
+        return DSCTL_FAIL;
+    }
+
+    /* mints, checks the id is new and the policy's maximum lifetime */
+    rc = dsctl_token_mint(&a, &entry, &profile_s);
+    if (rc != DSCTL_OK) {
+        ds_policy_free(p);
+        return rc;
+    }
+
+    cut = now + grace;
+    cut -= cut % 1000;
+    cut_list = json_array();
+    remove_list = json_array();
+
+    for (j = 0; j < r->ntokens; j++) {
+        t = &r->tokens[j];
+
+        /* ended already, or ends within the grace period anyway */
+        if (t->expires != DS_TIME_NONE && t->expires <= cut) {
+            continue;
+        }
+
+        /* staged for later: it would never start, so it goes */
+        if (t->not_before != DS_TIME_NONE && t->not_before >= cut) {
+            json_array_append_new(remove_list, json_string(t->id));
+            fprintf(stderr, "dsctl: token \"%s\": remove it (it would "
+                    "only start after the grace period)\n", t->id);
+            continue;
+        }
+
+        dsctl_time(cut, when, sizeof(when));
+        dsctl_time(t->expires, was, sizeof(was));
+
+        c = json_pack("{s:s,s:s,s:s}", "id", t->id, "expires", when,
+                      "was", t->expires == DS_TIME_NONE ? "never" : was);
+        json_array_append_new(cut_list, c);
+
+        fprintf(stderr, "dsctl: token \"%s\": set \"expires\": \"%s\" "
+                "(was %s)\n", t->id, when,
+                t->expires == DS_TIME_NONE ? "none" : was);
+    }
+
+    doc = json_pack("{s:s,s:s,s:o,s:o,s:o}", "recipient", r->id, "file",
+                    r->source, "add_token", entry, "set_expires", cut_list,
+                    "remove_tokens", remove_list);
+    doc_s = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+                : NULL;
+    json_decref(doc);
+
+    if (doc_s == NULL) {
+        fprintf(stderr, "dsctl: out of memory\n");
+        rc = DSCTL_USAGE;
+
+    } else {
+        printf("%s\n", doc_s);
+        fprintf(stderr, "dsctl: in %s, add \"add_token\" to the \"tokens\" "
+                "of recipient \"%s\", set the \"expires\" and remove the "
+                "tokens above; profile written to %s (mode 0600)\n",
+                r->source, r->id, a.profile_out);
+        free(doc_s);
+    }
+
+    free(profile_s);        /* NULL: it went to --profile-out */
+    ds_policy_free(p);
 
     return rc;
 }
@@ -482,6 +697,10 @@ dsctl_token(int argc, char **argv)
 
     if (strcmp(argv[1], "new") == 0) {
         return dsctl_token_new(argc - 1, argv + 1);
+    }
+
+    if (strcmp(argv[1], "rotate") == 0) {
+        return dsctl_token_rotate(argc - 1, argv + 1);
     }
 
     fprintf(stderr, "dsctl: unknown token command '%s'\n", argv[1]);

@@ -111,8 +111,8 @@ typedef struct {
  * An allow-listed name: letters, digits, '_', '-', '.' (Delta Sharing
  * spells them maxResults). Lists of at most DS_AUDIT_QUERY_ARGS_MAX
  * such names are what ds_audit_request_line() expects, checked once
- * at configuration time; with others its record may differ from
- * ds_audit_request_record()'s (never unsafe: extra names are ignored).
+ * at configuration time; with others its record may differ from the
+ * test oracle's (tests/oracle/; never unsafe: extra names are ignored).
  */
 int ds_audit_query_name_ok(const char *name);
 
@@ -120,15 +120,6 @@ extern const char *const  ds_audit_default_query_args[];
 
 /* ds_audit_str_t from a C string (NULL stays absent) */
 ds_audit_str_t ds_audit_cstr(const char *s);
-
-/* records without integrity; NULL on allocation failure */
-json_t *ds_audit_request_record(ds_audit_format_t fmt,
-    const ds_audit_req_t *rq);
-
-/* type: "chain_start" or "chain_end"; lost: records lost to write errors */
-json_t *ds_audit_lifecycle_record(ds_audit_format_t fmt, const char *type,
-    int64_t time_ms, const char *instance, long pid, uint64_t requests,
-    uint64_t lost);
 
 /*
  * Canonical serialization (sorted keys, no whitespace, JCS escaping,
@@ -153,22 +144,16 @@ void ds_audit_chain_init_id(ds_audit_chain_t *c, const unsigned char *seed,
 void ds_audit_chain_free(ds_audit_chain_t *c);
 
 /*
- * Adds the integrity block to rec (top-level "integrity", or
- * unmapped.dsgw.integrity plus metadata.sequence for OCSF records),
- * computes the MAC and returns the line, '\n'-terminated, malloc'ed.
- * The chain advances only on success.
- */
-char *ds_audit_seal(ds_audit_chain_t *c, json_t *rec, size_t *len);
-
-/*
- * The sealed line of a request record: the same bytes as
- * ds_audit_seal(c, ds_audit_request_record(fmt, rq), len). Native
- * records are written straight into one buffer in canonical order,
- * without a jansson tree (the hot path of every request); OCSF records
- * take the jansson path.
+ * The sealed, '\n'-terminated line (malloc'ed) of a request record,
+ * and of a lifecycle record (type "chain_start" or "chain_end";
+ * requests and lost: what chain-end reports). NULL without memory. The
+ * chain advances only on success.
  */
 char *ds_audit_request_line(ds_audit_chain_t *c, ds_audit_format_t fmt,
     const ds_audit_req_t *rq, size_t *len);
+char *ds_audit_lifecycle_line(ds_audit_chain_t *c, ds_audit_format_t fmt,
+    const char *type, int64_t time_ms, const char *instance, long pid,
+    uint64_t requests, uint64_t lost, size_t *len);
 
 /*
  * Key files: 64 or more hex digits (surrounding whitespace ignored), or
@@ -178,6 +163,24 @@ int ds_audit_key_parse(const unsigned char *buf, size_t len,
     unsigned char *out, size_t *out_len, char *err, size_t err_size);
 int ds_audit_key_load(const char *path, unsigned char *out, size_t *out_len,
     char *err, size_t err_size);
+
+
+/* ------------------------------------------------------- checkpoints */
+
+#define DS_AUDIT_CHECKPOINT_TYPE   "dsgw_checkpoint"
+#define DS_AUDIT_CHECKPOINT_LABEL  "dsgw-audit-v1 checkpoint"  /* + NUL */
+
+/*
+ * The chain's head as one '\n'-terminated canonical JSON line
+ * (malloc'ed): event is "start", "interval" or "end". NULL when no
+ * record is sealed yet, or without memory.
+ */
+char *ds_audit_checkpoint_line(const ds_audit_chain_t *c, const char *event,
+    int64_t time_ms, size_t *len);
+
+/* the checkpoint's own MAC over cp without "cmac" */
+int ds_audit_checkpoint_mac(const unsigned char *key, int keyed,
+    const json_t *cp, char out[DS_AUDIT_MAC_HEX + 1]);
 
 
 /* ---------------------------------------------------------- verifier */
@@ -201,6 +204,9 @@ typedef struct {
     uint64_t     requests;              /* of which request records */
     uint64_t     errors;
     uint64_t     warnings;
+    uint64_t     checkpoints;           /* checkpoints met by the files */
+    uint64_t     checkpoint_chains;     /* chains they covered */
+    uint64_t     ignored;               /* checkpoint-file lines skipped */
 } ds_audit_verify_stats_t;
 
 /* seed NULL: only unkeyed (SHA-256) chains can verify */
@@ -212,10 +218,24 @@ void ds_audit_verify_line(ds_audit_verify_t *v, const char *file,
     size_t lineno, const char *line, size_t len);
 
 /*
- * strict: every segment was given, so a chain without chain-start or
- * without chain-end is an error, not a warning
+ * A checkpoint line (as the second sink stores it: a syslog header
+ * before the JSON is skipped), given before the records. Lines that
+ * are not checkpoints are ignored and counted; a malformed or forged
+ * checkpoint is an error. Each checkpoint must then be met by the
+ * files: its chain present, the record at its seq there, with its MAC.
  */
-void ds_audit_verify_end(ds_audit_verify_t *v, int strict);
+void ds_audit_verify_checkpoint(ds_audit_verify_t *v, const char *file,
+    size_t lineno, const char *line, size_t len);
+
+/*
+ * By default every chain must run from its chain-start to its
+ * chain-end: an auditor's default run treats a cut head or tail as
+ * missing records. The flags accept what is legitimately so.
+ */
+#define DS_AUDIT_VERIFY_OPEN_OK       0x01  /* chains still being written */
+#define DS_AUDIT_VERIFY_CONTINUED_OK  0x02  /* older segments not given */
+
+void ds_audit_verify_end(ds_audit_verify_t *v, unsigned flags);
 
 void ds_audit_verify_stats(const ds_audit_verify_t *v,
     ds_audit_verify_stats_t *st);

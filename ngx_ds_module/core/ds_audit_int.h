@@ -1,7 +1,8 @@
 /*
  * Shared by the two audit record writers: the jansson one (every
  * record kind, both formats) and the direct one for native request
- * records (ds_audit_native.c), which must produce the same bytes.
+ * records (ds_audit_native.c), which must produce the same bytes; and
+ * by the verifier and the checkpoints, which compute the same MACs.
  */
 
 #ifndef DS_AUDIT_INT_H
@@ -96,5 +97,20 @@ void ds_canon_string(ds_buf_t *b, const char *s, size_t n);
  */
 char *ds_audit_finish(ds_audit_chain_t *c, ds_buf_t *b, int request,
     size_t *len, char mac[DS_AUDIT_MAC_HEX + 1]);
+
+/*
+ * b: the MAC input of rec (label, NUL, canonical form), where the
+ * "mac" member of object mark would be sorted in noted; -1: no
+ * canonical form (reals) or no memory.
+ */
+int ds_canon_mac_input(const json_t *rec, const json_t *mark, ds_buf_t *b);
+
+/* a chain's own key, derived from the key file's bytes and its id */
+void ds_audit_chain_key(const unsigned char *seed, size_t seed_len,
+    const char *id, unsigned char out[32]);
+
+/* keyed: HMAC-SHA256 with key; else plain SHA-256 (unkeyed chains) */
+int ds_audit_mac_oneshot(const unsigned char *key, int keyed,
+    const char *data, size_t len, char out[DS_AUDIT_MAC_HEX + 1]);
 
 #endif /* DS_AUDIT_INT_H */

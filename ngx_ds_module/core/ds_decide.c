@@ -17,7 +17,8 @@ typedef enum {
     DS_STAGE_WINDOW = 1,
     DS_STAGE_ATTESTATION,
     DS_STAGE_PURPOSE,
-    DS_STAGE_COUNTRY
+    DS_STAGE_COUNTRY,
+    DS_STAGE_NETWORK
 } ds_stage_t;
 
 
@@ -30,6 +31,8 @@ typedef struct {
     unsigned               purpose_bad:1;
     unsigned               purpose_bound:1;    /* the token's, no header */
     char                   cc[3];       /* upper case; "" unknown */
+    ds_ip_t                ip;          /* the client, after realip */
+    unsigned               ip_known:1;
     const char            *missing;     /* attestation type */
 } ds_ctx_t;
 
@@ -168,6 +171,35 @@ ds_country_check(const ds_country_rules_t *const *rules, size_t n,
 }
 
 
+/*
+ * Like countries: a deny anywhere wins, each allow list present must
+ * hold the address. An address we do not know (a unix socket) passes
+ * no list at all: a network rule is never skipped.
+ */
+static ds_reason_t
+ds_network_check(const ds_ctx_t *c, const ds_net_rules_t *const *rules,
+    size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (!rules[i]->allow.set.present && !rules[i]->deny.set.present) {
+            continue;
+        }
+
+        if (!c->ip_known
+            || ds_cidr_contains(&rules[i]->deny.set, &c->ip)
+            || (rules[i]->allow.set.present
+                && !ds_cidr_contains(&rules[i]->allow.set, &c->ip)))
+        {
+            return DS_REASON_NETWORK_DENIED;
+        }
+    }
+
+    return DS_REASON_ALLOWED;
+}
+
+
 static int
 ds_attested(const ds_recipient_t *r, const char *type, int64_t now)
 {
@@ -221,6 +253,7 @@ static ds_reason_t
 ds_grant_check(ds_ctx_t *c, const ds_grant_t *g, ds_stage_t *stage)
 {
     const ds_country_rules_t  *rules[2];
+    const ds_net_rules_t      *nets[1];
     ds_reason_t                reason;
     int64_t                    now;
     size_t                     i;
@@ -235,6 +268,18 @@ ds_grant_check(ds_ctx_t *c, const ds_grant_t *g, ds_stage_t *stage)
 
     if (g->valid_until != DS_TIME_NONE && now >= g->valid_until) {
         return DS_REASON_CONTRACT_EXPIRED;
+    }
+
+    /* an access review not done in time ends the grant, like its end */
+    if (g->review_by != DS_TIME_NONE && now >= g->review_by) {
+        return DS_REASON_REVIEW_OVERDUE;
+    }
+
+    /* a signed-off grant lasts as long as its sign-off */
+    if (g->approval.present && g->approval.expires != DS_TIME_NONE
+        && now >= g->approval.expires)
+    {
+        return DS_REASON_APPROVAL_EXPIRED;
     }
 
     *stage = DS_STAGE_ATTESTATION;
@@ -255,14 +300,21 @@ ds_grant_check(ds_ctx_t *c, const ds_grant_t *g, ds_stage_t *stage)
 
     *stage = DS_STAGE_COUNTRY;
 
-    if (c->f->country == NULL) {
-        return DS_REASON_ALLOWED;
+    if (c->f->country != NULL) {
+        rules[0] = &c->r->countries;
+        rules[1] = &g->countries;
+
+        reason = ds_country_check(rules, 2, c->cc);
+        if (reason != DS_REASON_ALLOWED) {
+            return reason;
+        }
     }
 
-    rules[0] = &c->r->countries;
-    rules[1] = &g->countries;
+    /* the recipient's own networks were checked before any grant */
+    *stage = DS_STAGE_NETWORK;
+    nets[0] = &g->networks;
 
-    return ds_country_check(rules, 2, c->cc);
+    return ds_network_check(c, nets, 1);
 }
 
 
@@ -508,6 +560,7 @@ ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
 {
     const ds_token_t      *t;
     const ds_recipient_t  *r;
+    const ds_net_rules_t  *nets[1];
     unsigned char          d[DS_DIGEST_LEN];
     ds_ctx_t               c;
     int64_t                now;
@@ -556,6 +609,8 @@ ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
 
     ds_effective_purpose(&c, t, v);
     ds_country_of(&c);
+    c.ip_known = (ds_ip_from_sockaddr(f->sockaddr, &c.ip) == 0);
+    nets[0] = &r->networks;
 
     if (t->not_before != DS_TIME_NONE && now < t->not_before) {
         ds_deny(v, DS_REASON_TOKEN_NOT_YET_VALID);
@@ -571,6 +626,12 @@ ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
 
     } else if (r->valid_until != DS_TIME_NONE && now >= r->valid_until) {
         ds_deny(v, DS_REASON_CONTRACT_EXPIRED);
+
+    } else if (r->review_by != DS_TIME_NONE && now >= r->review_by) {
+        ds_deny(v, DS_REASON_REVIEW_OVERDUE);
+
+    } else if (ds_network_check(&c, nets, 1) != DS_REASON_ALLOWED) {
+        ds_deny(v, DS_REASON_NETWORK_DENIED);
 
     } else if (f->op <= DS_OP_UNKNOWN || f->op >= DS_OP_COUNT) {
         ds_deny(v, DS_REASON_UNKNOWN_ENDPOINT);

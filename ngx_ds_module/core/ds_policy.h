@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "ds_path.h"
 
@@ -60,6 +61,9 @@ typedef enum {
     DS_REASON_URI_TOO_LONG,             /* nginx: 414 */
     DS_REASON_SERVER_DENIED,            /* nginx: other 4xx of its own */
     DS_REASON_SERVER_ERROR,             /* nginx: other 5xx of its own */
+    DS_REASON_NETWORK_DENIED,           /* client address not allowed */
+    DS_REASON_REVIEW_OVERDUE,           /* access review (review_by) due */
+    DS_REASON_APPROVAL_EXPIRED,         /* the grant's approval ended */
     DS_REASON_COUNT
 } ds_reason_t;
 
@@ -99,6 +103,11 @@ typedef struct {
      */
     const char     *purpose_header;
     size_t          purpose_header_len;
+    /*
+     * the client address as nginx sees it after realip; NULL or not
+     * AF_INET/AF_INET6: unknown, which no network list admits
+     */
+    const struct sockaddr *sockaddr;
 } ds_facts_t;
 
 

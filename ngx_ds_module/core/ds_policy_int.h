@@ -8,6 +8,7 @@
 #ifndef DS_POLICY_INT_H
 #define DS_POLICY_INT_H
 
+#include "ds_cidr.h"
 #include "ds_policy.h"
 #include "ds_time.h"
 
@@ -29,16 +30,51 @@ typedef struct {
 } ds_country_rules_t;
 
 
+/* one "allow" or "deny" list: the index and the entries as written */
 typedef struct {
-    const char          *type;          /* "BAA", "DPA" ... */
-    int64_t              expires;       /* DS_TIME_NONE: never */
-} ds_attestation_t;
+    ds_cidr_set_t        set;
+    const char         **text;          /* for dsctl policy diff */
+    size_t               ntext;
+} ds_net_list_t;
+
+
+typedef struct {
+    ds_net_list_t        allow;
+    ds_net_list_t        deny;
+} ds_net_rules_t;
 
 
 typedef struct {
     const char          *str;
     size_t               len;
 } ds_cstr_t;
+
+
+/* a grant's sign-off, required when it touches classified data */
+typedef struct {
+    const char          *approver;      /* "jane.doe@example.com" */
+    const char          *ticket;        /* "SEC-1234" */
+    int64_t              date;
+    int64_t              expires;       /* DS_TIME_NONE: no expiry */
+    unsigned             present:1;
+} ds_approval_t;
+
+
+/* "classifications": tags on shares, schemas or tables ("*": any) */
+typedef struct {
+    ds_cstr_t            share;
+    ds_cstr_t            schema;
+    ds_cstr_t            table;
+    const char         **tags;          /* "PHI", "PII", "PCI" ... */
+    size_t               ntags;
+    const char          *source;        /* file it came from */
+} ds_class_t;
+
+
+typedef struct {
+    const char          *type;          /* "BAA", "DPA" ... */
+    int64_t              expires;       /* DS_TIME_NONE: never */
+} ds_attestation_t;
 
 
 typedef struct {
@@ -65,6 +101,9 @@ struct ds_grant_s {
     int64_t              valid_from;    /* DS_TIME_NONE: no bound */
     int64_t              valid_until;   /* exclusive */
     ds_rate_limit_t      rate_limit;    /* period_ms 0: recipient's */
+    ds_net_rules_t       networks;
+    int64_t              review_by;     /* DS_TIME_NONE: no review due */
+    ds_approval_t        approval;
 };
 
 
@@ -87,6 +126,8 @@ struct ds_recipient_s {
     size_t               ngrants;
     ds_country_rules_t   countries;
     ds_rate_limit_t      rate_limit;
+    ds_net_rules_t       networks;
+    int64_t              review_by;     /* recertify before; then denied */
 };
 
 
@@ -127,6 +168,16 @@ struct ds_policy_s {
     int64_t              token_max_lifetime;
     const char          *token_max_lifetime_text;   /* "365d" */
     const char          *token_max_lifetime_source; /* file that set it */
+
+    ds_class_t          *classes;       /* malloc'ed, all files */
+    size_t               nclasses;
+    size_t               cap_classes;
+
+    /* "approvals": grants touching these tags need an "approval" */
+    const char         **approval_tags;
+    size_t               napproval_tags;
+    unsigned             separate_author:1;  /* approver != author */
+    const char          *approvals_source;   /* file that set it */
 };
 
 
@@ -149,6 +200,13 @@ const ds_token_t *ds_policy_find_token_id(const ds_policy_t *p,
 
 void ds_token_digest(const char *token, size_t len,
     unsigned char out[DS_DIGEST_LEN]);
+
+/*
+ * ds_policy_class.c: the first tag of g's scope that needs an approval
+ * (NULL: none), and the classification that set it
+ */
+const char *ds_grant_approval_tag(const ds_policy_t *p, const ds_grant_t *g,
+    const ds_class_t **cls);
 
 /* ds_country.c: ISO 3166-1 alpha-2 assigned codes (and XK) */
 int ds_country_code_valid(const char *s, size_t len);

@@ -209,7 +209,7 @@ ds_ld_id(ds_ld_t *ld, json_t *obj, const char *key, int required,
 }
 
 
-static int
+int
 ds_ld_time(ds_ld_t *ld, json_t *obj, const char *key, int64_t *ms)
 {
     json_t  *v;
@@ -509,7 +509,7 @@ ds_ld_name_valid(const char *s, size_t len)
 }
 
 
-static int
+int
 ds_ld_name(ds_ld_t *ld, json_t *obj, const char *key, int required,
     ds_cstr_t *name)
 {
@@ -604,7 +604,8 @@ ds_ld_grant(ds_ld_t *ld, json_t *g, ds_grant_t *grant)
 {
     static const char *const  keys[] = {
         "share", "schema", "table", "operations", "purposes", "countries",
-        "attestations", "valid_from", "valid_until", "rate_limit", NULL
+        "attestations", "valid_from", "valid_until", "rate_limit",
+        "networks", "review_by", "approval", NULL
     };
     ds_cstr_t                *att;
     size_t                    i;
@@ -627,7 +628,10 @@ ds_ld_grant(ds_ld_t *ld, json_t *g, ds_grant_t *grant)
                            &att, &grant->nattestations) != 0
         || ds_ld_window(ld, g, "valid_from", "valid_until",
                         &grant->valid_from, &grant->valid_until) != 0
-        || ds_ld_rate_limit(ld, g, &grant->rate_limit) != 0)
+        || ds_ld_rate_limit(ld, g, &grant->rate_limit) != 0
+        || ds_ld_networks(ld, g, &grant->networks) != 0
+        || ds_ld_time(ld, g, "review_by", &grant->review_by) != 0
+        || ds_ld_approval(ld, g, grant) != 0)
     {
         return -1;
     }
@@ -814,7 +818,7 @@ ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r)
 {
     static const char *const  keys[] = {
         "id", "display_name", "status", "contract", "tokens", "countries",
-        "rate_limit", "grants", NULL
+        "rate_limit", "grants", "networks", "review_by", NULL
     };
     const char               *status;
     json_t                   *arr, *v;
@@ -856,6 +860,8 @@ ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r)
     if (ds_ld_contract(ld, o, r) != 0
         || ds_ld_countries(ld, o, &r->countries) != 0
         || ds_ld_rate_limit(ld, o, &r->rate_limit) != 0
+        || ds_ld_networks(ld, o, &r->networks) != 0
+        || ds_ld_time(ld, o, "review_by", &r->review_by) != 0
         || ds_ld_get(ld, o, "tokens", JSON_ARRAY, 0, &arr) != 0)
     {
         return -1;

@@ -37,4 +37,18 @@ int ds_ld_get(ds_ld_t *ld, json_t *obj, const char *key, json_type type,
 
 int ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r);
 
+/* ds_policy_net.c */
+int ds_ld_networks(ds_ld_t *ld, json_t *obj, ds_net_rules_t *rules);
+
+/* ds_policy_class.c */
+int ds_ld_classifications(ds_ld_t *ld, json_t *v);
+int ds_ld_approvals(ds_ld_t *ld, json_t *v);
+int ds_ld_approval(ds_ld_t *ld, json_t *grant, ds_grant_t *g);
+int ds_ld_check_approvals(ds_ld_t *ld);
+
+/* ds_policy_load.c, for ds_policy_class.c */
+int ds_ld_time(ds_ld_t *ld, json_t *obj, const char *key, int64_t *ms);
+int ds_ld_name(ds_ld_t *ld, json_t *obj, const char *key, int required,
+    ds_cstr_t *name);
+
 #endif /* DS_POLICY_LOAD_H */

@@ -269,6 +269,28 @@ ds_max_lifetime(ds_ld_t *ld, ds_stream_t *s)
 }
 
 
+/* "classifications", "approvals": one JSON value each */
+static int
+ds_setting(ds_ld_t *ld, ds_stream_t *s, const char *key)
+{
+    json_t  *v;
+    int      rc;
+
+    v = ds_value(ld, s);
+    if (v == NULL) {
+        return -1;
+    }
+
+    rc = (*key == 'c') ? ds_ld_classifications(ld, v)
+                       : ds_ld_approvals(ld, v);
+
+    json_decref(v);
+    ld->jlen = 1;
+
+    return rc;
+}
+
+
 /* {"version": 1, "recipients": [...]}, keys in any order */
 static int
 ds_document(ds_ld_t *ld, ds_stream_t *s)
@@ -345,6 +367,11 @@ ds_document(ds_ld_t *ld, ds_stream_t *s)
         } else if (strcmp(key, "token_max_lifetime") == 0) {
             lifetime = 1;
             rc = ds_max_lifetime(ld, s);
+
+        } else if (strcmp(key, "classifications") == 0
+                   || strcmp(key, "approvals") == 0)
+        {
+            rc = ds_setting(ld, s, key);
 
         } else {
             ds_ld_push(ld, key, 0);
@@ -677,6 +704,10 @@ ds_ld_run(const char *path, const char *data, size_t len, char *err,
 
     if (rc == 0 && p->token_max_lifetime) {
         rc = ds_ld_lifetimes(&ld);
+    }
+
+    if (rc == 0) {
+        rc = ds_ld_check_approvals(&ld);
     }
 
     dlen = sizeof(d);

@@ -81,7 +81,14 @@ static const ds_reason_def_t  ds_reasons[DS_REASON_COUNT] = {
     { "server_denied", 403, "PERMISSION_DENIED",
       "The request was refused by the gateway" },
     { "server_error", 500, "INTERNAL_ERROR",
-      "Internal error; retry later" }
+      "Internal error; retry later" },
+    { "network_denied", 403, "PERMISSION_DENIED",
+      "Access from this network address is not permitted" },
+    { "review_overdue", 403, "PERMISSION_DENIED",
+      "Access is paused until the data provider completes its periodic "
+      "access review" },
+    { "approval_expired", 403, "PERMISSION_DENIED",
+      "The approval for access to this data has expired" }
 };
 
 

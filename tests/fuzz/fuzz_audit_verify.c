@@ -1,8 +1,11 @@
 /*
  * libFuzzer harness for the audit verifier (dsctl audit verify reads
  * files an attacker may have written): the input is an audit file,
- * fed line by line. Only "no crash, no leak, no hang" is checked.
+ * fed line by line; lines that begin with '#' are fed as checkpoints
+ * (a SIEM's export, which an attacker may also have written). Only
+ * "no crash, no leak, no hang" is checked.
  * requires: ds_audit_verify_new ds_audit_verify_line
+ * requires: ds_audit_verify_checkpoint
  */
 
 #include <stdint.h>
@@ -41,12 +44,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     while (p < end) {
         nl = memchr(p, '\n', (size_t) (end - p));
-        ds_audit_verify_line(v, "fuzz.log", ++lineno, p,
-                             (size_t) ((nl ? nl : end) - p));
+        if (*p == '#') {
+            ds_audit_verify_checkpoint(v, "fuzz.cp", ++lineno, p + 1,
+                                       (size_t) ((nl ? nl : end) - p - 1));
+        } else {
+            ds_audit_verify_line(v, "fuzz.log", ++lineno, p,
+                                 (size_t) ((nl ? nl : end) - p));
+        }
         p = nl ? nl + 1 : end;
     }
 
-    ds_audit_verify_end(v, lineno & 1);
+    ds_audit_verify_end(v, lineno & 3);
     ds_audit_verify_stats(v, &st);
     ds_audit_verify_free(v);
 

@@ -85,8 +85,10 @@ for h in "${harnesses[@]}"; do
     fi
 
     echo "== $h: building"
-    if ! "$CLANG" "${cflags[@]}" -o "$out/$h" "$src" \
-             "$out/libdscore-fuzz.a" "${libs[@]}" 2>"$out/$h.build.log"; then
+    # the test oracle (jansson-built records) for differential harnesses
+    if ! "$CLANG" "${cflags[@]}" -I"$repo/tests/oracle" -o "$out/$h" "$src" \
+             "$repo"/tests/oracle/*.c "$out/libdscore-fuzz.a" "${libs[@]}" \
+             2>"$out/$h.build.log"; then
         cat "$out/$h.build.log" >&2
         failed+=("$h(build)")
         continue

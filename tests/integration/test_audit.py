@@ -160,7 +160,7 @@ def test_audit_record_fields(nginx, tmp_path):
     assert recs[-1]["records"] == 4 and recs[-1]["lost"] == 0
     assert_no_token([log])
 
-    r = verify([log], key, "--strict")
+    r = verify([log], key)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ok: 1 chain(s), 6 record(s) verified (4 request(s))" in r.stdout
 
@@ -212,7 +212,7 @@ def test_audit_under_load_and_tamper(nginx, tmp_path):
     assert sum(r["type"] == "chain_end" for r in recs) == len(chains)
     assert_no_token([log])
 
-    r = verify([log], key, "--strict")
+    r = verify([log], key)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "(3000 request(s))" in r.stdout
 
@@ -257,15 +257,18 @@ def test_audit_under_load_and_tamper(nginx, tmp_path):
     inserted = lines[:k + 1] + [forged] + lines[k + 1:]
     assert tampered("insert.log", inserted) == ("insert.log", k + 2)
 
-    # cut the tail: an open chain is a warning, an error with --strict
+    # cut the tail: an open chain is an error by default (an auditor
+    # runs the default), a warning with --open-ok (nginx still running)
     last = max(i for i, c in enumerate(chain_of) if c == chain_of[0])
     p = str(tmp_path / "cut.log")
     with open(p, "wb") as f:
         f.write(b"\n".join(lines[:last]) + b"\n")
     res = verify([p], key)
+    assert res.returncode == 1 and "error: open" in res.stdout, res.stdout
+    res = verify([p], key, "--open-ok")
     assert res.returncode == 0 and "warning: open" in res.stdout, res.stdout
-    res = verify([p], key, "--strict")
-    assert res.returncode == 1, res.stdout
+    # --strict, the old way to ask for this, is still accepted
+    assert verify([p], key, "--strict").returncode == 1
 
     # another key proves nothing
     other = str(tmp_path / "other.key")
@@ -302,16 +305,18 @@ def test_audit_reopen_and_reload_lose_nothing(nginx, tmp_path, params):
     # two workers' lives: two chains, both closed
     assert sum(r["type"] == "chain_end" for r in recs) == 2
 
-    r = verify([log + ".1", log], key, "--strict")
+    r = verify([log + ".1", log], key)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "(180 request(s))" in r.stdout
 
-    # the newer segment alone continues a chain: a warning, not tampering,
-    # unless --strict says every segment was given
+    # the newer segment alone continues a chain: an error by default,
+    # a warning when --continued-ok says the older one was not given
     r = verify([log], key)
+    assert r.returncode == 1, r.stdout
+    assert "error: continued" in r.stdout
+    r = verify([log], key, "--continued-ok")
     assert r.returncode == 0, r.stdout
     assert "warning: continued" in r.stdout
-    assert verify([log], key, "--strict").returncode == 1
 
 
 def test_audit_ocsf(nginx, tmp_path):
@@ -343,7 +348,7 @@ def test_audit_ocsf(nginx, tmp_path):
     assert denied["action_id"] == 2 and denied["status_id"] == 2
     assert_no_token([log])
 
-    r = verify([log], key, "--strict")
+    r = verify([log], key)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -382,7 +387,7 @@ def test_audit_syslog(nginx, tmp_path):
     p = str(tmp_path / "from-syslog.log")
     with open(p, "w") as f:
         f.write("\n".join(payloads) + "\n")
-    r = verify([p], key, "--strict")
+    r = verify([p], key)
     assert r.returncode == 0, r.stdout
 
 
@@ -394,7 +399,7 @@ def test_audit_unkeyed_chain(nginx, tmp_path):
 
     recs = records(log)
     assert all(r["integrity"]["alg"] == "sha256" for r in recs)
-    assert verify([log], None, "--strict").returncode == 0
+    assert verify([log], None).returncode == 0
 
     # a key given: the unkeyed chain is refused (downgrade)
     r = verify([log], write_key(tmp_path))
@@ -418,7 +423,7 @@ def test_audit_request_rejected_before_routing(nginx, tmp_path):
     assert reqs[0]["decision"] == "error"
     assert reqs[0]["status"] == 400
     assert reqs[0]["recipient"] is None
-    assert verify([log], key, "--strict").returncode == 0
+    assert verify([log], key).returncode == 0
 
 
 def test_audit_write_errors_counted_not_fatal(nginx, tmp_path):
@@ -499,7 +504,7 @@ def test_audit_survives_internal_redirect(nginx, tmp_path):
     assert reqs[0]["decision"] == "allow"
     assert reqs[0]["recipient"] == "fraud-analytics"
     assert reqs[0]["table"] == "no_such_table"
-    assert verify([log], key, "--strict").returncode == 0
+    assert verify([log], key).returncode == 0
 
 
 def test_audit_rate_limited(nginx, redis, tmp_path):
@@ -522,7 +527,7 @@ def test_audit_rate_limited(nginx, redis, tmp_path):
     assert reqs[0]["rate_limit"]["state"] == "allowed"
     assert reqs[0]["rate_limit"]["remaining"] == 1
     assert reqs[2]["rate_limit"]["state"] == "limited"
-    assert verify([log], key, "--strict").returncode == 0
+    assert verify([log], key).returncode == 0
 
 
 def test_audit_invalid_utf8_is_replaced_and_flagged(nginx, tmp_path):
@@ -545,7 +550,7 @@ def test_audit_invalid_utf8_is_replaced_and_flagged(nginx, tmp_path):
     assert r["path"] == PREFIX + "/shares/cl\ufffdaims/schemas"
     assert r["recipient"] == "fraud-analytics"
     assert_no_token([log])
-    assert verify([log], key, "--strict").returncode == 0
+    assert verify([log], key).returncode == 0
 
 
 def test_audit_request_stopped_while_routing(nginx, tmp_path):
@@ -590,7 +595,7 @@ def test_audit_request_body_sha256(nginx, tmp_path):
     assert reqs[1]["request_length"] > len(big)
     # the predicate values themselves never reach the record
     assert b"M42" not in open(log, "rb").read()
-    assert verify([log], key, "--strict").returncode == 0
+    assert verify([log], key).returncode == 0
 
 
 def test_audit_key_never_logged(nginx, tmp_path, request):
@@ -645,7 +650,7 @@ def test_query_args_allow_list(nginx, tmp_path, request):
     assert rec["status"] == r.status_code
     # first occurrence of each listed name, nothing else
     assert rec["query"] == {"maxResults": "3", "version": "2"}
-    assert verify([log], key, "--strict").returncode == 0
+    assert verify([log], key).returncode == 0
 
     # a name that could not be a JSON key as written fails `nginx -t`
     t = Nginx(str(tmp_path / "badargs"),
@@ -681,7 +686,7 @@ def test_request_id_is_the_request_id_variable(nginx, tmp_path, request):
     assert len(set(ids)) == 4
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert echoed.headers["X-Request-Id"] == ids[3]
-    assert verify([log], key, "--strict").returncode == 0
+    assert verify([log], key).returncode == 0
 
 
 def test_unbuffered_record_written_before_the_next_request(nginx, tmp_path):
@@ -698,4 +703,4 @@ def test_unbuffered_record_written_before_the_next_request(nginx, tmp_path):
             assert len(on_disk) >= i - 1
     ng.stop()
     assert len(requests_of(records(log))) == 5
-    assert verify([log], key, "--strict").returncode == 0
+    assert verify([log], key).returncode == 0

@@ -603,7 +603,7 @@ def test_list_body_cut_by_upstream(nginx, tmp_path, upstream):
         200, "allow", "allowed")
     assert ok["list_items"] == {"in": 4, "out": 1}
 
-    r = dsctl("audit", "verify", gw.audit_log, "--key", key, "--strict")
+    r = dsctl("audit", "verify", gw.audit_log, "--key", key)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "(2 request(s))" in r.stdout, r.stdout
 

@@ -16,6 +16,8 @@
 
 #include "ds_audit.h"
 #include "ds_audit_int.h"
+#include "ds_audit_oracle.h"
+#include "ds_audit_write.h"
 
 
 #define MAX_LINES  64
@@ -187,7 +189,8 @@ verify(const unsigned char *key, size_t klen, char **lines, size_t n,
                              strlen(lines[i]));
     }
 
-    ds_audit_verify_end(v, strict);
+    ds_audit_verify_end(v, strict ? 0 : DS_AUDIT_VERIFY_OPEN_OK
+                                     | DS_AUDIT_VERIFY_CONTINUED_OK);
     ds_audit_verify_free(v);
 
     return c;
@@ -853,6 +856,219 @@ test_interleaved_and_segments(void **state)
 }
 
 
+/* ------------------------------------------------------- checkpoints */
+
+/*
+ * A closed chain of n requests in lines, and in cps its checkpoints:
+ * at chain-start, after the second request, at chain-end.
+ */
+static size_t
+make_chain_cp(const unsigned char *key, size_t klen, const char *id,
+    size_t n, char **lines, char **cps, size_t *ncp)
+{
+    ds_audit_chain_t  c;
+    ds_audit_req_t    rq;
+    json_t           *rec;
+    size_t            i, k, len;
+
+    ds_audit_chain_init_id(&c, key, klen, id);
+    k = 0;
+    *ncp = 0;
+
+    assert_null(ds_audit_checkpoint_line(&c, "start", 1, &len));
+
+    rec = ds_audit_lifecycle_record(DS_AUDIT_NATIVE, "chain_start", 1,
+                                    "gw-a", 42, 0, 0);
+    lines[k++] = ds_audit_seal(&c, rec, &len);
+    json_decref(rec);
+    cps[(*ncp)++] = ds_audit_checkpoint_line(&c, "start", 1, &len);
+
+    for (i = 0; i < n; i++) {
+        rq = sample_request();
+        rec = ds_audit_request_record(DS_AUDIT_NATIVE, &rq);
+        lines[k++] = ds_audit_seal(&c, rec, &len);
+        json_decref(rec);
+
+        if (i == 1) {
+            cps[(*ncp)++] = ds_audit_checkpoint_line(&c, "interval", 5,
+                                                     &len);
+        }
+    }
+
+    rec = ds_audit_lifecycle_record(DS_AUDIT_NATIVE, "chain_end", 9, "gw-a",
+                                    42, c.requests, 0);
+    lines[k++] = ds_audit_seal(&c, rec, &len);
+    json_decref(rec);
+    cps[(*ncp)++] = ds_audit_checkpoint_line(&c, "end", 9, &len);
+
+    for (i = 0; i < *ncp; i++) {
+        assert_non_null(cps[i]);
+    }
+
+    ds_audit_chain_free(&c);
+
+    return k;
+}
+
+
+static collect_t
+verify_cp(char **lines, size_t n, char **cps, size_t ncp, unsigned flags,
+    ds_audit_verify_stats_t *st)
+{
+    ds_audit_verify_t  *v;
+    collect_t           c;
+    size_t              i;
+
+    memset(&c, 0, sizeof(c));
+    v = ds_audit_verify_new(seed, sizeof(seed), collect, &c);
+    assert_non_null(v);
+
+    for (i = 0; i < ncp; i++) {
+        ds_audit_verify_checkpoint(v, "siem.log", i + 1, cps[i],
+                                   strlen(cps[i]));
+    }
+
+    for (i = 0; i < n; i++) {
+        ds_audit_verify_line(v, "audit.log", i + 1, lines[i],
+                             strlen(lines[i]));
+    }
+
+    ds_audit_verify_end(v, flags);
+    ds_audit_verify_stats(v, st);
+    ds_audit_verify_free(v);
+
+    return c;
+}
+
+
+static void
+test_checkpoint_line(void **state)
+{
+    char    *lines[MAX_LINES], *cps[8];
+    size_t   n, ncp;
+    json_t  *j;
+
+    (void) state;
+
+    n = make_chain_cp(seed, sizeof(seed), "w1", 4, lines, cps, &ncp);
+    assert_int_equal(ncp, 3);
+
+    /* the interval checkpoint names the second request's seq and MAC */
+    j = json_loads(cps[1], 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "type")),
+                        "dsgw_checkpoint");
+    assert_int_equal(json_integer_value(json_object_get(j, "seq")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "requests")), 2);
+    assert_string_equal(json_string_value(json_object_get(j, "event")),
+                        "interval");
+    assert_non_null(strstr(lines[2], json_string_value(json_object_get(j,
+                                                                 "head"))));
+    json_decref(j);
+
+    free_lines(lines, n);
+    free_lines(cps, ncp);
+}
+
+
+static void
+test_checkpoint_verify(void **state)
+{
+    char                    *lines[MAX_LINES], *cps[8], *b[MAX_LINES];
+    char                    *bcps[8], *all[16], buf[1024];
+    size_t                   n, ncp, nb, nbcp, i;
+    collect_t                c;
+    ds_audit_verify_stats_t  st;
+
+    (void) state;
+
+    n = make_chain_cp(seed, sizeof(seed), "w1", 4, lines, cps, &ncp);
+    nb = make_chain_cp(seed, sizeof(seed), "w2", 3, b, bcps, &nbcp);
+
+    /* whole: every checkpoint met */
+    c = verify_cp(lines, n, cps, ncp, 0, &st);
+    assert_int_equal(c.errors, 0);
+    assert_int_equal(st.checkpoints, 3);
+    assert_int_equal(st.checkpoint_chains, 1);
+
+    /* as a SIEM stores it: a syslog header first; other lines skipped */
+    snprintf(buf, sizeof(buf), "<134>Dec  2 14:00:00 gw ngx_ds: %s",
+             cps[1]);
+    all[0] = "<134>Dec  2 14:00:00 gw sshd: session opened";
+    all[1] = buf;
+    c = verify_cp(lines, n, all, 2, 0, &st);
+    assert_int_equal(c.errors, 0);
+    assert_int_equal(st.checkpoints, 1);
+    assert_int_equal(st.ignored, 1);
+
+    /*
+     * the tail cut while running, chain-end and all: --open-ok accepts
+     * a chain without its end, the checkpoint does not
+     */
+    c = verify_cp(lines, 2, cps, 2, DS_AUDIT_VERIFY_OPEN_OK, &st);
+    assert_int_equal(c.errors, 1);
+    assert_string_equal(c.first_error_kind, "cut");
+    assert_string_equal(c.first_error_file, "siem.log");
+    assert_int_equal(c.first_error_line, 2);
+
+    /* without checkpoints that cut is invisible with --open-ok ... */
+    c = verify_cp(lines, 2, cps, 0, DS_AUDIT_VERIFY_OPEN_OK, &st);
+    assert_int_equal(c.errors, 0);
+    assert_string_equal(c.first_warning_kind, "open");
+
+    /* ... and an error by default */
+    c = verify_cp(lines, 2, cps, 0, 0, &st);
+    assert_int_equal(c.errors, 1);
+    assert_string_equal(c.first_error_kind, "open");
+
+    /* a whole chain deleted: only its checkpoints know it existed */
+    for (i = 0; i < ncp; i++) {
+        all[i] = cps[i];
+    }
+    for (i = 0; i < nbcp; i++) {
+        all[ncp + i] = bcps[i];
+    }
+    c = verify_cp(lines, n, all, ncp + nbcp, 0, &st);
+    assert_int_equal(c.errors, 1);
+    assert_string_equal(c.first_error_kind, "missing");
+    assert_int_equal(c.first_error_line, ncp + nbcp);
+
+    /* both chains given: clean */
+    for (i = 0; i < nb; i++) {
+        lines[n + i] = b[i];
+    }
+    c = verify_cp(lines, n + nb, all, ncp + nbcp, 0, &st);
+    assert_int_equal(c.errors, 0);
+    assert_int_equal(st.checkpoints, 6);
+    assert_int_equal(st.checkpoint_chains, 2);
+
+    /* a checkpoint altered without the key */
+    snprintf(buf, sizeof(buf), "%s", cps[1]);
+    *strstr(buf, "\"requests\":2") = '\0';
+    snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
+             "\"requests\":1%s", strstr(cps[1], "\"requests\":2") + 12);
+    all[0] = buf;
+    c = verify_cp(lines, n, all, 1, 0, &st);
+    assert_int_equal(c.errors, 1);
+    assert_string_equal(c.first_error_kind, "forged");
+
+    /* a checkpoint in the wrong place is not met */
+    all[0] = cps[1];
+    c = verify_cp(lines, 2, all, 1, DS_AUDIT_VERIFY_OPEN_OK, &st);
+    assert_string_equal(c.first_error_kind, "cut");
+
+    /* malformed */
+    all[0] = "{\"type\":\"dsgw_checkpoint\",\"v\":1}";
+    c = verify_cp(lines, n, all, 1, 0, &st);
+    assert_int_equal(c.errors, 1);
+    assert_string_equal(c.first_error_kind, "corrupt");
+
+    free_lines(lines, n + nb);
+    free_lines(cps, ncp);
+    free_lines(bcps, nbcp);
+}
+
+
 /* ------------------------------------------- direct writer vs jansson */
 
 static uint64_t  rng_state = 0x9e3779b97f4a7c15ULL;
@@ -1007,7 +1223,7 @@ test_direct_line_matches_jansson(void **state)
     capped = 0;
 
     for (i = 0; i < 3000; i++) {
-        fmt = (i % 10 == 9) ? DS_AUDIT_OCSF : DS_AUDIT_NATIVE;
+        fmt = (i & 2) ? DS_AUDIT_OCSF : DS_AUDIT_NATIVE;
         keyed = i & 1;
         snprintf(id, sizeof(id), "gw-diff.%zu.00112233445566778899aabbccdd",
                  i);
@@ -1044,8 +1260,7 @@ test_direct_line_matches_jansson(void **state)
             truncated += strstr(direct, "\"truncated\":[") != NULL;
             sanitized += strstr(direct, "\"sanitized\":true") != NULL;
             /* 8 KB of fields cannot fit unless re-capped */
-            capped += fmt == DS_AUDIT_NATIVE && rq.path.len == 6000
-                      && rq.user_agent.len == 6000
+            capped += rq.path.len == 6000 && rq.user_agent.len == 6000
                       && rq.recipient.len == 6000;
 
             free(direct);
@@ -1060,6 +1275,115 @@ test_direct_line_matches_jansson(void **state)
     assert_true(truncated > 100);
     assert_true(sanitized > 100);
     assert_true(capped > 10);
+}
+
+
+/* chain-start and chain-end: the writer against the oracle too */
+static void
+test_lifecycle_line_matches_jansson(void **state)
+{
+    static const char *const  instances[] = {
+        "gw-a", "", "g\xffw\x01\"x", NULL
+    };
+
+    int               fmt, keyed, end;
+    char             *direct, *tree;
+    size_t            i, dlen, tlen;
+    json_t           *rec;
+    ds_audit_chain_t  a, b;
+
+    (void) state;
+
+    for (i = 0; instances[i]; i++) {
+        for (fmt = 0; fmt < 2; fmt++) {
+            for (keyed = 0; keyed < 2; keyed++) {
+                ds_audit_chain_init_id(&a, keyed ? seed : NULL,
+                                       keyed ? sizeof(seed) : 0, "lc");
+                ds_audit_chain_init_id(&b, keyed ? seed : NULL,
+                                       keyed ? sizeof(seed) : 0, "lc");
+
+                for (end = 0; end < 2; end++) {
+                    const char  *type = end ? "chain_end" : "chain_start";
+
+                    direct = ds_audit_lifecycle_line(&a,
+                                 (ds_audit_format_t) fmt, type, 1234,
+                                 instances[i], 42, 7, 3, &dlen);
+                    rec = ds_audit_lifecycle_record((ds_audit_format_t) fmt,
+                                                    type, 1234, instances[i],
+                                                    42, 7, 3);
+                    tree = ds_audit_seal(&b, rec, &tlen);
+                    json_decref(rec);
+
+                    assert_non_null(direct);
+                    assert_non_null(tree);
+                    assert_int_equal(dlen, tlen);
+                    assert_memory_equal(direct, tree, dlen);
+                    free(direct);
+                    free(tree);
+                }
+
+                assert_int_equal(a.requests, 0);
+                ds_audit_chain_free(&a);
+                ds_audit_chain_free(&b);
+            }
+        }
+    }
+}
+
+
+/*
+ * The member tables are what makes the writer's lines canonical: each
+ * object's members sorted bytewise, and each object's members right
+ * after it (with their own members), so one pass can join them.
+ */
+static void
+check_table(const ds_wmember_t *m, size_t n)
+{
+    size_t  k, j, prev;
+
+    assert_true(n <= DS_W_MAX);
+
+    for (k = 0; k < n; k++) {
+        assert_non_null(m[k].key);
+        assert_int_equal(strlen(m[k].key), m[k].len);
+
+        if (m[k].parent >= 0) {
+            assert_true((size_t) m[k].parent < k);
+            assert_true(m[m[k].parent].kind == DS_W_OBJECT
+                        || m[m[k].parent].kind == DS_W_ARRAY1);
+            /* nothing between the parent and k leaves the parent */
+            for (j = (size_t) m[k].parent + 1; j < k; j++) {
+                size_t  a = j;
+
+                while (m[a].parent >= 0 && m[a].parent != m[k].parent) {
+                    a = (size_t) m[a].parent;
+                }
+                assert_int_equal(m[a].parent, m[k].parent);
+            }
+        }
+
+        /* the previous sibling sorts before it */
+        prev = k;
+        for (j = k; j-- > 0; ) {
+            if (m[j].parent == m[k].parent) {
+                prev = j;
+                break;
+            }
+        }
+        if (prev != k) {
+            assert_true(strcmp(m[prev].key, m[k].key) < 0);
+        }
+    }
+}
+
+
+static void
+test_member_tables_canonical(void **state)
+{
+    (void) state;
+
+    check_table(ds_audit_native_members, ds_audit_native_nmembers);
+    check_table(ds_audit_ocsf_members, ds_audit_ocsf_nmembers);
 }
 
 
@@ -1145,7 +1469,11 @@ main(void)
         cmocka_unit_test(test_tamper_insert),
         cmocka_unit_test(test_tamper_truncate_and_keys),
         cmocka_unit_test(test_interleaved_and_segments),
+        cmocka_unit_test(test_checkpoint_line),
+        cmocka_unit_test(test_checkpoint_verify),
         cmocka_unit_test(test_direct_line_matches_jansson),
+        cmocka_unit_test(test_lifecycle_line_matches_jansson),
+        cmocka_unit_test(test_member_tables_canonical),
         cmocka_unit_test(test_plain_prefix),
         cmocka_unit_test(test_query_name_rule),
     };

@@ -968,6 +968,12 @@ test_reason_tables(void **state)
         { DS_REASON_SERVER_DENIED, "server_denied", 403,
           "PERMISSION_DENIED" },
         { DS_REASON_SERVER_ERROR, "server_error", 500, "INTERNAL_ERROR" },
+        { DS_REASON_NETWORK_DENIED, "network_denied", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_REVIEW_OVERDUE, "review_overdue", 403,
+          "PERMISSION_DENIED" },
+        { DS_REASON_APPROVAL_EXPIRED, "approval_expired", 403,
+          "PERMISSION_DENIED" },
     };
     size_t  i;
 

@@ -1,7 +1,9 @@
 /*
- * What the ngx_ds modules share: the per-request context and the few
- * functions one module calls in another. ngx_http_ds_module owns the
- * context; redis, audit and filter modules read or extend it.
+ * What the ngx_ds modules share: the per-request context, its state,
+ * and the answers every module may give (ngx_http_ds_limit.h has what
+ * the access handler and the limiter say to each other).
+ * ngx_http_ds_module owns the context; redis, audit and filter modules
+ * read or extend it.
  */
 
 #ifndef _NGX_HTTP_DS_H_INCLUDED_
@@ -16,6 +18,12 @@
 #include "ds_policy.h"
 
 
+/*
+ * What the limiter found, for the audit record and $ds_rate_limit_state.
+ * PENDING is never stored: it is what ngx_http_ds_rl_state() reports
+ * while the request is parked (a record written for a client that left
+ * before the reply says "pending").
+ */
 typedef enum {
     NGX_HTTP_DS_RL_NONE = 0,        /* no limiter for this request */
     NGX_HTTP_DS_RL_PENDING,         /* command in flight, request parked */
@@ -24,6 +32,54 @@ typedef enum {
     NGX_HTTP_DS_RL_REVOKED,         /* recipient or token revoked live */
     NGX_HTTP_DS_RL_UNAVAILABLE      /* redis down or slow: mode applied */
 } ngx_http_ds_rl_state_e;
+
+
+/*
+ * How far a request got: one state, changed only through
+ * ngx_http_ds_set_state(), which logs an alert for a transition that is
+ * not in this table (CONTRIBUTING.md, "The request state machine").
+ *
+ *   from          to             by
+ *   NEW           DECIDED        access handler: ds_decide() judged
+ *   DECIDED       PASSED         access handler: allowed, limiter said go
+ *   DECIDED       PARKED         redis: allowed, EVALSHA queued (or a 503
+ *                                of closed mode posted)
+ *   DECIDED       DENY_PARKED    redis: denied, the live revocation check
+ *                                is asked first
+ *   DECIDED       ANSWERED       access handler: denial sent
+ *   DECIDED       FAILED         access handler: an error of ours (500)
+ *   PARKED        RESUMED        redis: reply allowed (or open mode),
+ *                                phases run again
+ *   DENY_PARKED   DENY_RESUMED   redis: not revoked (or open mode)
+ *   PARKED,
+ *   DENY_PARKED   ANSWERED       redis: 429, revoked, 503
+ *   PARKED,
+ *   DENY_PARKED   FAILED         redis: an error of ours on the reply
+ *   RESUMED       PASSED         access handler, entered again
+ *   DENY_RESUMED  ANSWERED       access handler: the policy's denial
+ *   PASSED        ANSWERED       access handler: an internal redirect to
+ *                                another URI is denied
+ *   PASSED        HELD           list filter: the 200 waits for the body
+ *   HELD          PASSED         list filter: filtered list sent
+ *   HELD          ANSWERED       list filter: 502 instead of the list
+ *
+ * ANSWERED and FAILED are final. The access handler, entered again
+ * (resumed, internal redirect), acts on the state alone: PARKED waits,
+ * RESUMED passes, DENY_RESUMED denies, PASSED checks the URI, ANSWERED
+ * and FAILED repeat their answer.
+ */
+typedef enum {
+    NGX_HTTP_DS_NEW = 0,            /* no decision (yet, or ever) */
+    NGX_HTTP_DS_DECIDED,            /* the policy judged */
+    NGX_HTTP_DS_PARKED,             /* allowed, waiting for Redis */
+    NGX_HTTP_DS_DENY_PARKED,        /* denied, waiting for revocation */
+    NGX_HTTP_DS_RESUMED,            /* Redis let it go on */
+    NGX_HTTP_DS_DENY_RESUMED,       /* not revoked: send the denial */
+    NGX_HTTP_DS_PASSED,             /* access phase done: go on */
+    NGX_HTTP_DS_HELD,               /* the list filter holds the 200 */
+    NGX_HTTP_DS_FAILED,             /* access phase ended in a 500 */
+    NGX_HTTP_DS_ANSWERED            /* we sent the response */
+} ngx_http_ds_state_e;
 
 
 typedef struct {
@@ -39,19 +95,18 @@ typedef struct {
     size_t                  country_len;
     unsigned                geo:1;          /* a geo DB is configured */
 
-    unsigned                enforced:1;     /* our access check ran */
-    unsigned                decided:1;      /* policy decision made */
-    unsigned                deny_pending:1; /* denial waits for the live
-                                               revocation check */
-    unsigned                guarded:1;      /* the guard replaced an
-                                               answer nginx made */
-    unsigned                answered:1;     /* we sent the response */
-    unsigned                done:1;         /* access phase finished */
-    ngx_int_t               access_rc;      /* what access phase returned */
+    /*
+     * The guard replaced an answer nginx made. Not a state: it happens
+     * to requests in any state but ANSWERED (a 400 before routing, a 500
+     * after an allow), and what was decided before still counts.
+     */
+    unsigned                guarded:1;
+
+    ngx_http_ds_state_e     state;
     ngx_str_t               uri;            /* r->uri the decision covers */
 
     /* rate limiting, filled by ngx_http_ds_redis_module */
-    ngx_http_ds_rl_state_e  rl_state;
+    ngx_http_ds_rl_state_e  rl_state;       /* never PENDING, see above */
     int64_t                 rl_limit;
     int64_t                 rl_remaining;
     int64_t                 rl_reset_ms;    /* until the bucket is full */
@@ -61,19 +116,60 @@ typedef struct {
     /* list filtering, filled by ngx_http_ds_filter_module */
     ngx_uint_t              items_in;
     ngx_uint_t              items_out;
-    unsigned                list_held:1;    /* the filter holds the 200
-                                               back and has not passed on
-                                               any response yet */
 } ngx_http_ds_ctx_t;
+
+
+#if (NGX_DEBUG)
+/* indexed by the state left: a bit for each state it may go to */
+extern const uint32_t  ngx_http_ds_next[];
+
+void ngx_http_ds_illegal_state(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ngx_http_ds_state_e state);
+#endif
+
+
+/*
+ * The one way to change ctx->state; in debug builds a transition not in
+ * the table is alerted. Inline: it runs several times per request.
+ */
+static ngx_inline void
+ngx_http_ds_set_state(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ngx_http_ds_state_e state)
+{
+#if (NGX_DEBUG)
+    if (!(ngx_http_ds_next[ctx->state] & (1u << state))) {
+        ngx_http_ds_illegal_state(r, ctx, state);
+    }
+#endif
+
+    ctx->state = state;
+}
+
+/* the policy judged this request (whatever happened after) */
+#define ngx_http_ds_decided(ctx)   ((ctx)->state != NGX_HTTP_DS_NEW)
+
+/* the response is ours: a denial, a 429/503, the list filter's 502 */
+#define ngx_http_ds_answered(ctx)  ((ctx)->state == NGX_HTTP_DS_ANSWERED)
+
+/* the limiter's finding, PENDING while parked */
+static ngx_inline ngx_http_ds_rl_state_e
+ngx_http_ds_rl_state(ngx_http_ds_ctx_t *ctx)
+{
+    if (ctx->state == NGX_HTTP_DS_PARKED
+        || ctx->state == NGX_HTTP_DS_DENY_PARKED)
+    {
+        return NGX_HTTP_DS_RL_PENDING;
+    }
+
+    return ctx->rl_state;
+}
+
+/* "none", "pending", ... indexed by ngx_http_ds_rl_state_e */
+extern const ngx_str_t  ngx_http_ds_rl_names[];
 
 
 /* the context, also after an internal redirect wiped r->ctx */
 ngx_http_ds_ctx_t *ngx_http_ds_get_ctx(ngx_http_request_t *r);
-
-/* answer with a Delta Sharing error body and finalize; returns NGX_DONE */
-ngx_int_t ngx_http_ds_send_error(ngx_http_request_t *r,
-    ngx_http_ds_ctx_t *ctx, ngx_uint_t status, ds_reason_t reason,
-    const char *message);
 
 /*
  * The Delta Sharing error body {"errorCode": ..., "message": ...} for a
@@ -103,25 +199,6 @@ void ngx_http_ds_reset_headers(ngx_http_request_t *r);
 /* status, JSON content type and length for an error body of ours */
 void ngx_http_ds_json_headers(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *body);
-
-/*
- * ngx_http_ds_redis_module: called by the access handler once the
- * policy allowed the request. Returns NGX_DECLINED to go on (state in
- * ctx->rl_state), NGX_AGAIN when the request is parked (the module
- * resumes the phases itself), or NGX_DONE when it answered (429/503).
- */
-ngx_int_t ngx_http_ds_redis_check(ngx_http_request_t *r,
-    ngx_http_ds_ctx_t *ctx);
-
-/*
- * After NGX_AGAIN the redis module sets ctx->rl_state and resumes the
- * phases: the access handler is entered again and, seeing ctx->decided
- * with rl_state no longer PENDING, lets the request go on (NGX_DECLINED)
- * without calling ngx_http_ds_redis_check() a second time. If the redis
- * module answered (ngx_http_ds_send_error sets ctx->answered) the handler
- * returns NGX_DONE.
- */
-
 
 extern ngx_module_t  ngx_http_ds_module;
 extern ngx_module_t  ngx_http_ds_redis_module;

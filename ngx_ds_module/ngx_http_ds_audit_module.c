@@ -129,11 +129,6 @@ ngx_module_t  ngx_http_ds_audit_module = {
 };
 
 
-static const char  *ngx_http_ds_audit_rl_names[] = {
-    NULL, "pending", "allowed", "limited", "revoked", "unavailable"
-};
-
-
 /* ---------------------------------------------------- rewrite phase */
 
 static ngx_http_request_body_filter_pt  ngx_http_ds_audit_next_body_filter;
@@ -457,11 +452,12 @@ ngx_http_ds_audit_outcome(ngx_http_ds_ctx_t *ctx, ds_audit_req_t *rq,
     }
 
     reason = ctx->verdict.reason;
-    denied = ctx->answered || (ctx->decided && !ctx->verdict.allow);
+    denied = ngx_http_ds_answered(ctx)
+             || (ngx_http_ds_decided(ctx) && !ctx->verdict.allow);
 
     if (denied && reason == DS_REASON_ALLOWED) {
         /* the limiter or the path parser answered, not the policy */
-        switch (ctx->rl_state) {
+        switch (ngx_http_ds_rl_state(ctx)) {
         case NGX_HTTP_DS_RL_LIMITED:
             reason = DS_REASON_RATE_LIMITED;
             break;
@@ -484,7 +480,7 @@ ngx_http_ds_audit_outcome(ngx_http_ds_ctx_t *ctx, ds_audit_req_t *rq,
         rq->decision = ds_audit_cstr("deny");
         rq->reason = ds_audit_cstr(ds_reason_name(reason));
 
-    } else if (ctx->decided) {
+    } else if (ngx_http_ds_decided(ctx)) {
         rq->decision = ds_audit_cstr("allow");
         rq->reason = ds_audit_cstr(ds_reason_name(reason));
 
@@ -505,7 +501,7 @@ ngx_http_ds_audit_fill(ngx_http_request_t *r,
 {
     off_t            sent;
     u_char          *q;
-    ngx_uint_t       undelivered;
+    ngx_uint_t       undelivered, rl;
     ngx_msec_int_t   ms;
     ngx_time_t      *tp;
     ngx_str_t       *uri;
@@ -556,7 +552,7 @@ ngx_http_ds_audit_fill(ngx_http_request_t *r,
      * logs $status 200, but the client got nothing; the gateway failed
      * as with any list body it could not filter.
      */
-    undelivered = (ctx != NULL && ctx->list_held
+    undelivered = (ctx != NULL && ctx->state == NGX_HTTP_DS_HELD
                    && rq->status == NGX_HTTP_OK);
     if (undelivered) {
         rq->status = NGX_HTTP_BAD_GATEWAY;
@@ -593,17 +589,18 @@ ngx_http_ds_audit_fill(ngx_http_request_t *r,
     rq->country = ngx_http_ds_audit_name((const char *) ctx->country,
                                          ctx->country_len);
 
-    if (ctx->rl_state != NGX_HTTP_DS_RL_NONE
-        && (size_t) ctx->rl_state
-           < sizeof(ngx_http_ds_audit_rl_names) / sizeof(char *))
-    {
-        rq->rl_state = ds_audit_cstr(
-                           ngx_http_ds_audit_rl_names[ctx->rl_state]);
+    rl = ngx_http_ds_rl_state(ctx);
+
+    if (rl != NGX_HTTP_DS_RL_NONE) {
+        rq->rl_state = ngx_http_ds_audit_name(
+                           (const char *) ngx_http_ds_rl_names[rl].data,
+                           ngx_http_ds_rl_names[rl].len);
         rq->rl_limit = ctx->rl_limit;
         rq->rl_remaining = ctx->rl_remaining;
     }
 
-    if (ds_op_is_list(ctx->path.op) && ctx->decided && ctx->verdict.allow
+    if (ds_op_is_list(ctx->path.op) && ngx_http_ds_decided(ctx)
+        && ctx->verdict.allow
         && rq->status == NGX_HTTP_OK)
     {
         rq->has_items = 1;

@@ -47,6 +47,8 @@ static ngx_int_t ngx_http_ds_filter_append(ngx_http_request_t *r,
     ngx_http_ds_filter_ctx_t *fctx, ngx_buf_t *b, size_t max);
 static ngx_int_t ngx_http_ds_filter_send(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ngx_http_ds_filter_ctx_t *fctx);
+static void ngx_http_ds_filter_invalid(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx, const char *why);
 static ngx_int_t ngx_http_ds_filter_refuse(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, const char *why);
 static ngx_int_t ngx_http_ds_filter_fail(ngx_http_request_t *r,
@@ -124,8 +126,8 @@ ngx_http_ds_header_filter(ngx_http_request_t *r)
     ctx = ngx_http_ds_get_ctx(r);
 
     if (ctx == NULL
-        || !ctx->decided
-        || ctx->answered
+        || !ngx_http_ds_decided(ctx)
+        || ngx_http_ds_answered(ctx)
         || !ctx->verdict.allow
         || !ds_op_is_list(ctx->path.op)
         || r->err_status)
@@ -193,7 +195,7 @@ ngx_http_ds_header_filter(ngx_http_request_t *r)
      * headers wait for the filtered body (see the body filter); if the
      * body never completes, the audit record must not show a 200
      */
-    ctx->list_held = 1;
+    ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_HELD);
 
     return NGX_OK;
 }
@@ -367,6 +369,21 @@ ngx_http_ds_filter_send(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 }
 
 
+/* what the audit record and $ds_reason say of a list not filtered */
+static void
+ngx_http_ds_filter_invalid(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    const char *why)
+{
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ds: list response from upstream not filtered (%s): "
+                  "answering 502", why);
+
+    ctx->verdict.allow = 0;
+    ctx->verdict.reason = DS_REASON_UPSTREAM_INVALID;
+    ctx->verdict.http_status = NGX_HTTP_BAD_GATEWAY;
+}
+
+
 /*
  * Known bad from the headers alone: answer now and stop reading the
  * upstream (as the xslt and image filters do), instead of draining a
@@ -377,13 +394,7 @@ static ngx_int_t
 ngx_http_ds_filter_refuse(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     const char *why)
 {
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "ds: list response from upstream not filtered (%s): "
-                  "answering 502", why);
-
-    ctx->verdict.allow = 0;
-    ctx->verdict.reason = DS_REASON_UPSTREAM_INVALID;
-    ctx->verdict.http_status = NGX_HTTP_BAD_GATEWAY;
+    ngx_http_ds_filter_invalid(r, ctx, why);
 
     return ngx_http_filter_finalize_request(r, &ngx_http_ds_filter_module,
                                             NGX_HTTP_BAD_GATEWAY);
@@ -397,14 +408,8 @@ ngx_http_ds_filter_fail(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 {
     ngx_buf_t  *b;
 
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "ds: list response from upstream not filtered (%s): "
-                  "answering 502", why);
-
-    ctx->verdict.allow = 0;
-    ctx->verdict.reason = DS_REASON_UPSTREAM_INVALID;
-    ctx->verdict.http_status = NGX_HTTP_BAD_GATEWAY;
-    ctx->answered = 1;
+    ngx_http_ds_filter_invalid(r, ctx, why);
+    ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_ANSWERED);
 
     b = ngx_http_ds_error_body(r, DS_REASON_UPSTREAM_INVALID, NULL);
     if (b == NULL) {
@@ -431,7 +436,10 @@ ngx_http_ds_filter_release(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ngx_chain_t  cl;
 
     r->headers_out.content_length_n = b->last - b->pos;
-    ctx->list_held = 0;
+
+    if (ctx->state == NGX_HTTP_DS_HELD) {
+        ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_PASSED);
+    }
 
     rc = ngx_http_next_header_filter(r);
 

@@ -96,7 +96,7 @@ ngx_http_ds_guard_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    if (ctx != NULL && ctx->answered) {
+    if (ctx != NULL && ngx_http_ds_answered(ctx)) {
         /* a denial of ours, or the list filter's own answer */
         return ngx_http_next_header_filter(r);
     }
@@ -118,7 +118,7 @@ ngx_http_ds_guard_reason(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 {
     ngx_uint_t  allowed;
 
-    allowed = (ctx != NULL && ctx->decided && ctx->verdict.allow);
+    allowed = (ctx != NULL && ngx_http_ds_decided(ctx) && ctx->verdict.allow);
 
     if (r->err_status == 0) {
         /* a handler's answer: an upstream's, after our allow */
@@ -138,7 +138,7 @@ ngx_http_ds_guard_reason(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
         return DS_REASON_ALLOWED;
     }
 
-    if (ctx != NULL && ctx->decided && !ctx->verdict.allow
+    if (ctx != NULL && ngx_http_ds_decided(ctx) && !ctx->verdict.allow
         && ctx->verdict.reason != DS_REASON_ALLOWED)
     {
         /* refused by one of our filters (a list it cannot filter) */
@@ -206,7 +206,7 @@ ngx_http_ds_guard_replace(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 static ngx_int_t
 ngx_http_ds_guard_subrequest(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
 {
-    if (ctx != NULL && ctx->decided && ctx->verdict.allow
+    if (ctx != NULL && ngx_http_ds_decided(ctx) && ctx->verdict.allow
         && !ds_op_is_list(ctx->path.op)
         && r->uri.len == ctx->uri.len
         && ngx_memcmp(r->uri.data, ctx->uri.data, r->uri.len) == 0)

@@ -1,7 +1,8 @@
 /*
- * ngx_http_ds_redis_module internals shared by its two files:
- * ngx_http_ds_redis_module.c (directives, variable, the request side)
- * and ngx_http_ds_redis_conn.c (the per-worker hiredis connection on
+ * ngx_http_ds_redis_module internals shared by its files:
+ * ngx_http_ds_redis_module.c (directives, variable, lifecycle),
+ * ngx_http_ds_redis_check.c (the request side) and
+ * ngx_http_ds_redis_conn.c (the per-worker hiredis connection on
  * nginx events: adapter, connect/reconnect, timers).
  */
 
@@ -17,6 +18,16 @@
 #include <hiredis/async.h>
 
 #include "ds_gcra.h"
+
+
+#define NGX_HTTP_DS_REDIS_OPEN    0
+#define NGX_HTTP_DS_REDIS_CLOSED  1
+
+
+typedef struct {
+    ngx_uint_t      failure_mode;       /* ds_redis_failure_mode */
+    ngx_flag_t      rate_limit;
+} ngx_http_ds_redis_loc_conf_t;
 
 
 typedef struct {

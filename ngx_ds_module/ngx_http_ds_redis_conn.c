@@ -10,7 +10,7 @@
  * socket is already writable must be served without waiting for an edge
  * that will never come. Connect timeout and reconnection with capped
  * exponential backoff are nginx timers; command timeouts belong to the
- * requests (ngx_http_ds_redis_module.c) and report back here so a Redis
+ * requests (ngx_http_ds_redis_check.c) and report back here so a Redis
  * that accepts connections but never answers gets its connection
  * rebuilt.
  *

@@ -9,6 +9,7 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -72,7 +73,7 @@ dsctl_check_approvals(const ds_policy_t *p, const ds_policy_t *base,
     const ds_recipient_t  *r;
     const ds_grant_t      *g;
     const ds_approval_t   *a;
-    size_t                 i, j, k, n;
+    size_t                 i, j, n, *pos;
     int64_t                now;
     int                    errors;
     char                   when[DS_RFC3339_LEN];
@@ -86,13 +87,15 @@ dsctl_check_approvals(const ds_policy_t *p, const ds_policy_t *base,
                 "approvers did not write the change\n", p->approvals_source);
     }
 
+    pos = dsctl_source_positions(p);
+    if (pos == NULL) {
+        fprintf(stderr, "dsctl: out of memory\n");
+        return 1;
+    }
+
     for (i = 0; i < p->nrecipients; i++) {
         r = p->recipients[i];
-
-        /* the recipient's index in its own file, for the path */
-        for (k = 0, n = 0; k < i; k++) {
-            n += (p->recipients[k]->source == r->source);
-        }
+        n = pos[i];
 
         for (j = 0; j < r->ngrants; j++) {
             g = &r->grants[j];
@@ -125,6 +128,8 @@ dsctl_check_approvals(const ds_policy_t *p, const ds_policy_t *base,
             }
         }
     }
+
+    free(pos);
 
     return errors;
 }

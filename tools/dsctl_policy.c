@@ -44,6 +44,54 @@ dsctl_policy_usage(FILE *out)
 
 
 /*
+ * For each recipient, its index among the recipients of its own file
+ * (the JSON path in messages): one pass, whatever the order of files.
+ * malloc'ed; NULL without memory.
+ */
+size_t *
+dsctl_source_positions(const ds_policy_t *p)
+{
+    size_t        i, k, nsrc, *pos, *count;
+    const char  **src;
+
+    pos = malloc((p->nrecipients + 1) * sizeof(size_t));
+    src = malloc((p->nrecipients + 1) * sizeof(char *));
+    count = malloc((p->nrecipients + 1) * sizeof(size_t));
+
+    if (pos == NULL || src == NULL || count == NULL) {
+        free(pos);
+        free(src);
+        free(count);
+        return NULL;
+    }
+
+    nsrc = 0;
+
+    for (i = 0; i < p->nrecipients; i++) {
+        /* policies come in a few files: the latest one is checked first */
+        for (k = nsrc; k-- > 0; ) {
+            if (src[k] == p->recipients[i]->source) {
+                break;
+            }
+        }
+
+        if (k == (size_t) -1) {
+            k = nsrc++;
+            src[k] = p->recipients[i]->source;
+            count[k] = 0;
+        }
+
+        pos[i] = count[k]++;
+    }
+
+    free(src);
+    free(count);
+
+    return pos;
+}
+
+
+/*
  * The loader checks what holds whatever the clock says. A token
  * without not_before has no issue date: it is valid from now, so it
  * must end within token_max_lifetime of now. That is an error, and CI
@@ -57,10 +105,9 @@ dsctl_check_lifetimes(const ds_policy_t *p)
 {
     const ds_recipient_t  *r;
     const ds_token_t      *t;
-    size_t                 i, j, k, n;
+    size_t                 i, j, n, *pos;
     int64_t                now;
     int                    errors;
-    const char            *source;
     char                   when[DS_RFC3339_LEN];
 
     if (p->token_max_lifetime == 0) {
@@ -70,21 +117,15 @@ dsctl_check_lifetimes(const ds_policy_t *p)
     now = ds_time_now_ms();
     errors = 0;
 
-    source = NULL;
-    n = 0;
+    pos = dsctl_source_positions(p);
+    if (pos == NULL) {
+        fprintf(stderr, "dsctl: out of memory\n");
+        return 1;
+    }
 
     for (i = 0; i < p->nrecipients; i++) {
         r = p->recipients[i];
-
-        /* the recipient's index in its own file, for the path */
-        if (i && r->source == source) {
-            n++;
-        } else {
-            for (k = 0, n = 0; k < i; k++) {
-                n += (p->recipients[k]->source == r->source);
-            }
-            source = r->source;
-        }
+        n = pos[i];
 
         for (j = 0; j < r->ntokens; j++) {
             t = &r->tokens[j];
@@ -111,6 +152,8 @@ dsctl_check_lifetimes(const ds_policy_t *p)
             errors++;
         }
     }
+
+    free(pos);
 
     return errors;
 }

@@ -27,6 +27,9 @@ void dsctl_side_cleanup(dsctl_side_t *side);    /* and ds_policy_free */
 int dsctl_git(char *const *argv, char **out, size_t *len);
 
 /* dsctl_approvals.c: errors printed, their number returned */
+/* each recipient's index among those of its own file (malloc'ed) */
+size_t *dsctl_source_positions(const ds_policy_t *p);
+
 int dsctl_check_approvals(const ds_policy_t *p, const ds_policy_t *base,
     const char *author);
 

@@ -17,5 +17,6 @@ int dsctl_token(int argc, char **argv);      /* dsctl_token.c */
 int dsctl_audit(int argc, char **argv);      /* dsctl_audit.c */
 int dsctl_revoke(int argc, char **argv);     /* dsctl_revoke.c */
 int dsctl_unrevoke(int argc, char **argv);   /* dsctl_revoke.c */
+int dsctl_access(int argc, char **argv);     /* dsctl_access.c */
 
 #endif /* DSCTL_H */

@@ -109,6 +109,15 @@ ds_grant_names_match(const ds_grant_t *g, ds_op_t op, const char *share,
 }
 
 
+int
+ds_grant_covers(const ds_grant_t *g, ds_op_t op, const char *share,
+    const char *schema, const char *table)
+{
+    return ds_grant_allows(g, op)
+           && ds_grant_names_match(g, op, share, schema, table);
+}
+
+
 static int
 ds_country_in(const ds_country_list_t *l, const char *cc)
 {

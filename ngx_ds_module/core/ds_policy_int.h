@@ -201,6 +201,10 @@ const ds_token_t *ds_policy_find_token_id(const ds_policy_t *p,
 void ds_token_digest(const char *token, size_t len,
     unsigned char out[DS_DIGEST_LEN]);
 
+/* the grant's scope and operations cover this call (ds_decide's test) */
+int ds_grant_covers(const ds_grant_t *g, ds_op_t op, const char *share,
+    const char *schema, const char *table);
+
 /*
  * ds_policy_class.c: the first tag of g's scope that needs an approval
  * (NULL: none), and the classification that set it

@@ -16,6 +16,7 @@
 
 #include "ds_path.h"
 #include "ds_policy.h"
+#include "ds_disclose.h"
 
 
 /*
@@ -116,6 +117,12 @@ typedef struct {
     /* list filtering, filled by ngx_http_ds_filter_module */
     ngx_uint_t              items_in;
     ngx_uint_t              items_out;
+
+    /* what a query answer handed out (ngx_http_ds_query_filter_module) */
+    ds_disclosure_t        *disclosure;
+
+    /* a download of file proxy mode (ngx_http_ds_files_module.c) */
+    void                   *file;
 } ngx_http_ds_ctx_t;
 
 
@@ -196,6 +203,10 @@ ngx_http_ds_ctx_t *ngx_http_ds_need_ctx(ngx_http_request_t *r);
  */
 void ngx_http_ds_reset_headers(ngx_http_request_t *r);
 
+/* an allowed answer we could not check becomes a 502 (audit, $ds_reason) */
+void ngx_http_ds_upstream_invalid(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx, const char *why);
+
 /* status, JSON content type and length for an error body of ours */
 void ngx_http_ds_json_headers(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *body);
@@ -205,6 +216,10 @@ extern ngx_module_t  ngx_http_ds_redis_module;
 extern ngx_module_t  ngx_http_ds_audit_module;
 extern ngx_module_t  ngx_http_ds_guard_module;
 extern ngx_module_t  ngx_http_ds_filter_module;
+extern ngx_module_t  ngx_http_ds_query_filter_module;
+
+/* does this location replace file links by capabilities (ds_files_proxy) */
+ngx_uint_t ngx_http_ds_files_proxied(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_DS_H_INCLUDED_ */

@@ -11,6 +11,7 @@
 
 #include "ngx_http_ds_module.h"
 #include "ngx_http_ds_limit.h"
+#include "ngx_http_ds_files.h"
 
 
 static ngx_int_t ngx_http_ds_send_denial(ngx_http_request_t *r,
@@ -33,7 +34,7 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
 
     dlcf = ngx_http_get_module_loc_conf(r, ngx_http_ds_module);
 
-    if (!dlcf->enforce) {
+    if (!dlcf->enforce && !ngx_http_ds_files_enabled(r)) {
         return NGX_DECLINED;
     }
 
@@ -80,7 +81,13 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
 
     dmcf = ngx_http_get_module_main_conf(r, ngx_http_ds_module);
 
-    ngx_http_ds_decide(r, dmcf, dlcf, ctx);
+    /* a download of file proxy mode: the capability is the credential */
+    if (dlcf->enforce) {
+        ngx_http_ds_decide(r, dmcf, dlcf, ctx);
+
+    } else {
+        ngx_http_ds_files_decide(r, dmcf, ctx);
+    }
 
     ctx->uri = r->uri;
 
@@ -303,7 +310,7 @@ ngx_http_ds_enforced(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
 
     dlcf = ngx_http_get_module_loc_conf(r, ngx_http_ds_module);
 
-    if (dlcf->enforce) {
+    if (dlcf->enforce || ngx_http_ds_files_enabled(r)) {
         return 1;
     }
 

@@ -27,6 +27,26 @@ static ngx_str_t  ngx_http_ds_bearer_invalid =
 static ngx_str_t  ngx_http_ds_allow = ngx_string("Allow");
 
 
+/*
+ * What the audit record and $ds_reason say of an allowed answer the
+ * gateway could not check (a list not filterable, a query answer not
+ * readable): the client gets a 502 instead, or a cut answer.
+ */
+void
+ngx_http_ds_upstream_invalid(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    const char *why)
+{
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ds: %s response from upstream not filtered (%s): "
+                  "answering 502",
+                  ds_op_is_list(ctx->path.op) ? "list" : "query", why);
+
+    ctx->verdict.allow = 0;
+    ctx->verdict.reason = DS_REASON_UPSTREAM_INVALID;
+    ctx->verdict.http_status = NGX_HTTP_BAD_GATEWAY;
+}
+
+
 void
 ngx_http_ds_json_headers(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *body)

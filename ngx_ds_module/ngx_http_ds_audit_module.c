@@ -14,6 +14,7 @@
 
 #include "ngx_http_ds.h"
 #include "ngx_http_ds_audit.h"
+#include "ngx_http_ds_files.h"
 
 
 /*
@@ -611,6 +612,9 @@ ngx_http_ds_audit_fill(ngx_http_request_t *r,
     if (ctx->policy) {
         rq->policy_version = ds_audit_cstr(ds_policy_digest(ctx->policy));
     }
+
+    rq->disclosure = ctx->disclosure;
+    ngx_http_ds_files_audit(r, ctx, rq);
 }
 
 

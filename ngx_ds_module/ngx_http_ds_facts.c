@@ -93,6 +93,8 @@ ngx_http_ds_decide(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
     tp = ngx_timeofday();
     facts.now_ms = (int64_t) tp->sec * 1000 + tp->msec;
 
+    facts.files_proxy = ngx_http_ds_files_proxied(r) ? 1 : 0;
+
     ds_decide(dmcf->policy, &facts, &ctx->verdict);
 
     ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_DECIDED);

@@ -47,8 +47,6 @@ static ngx_int_t ngx_http_ds_filter_append(ngx_http_request_t *r,
     ngx_http_ds_filter_ctx_t *fctx, ngx_buf_t *b, size_t max);
 static ngx_int_t ngx_http_ds_filter_send(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ngx_http_ds_filter_ctx_t *fctx);
-static void ngx_http_ds_filter_invalid(ngx_http_request_t *r,
-    ngx_http_ds_ctx_t *ctx, const char *why);
 static ngx_int_t ngx_http_ds_filter_refuse(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, const char *why);
 static ngx_int_t ngx_http_ds_filter_fail(ngx_http_request_t *r,
@@ -369,21 +367,6 @@ ngx_http_ds_filter_send(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 }
 
 
-/* what the audit record and $ds_reason say of a list not filtered */
-static void
-ngx_http_ds_filter_invalid(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
-    const char *why)
-{
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "ds: list response from upstream not filtered (%s): "
-                  "answering 502", why);
-
-    ctx->verdict.allow = 0;
-    ctx->verdict.reason = DS_REASON_UPSTREAM_INVALID;
-    ctx->verdict.http_status = NGX_HTTP_BAD_GATEWAY;
-}
-
-
 /*
  * Known bad from the headers alone: answer now and stop reading the
  * upstream (as the xslt and image filters do), instead of draining a
@@ -394,7 +377,7 @@ static ngx_int_t
 ngx_http_ds_filter_refuse(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     const char *why)
 {
-    ngx_http_ds_filter_invalid(r, ctx, why);
+    ngx_http_ds_upstream_invalid(r, ctx, why);
 
     return ngx_http_filter_finalize_request(r, &ngx_http_ds_filter_module,
                                             NGX_HTTP_BAD_GATEWAY);
@@ -408,7 +391,7 @@ ngx_http_ds_filter_fail(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 {
     ngx_buf_t  *b;
 
-    ngx_http_ds_filter_invalid(r, ctx, why);
+    ngx_http_ds_upstream_invalid(r, ctx, why);
     ngx_http_ds_set_state(r, ctx, NGX_HTTP_DS_ANSWERED);
 
     b = ngx_http_ds_error_body(r, DS_REASON_UPSTREAM_INVALID, NULL);

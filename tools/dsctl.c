@@ -22,6 +22,8 @@ static const dsctl_command_t  dsctl_commands[] = {
       "token new|rotate                mint a token, digest and profile" },
     { "audit", dsctl_audit,
       "audit verify|report             check and summarise audit logs" },
+    { "files", dsctl_files,
+      "files keygen|seal               file proxy mode keys and links" },
     { "access", dsctl_access,
       "access review                   what recipients used, and did not" },
     { "revoke", dsctl_revoke,

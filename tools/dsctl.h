@@ -18,5 +18,17 @@ int dsctl_audit(int argc, char **argv);      /* dsctl_audit.c */
 int dsctl_revoke(int argc, char **argv);     /* dsctl_revoke.c */
 int dsctl_unrevoke(int argc, char **argv);   /* dsctl_revoke.c */
 int dsctl_access(int argc, char **argv);     /* dsctl_access.c */
+int dsctl_files(int argc, char **argv);      /* dsctl_files.c */
+
+/* a new file of mode 0600 holding text and "\n"; never overwrites */
+int dsctl_write_profile(const char *file, const char *text);
+
+/*
+ * dsctl_audit.c: for dsctl revoke --audit, until when the file links
+ * handed to a recipient or token (kind "recipient"/"token") stay
+ * usable, from the disclosure records of the audit files; printed.
+ */
+int dsctl_audit_exposure(const char *kind, const char *id,
+    const char *const *files, int nfiles);
 
 #endif /* DSCTL_H */

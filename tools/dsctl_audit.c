@@ -254,6 +254,7 @@ dsctl_audit_verify(int argc, char **argv)
 typedef struct {
     int64_t      time_ms;
     const char  *recipient;
+    const char  *token_id;
     const char  *share;
     const char  *schema;
     const char  *table;
@@ -262,6 +263,11 @@ typedef struct {
     const char  *country;
     const char  *purpose;
     int64_t      bytes;
+    int64_t      files;                 /* handed out (disclosure) */
+    int64_t      file_bytes;
+    int64_t      file_records;
+    int64_t      exposed_until;         /* latest link expiry, Unix ms */
+    int          proxied;               /* links were capabilities */
 } dsctl_fact_t;
 
 
@@ -277,6 +283,19 @@ dsctl_str(json_t *o, const char *key, const char *dflt)
     }
 
     return dflt;
+}
+
+
+/* what a query answer handed out (docs/dataplane.md), 0 when none */
+static void
+dsctl_audit_disclosed(json_t *d, dsctl_fact_t *f)
+{
+    f->files = json_integer_value(json_object_get(d, "files"));
+    f->file_bytes = json_integer_value(json_object_get(d, "bytes"));
+    f->file_records = json_integer_value(json_object_get(d, "records"));
+    f->exposed_until = json_integer_value(json_object_get(d,
+                                                          "exposed_until"));
+    f->proxied = json_is_true(json_object_get(d, "proxied"));
 }
 
 
@@ -315,6 +334,9 @@ dsctl_audit_facts(json_t *r, dsctl_fact_t *f)
         f->bytes = json_integer_value(json_object_get(r, "bytes_sent"));
     }
 
+    dsctl_audit_disclosed(json_object_get(ds, "disclosure"), f);
+
+    f->token_id = dsctl_str(ds, "token_id", NULL);
     f->share = dsctl_str(ds, "share", NULL);
     f->schema = dsctl_str(ds, "schema", NULL);
     f->table = dsctl_str(ds, "table", NULL);
@@ -350,9 +372,12 @@ dsctl_group(json_t *top, const char *key)
         return g;
     }
 
-    g = json_pack("{s:I, s:I, s:I, s:I, s:{}, s:{}, s:{}, s:{}}",
+    g = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{}, s:{}, s:{}, "
+                  "s:{}}",
                   "calls", (json_int_t) 0, "allowed", (json_int_t) 0,
                   "denied", (json_int_t) 0, "bytes", (json_int_t) 0,
+                  "files", (json_int_t) 0, "file_bytes", (json_int_t) 0,
+                  "file_records", (json_int_t) 0,
                   "denials", "countries", "purposes", "recipients");
     json_object_set_new(top, key, g);
 
@@ -370,6 +395,9 @@ dsctl_account(json_t *g, const dsctl_fact_t *f, int with_recipient)
     dsctl_count(g, "calls", 1);
     dsctl_count(g, allow ? "allowed" : "denied", 1);
     dsctl_count(g, "bytes", f->bytes);
+    dsctl_count(g, "files", f->files);
+    dsctl_count(g, "file_bytes", f->file_bytes);
+    dsctl_count(g, "file_records", f->file_records);
 
     if (!allow) {
         dsctl_count(json_object_get(g, "denials"), f->reason, 1);
@@ -448,6 +476,13 @@ dsctl_csv_field(const char *s)
 }
 
 
+static long long
+dsctl_num(json_t *g, const char *key)
+{
+    return (long long) json_integer_value(json_object_get(g, key));
+}
+
+
 static void
 dsctl_print_section(const char *title, json_t *top, int csv,
     int with_recipients)
@@ -498,7 +533,9 @@ dsctl_print_section(const char *title, json_t *top, int csv,
                 dsctl_csv_field(j);
                 free(j);
             }
-            putchar('\n');
+            printf(",%lld,%lld,%lld\n",
+                   dsctl_num(g, "files"), dsctl_num(g, "file_bytes"),
+                   dsctl_num(g, "file_records"));
             continue;
         }
 
@@ -508,6 +545,12 @@ dsctl_print_section(const char *title, json_t *top, int csv,
                (long long) json_integer_value(json_object_get(g, "allowed")),
                (long long) json_integer_value(json_object_get(g, "denied")),
                (long long) json_integer_value(json_object_get(g, "bytes")));
+
+        if (dsctl_num(g, "files")) {
+            printf("    handed out: %lld files, %lld bytes, %lld records\n",
+                   dsctl_num(g, "files"), dsctl_num(g, "file_bytes"),
+                   dsctl_num(g, "file_records"));
+        }
 
         for (i = 0; i < 4; i++) {
             if ((i == 3 && !with_recipients)
@@ -655,7 +698,7 @@ dsctl_audit_report(int argc, char **argv)
 
     if (csv) {
         printf("group,key,calls,allowed,denied,bytes,denials,countries,"
-               "purposes,recipients\n");
+               "purposes,recipients,files,file_bytes,file_records\n");
         dsctl_print_section("recipient", by_rcpt, 1, 0);
         dsctl_print_section("dataset", by_data, 1, 1);
 
@@ -681,6 +724,91 @@ dsctl_audit_report(int argc, char **argv)
 
     json_decref(by_rcpt);
     json_decref(by_data);
+
+    return DSCTL_OK;
+}
+
+
+/* ---------------------------------------------------------- exposure */
+
+int
+dsctl_audit_exposure(const char *kind, const char *id,
+    const char *const *files, int nfiles)
+{
+    int            i, tokens, proxied;
+    char          *line, t[DS_RFC3339_LEN];
+    size_t         cap;
+    ssize_t        n;
+    int64_t        until, now;
+    uint64_t       answers;
+    FILE          *f;
+    json_t        *r;
+    const char    *who;
+    dsctl_fact_t   fact;
+
+    tokens = strcmp(kind, "token") == 0;
+    until = 0;
+    answers = 0;
+    proxied = 1;
+    line = NULL;
+    cap = 0;
+
+    for (i = 0; i < nfiles; i++) {
+        f = fopen(files[i], "r");
+        if (f == NULL) {
+            fprintf(stderr, "dsctl: %s: %s\n", files[i], strerror(errno));
+            free(line);
+            return DSCTL_USAGE;
+        }
+
+        while ((n = getline(&line, &cap, f)) != -1) {
+            r = json_loadb(line, (size_t) n, 0, NULL);
+
+            if (json_is_object(r) && dsctl_audit_facts(r, &fact) == 0
+                && fact.files > 0)
+            {
+                who = tokens ? fact.token_id : fact.recipient;
+
+                if (who && strcmp(who, id) == 0) {
+                    answers++;
+                    proxied &= fact.proxied;
+                    if (fact.exposed_until > until) {
+                        until = fact.exposed_until;
+                    }
+                }
+            }
+
+            json_decref(r);
+        }
+
+        fclose(f);
+    }
+
+    free(line);
+
+    if (answers == 0) {
+        printf("no answer in the audit handed files to %s %s\n", kind, id);
+        return DSCTL_OK;
+    }
+
+    ds_time_format_rfc3339(until, t, sizeof(t));
+    now = ds_time_now_ms();
+
+    if (until <= now) {
+        printf("the last file link handed to %s %s expired at %s: none is "
+               "usable\n", kind, id, t);
+
+    } else if (proxied) {
+        printf("file links handed to %s %s are gateway capabilities (file "
+               "proxy mode): downloads are refused from the next one; the "
+               "last would have worked until %s\n", kind, id, t);
+
+    } else {
+        printf("exposure: %llu answer(s) handed cloud URLs to %s %s; the "
+               "last expires at %s (in %lld s): until then it downloads "
+               "around the gateway\n", (unsigned long long) answers, kind,
+               id, t, (long long) ((until - now + 999) / 1000));
+    }
 
     return DSCTL_OK;
 }

@@ -33,6 +33,8 @@ typedef struct {
     const char  *password_file;
     const char  *prefix;
     long         db;
+    const char  *audit[64];     /* --audit: where to find the exposure */
+    int          naudit;
 } dsctl_revoke_opts_t;
 
 
@@ -47,7 +49,9 @@ dsctl_revoke_usage(FILE *out, const char *cmd)
         "options:\n"
         "  --password-file F   file holding the Redis password (AUTH)\n"
         "  --db N              Redis database number (default 0)\n"
-        "  --prefix P          key prefix, as in ds_redis (default ds:)\n",
+        "  --prefix P          key prefix, as in ds_redis (default ds:)\n"
+        "  --audit FILE        audit file (repeatable): print until when\n"
+        "                      the file links handed out stay usable\n",
         cmd);
 }
 
@@ -81,6 +85,13 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
 
             } else if (strcmp(argv[i], "--prefix") == 0) {
                 o->prefix = argv[++i];
+
+            } else if (strcmp(argv[i], "--audit") == 0) {
+                if (o->naudit == (int) (sizeof(o->audit) / sizeof(char *))) {
+                    fprintf(stderr, "dsctl: too many --audit files\n");
+                    return -1;
+                }
+                o->audit[o->naudit++] = argv[++i];
 
             } else if (strcmp(argv[i], "--db") == 0) {
                 errno = 0;
@@ -399,6 +410,10 @@ dsctl_revoke_run(int argc, char **argv, int revoke)
         printf("%s %s %s%s\n", o.kind, o.id,
                changed ? "revoked" : "was already revoked",
                changed ? " fleet-wide from the next request" : "");
+
+        if (o.naudit) {
+            return dsctl_audit_exposure(o.kind, o.id, o.audit, o.naudit);
+        }
 
     } else {
         printf("%s %s %s\n", o.kind, o.id,

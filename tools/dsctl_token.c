@@ -200,7 +200,7 @@ dsctl_token_args(int argc, char **argv, dsctl_token_args_t *a)
 }
 
 
-static int
+int
 dsctl_write_profile(const char *file, const char *text)
 {
     int      fd;

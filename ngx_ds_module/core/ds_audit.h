@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "ds_digest.h"
+#include "ds_disclose.h"
 
 #define DS_AUDIT_SCHEMA_VERSION  1
 #define DS_AUDIT_KEY_MIN         32      /* seed bytes */
@@ -87,8 +88,15 @@ typedef struct {
 
     ds_audit_str_t      policy_version;
 
+    int                 has_file;       /* a download (file proxy mode) */
+    ds_audit_str_t      file_id;        /* absent: link not opened */
+    ds_audit_str_t      file_range;     /* the Range header; absent: none */
+
     int64_t             request_length; /* bytes received, headers too */
     ds_audit_str_t      body_sha256;    /* hex; absent: no body seen */
+
+    /* what a query answer handed out; NULL: not a query answer */
+    const ds_disclosure_t  *disclosure;
 } ds_audit_req_t;
 
 

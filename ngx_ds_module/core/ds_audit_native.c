@@ -20,7 +20,9 @@ typedef enum {
     DS_N_CLIENT_IP,
     DS_N_COUNTRY,
     DS_N_DECISION,
+    DS_N_DISCLOSURE,
     DS_N_DURATION_MS,
+    DS_N_FILE,
     DS_N_INSTANCE,
     DS_N_INTEGRITY,
     DS_N_LIST_ITEMS,
@@ -60,7 +62,8 @@ typedef enum {
 const ds_wmember_t  ds_audit_native_members[DS_N_MEMBERS] = {
     ds_top("action"), ds_top("body_bytes_sent"), ds_top("body_sha256"),
     ds_top("bytes_sent"), ds_top("client_ip"), ds_top("country"),
-    ds_top("decision"), ds_top("duration_ms"), ds_top("instance"),
+    ds_top("decision"), ds_top("disclosure"), ds_top("duration_ms"),
+    ds_top("file"), ds_top("instance"),
     ds_wm("integrity", DS_W_INTEGRITY, -1), ds_top("list_items"),
     ds_top("lost"), ds_top("method"), ds_top("operation"), ds_top("path"),
     ds_top("pid"), ds_top("policy_version"), ds_top("purpose"),
@@ -181,6 +184,19 @@ ds_audit_rate_limit_write(ds_writer_t *w, const ds_audit_req_t *rq,
 }
 
 
+/* a download's {"id":..,"range":..}, both cleaned, null when absent */
+void
+ds_audit_file_write(ds_writer_t *w, const ds_audit_req_t *rq, ds_buf_t *b)
+{
+    ds_buf_add(b, "{\"id\":", 6);
+    ds_w_string(w, b, rq->file_id, DS_AUDIT_CAP_DEFAULT, "id", NULL);
+    ds_buf_add(b, ",\"range\":", 9);
+    ds_w_string(w, b, rq->file_range, DS_AUDIT_CAP_DEFAULT, "range",
+                NULL);
+    ds_buf_add(b, "}", 1);
+}
+
+
 void
 ds_audit_list_items_write(const ds_audit_req_t *rq, ds_buf_t *b)
 {
@@ -189,6 +205,85 @@ ds_audit_list_items_write(const ds_audit_req_t *rq, ds_buf_t *b)
     ds_buf_add(b, ",\"out\":", 7);
     ds_buf_int(b, rq->items_out);
     ds_buf_add(b, "}", 1);
+}
+
+
+/* an integer member, or null when absent */
+static void
+ds_audit_int_or_null(ds_buf_t *b, const char *member, size_t len, int has,
+    int64_t n)
+{
+    ds_buf_add(b, member, len);
+
+    if (has) {
+        ds_buf_int(b, n);
+    } else {
+        ds_buf_add(b, "null", 4);
+    }
+}
+
+
+/* the disclosure object, its members in canonical order */
+void
+ds_audit_disclosure_write(ds_writer_t *w, const ds_disclosure_t *d,
+    ds_buf_t *b)
+{
+    size_t       i;
+    const char  *fmt;
+
+    ds_buf_add(b, "{\"actions\":{\"add\":", 18);
+    ds_buf_int(b, d->n_add);
+    ds_buf_add(b, ",\"cdf\":", 7);
+    ds_buf_int(b, d->n_cdf);
+    ds_buf_add(b, ",\"file\":", 8);
+    ds_buf_int(b, d->n_file);
+    ds_buf_add(b, ",\"remove\":", 10);
+    ds_buf_int(b, d->n_remove);
+    ds_buf_add(b, "},\"bytes\":", 10);
+    ds_buf_int(b, d->bytes);
+    ds_buf_add(b, ",\"cut\":", 7);
+    ds_w_string(w, b, ds_audit_cstr(d->cut), DS_AUDIT_CAP_DEFAULT,
+                "disclosure", NULL);
+    ds_audit_int_or_null(b, ",\"expires_first\":", 17,
+                         d->expires_first != 0, d->expires_first);
+    ds_audit_int_or_null(b, ",\"exposed_until\":", 17,
+                         d->exposed_until != 0, d->exposed_until);
+    ds_buf_add(b, ",\"files\":", 9);
+    ds_buf_int(b, d->files);
+    ds_buf_add(b, ",\"format\":", 10);
+    fmt = ds_disclose_format_name(d->format);
+    ds_w_string(w, b, ds_audit_cstr(fmt), DS_AUDIT_CAP_DEFAULT,
+                "disclosure", NULL);
+    ds_buf_add(b, ",\"partitions\":[", 15);
+
+    for (i = 0; i < d->npartitions; i++) {
+        if (i) {
+            ds_buf_add(b, ",", 1);
+        }
+        ds_w_string(w, b, ds_audit_cstr(d->partitions[i]),
+                    DS_AUDIT_CAP_DEFAULT, "disclosure", NULL);
+    }
+
+    ds_buf_add(b, "],\"partitions_capped\":", 22);
+    ds_buf_add(b, d->partitions_capped ? "true" : "false",
+               d->partitions_capped ? 4 : 5);
+    ds_buf_add(b, ",\"proxied\":", 11);
+    ds_buf_add(b, d->proxied ? "true" : "false", d->proxied ? 4 : 5);
+    ds_audit_int_or_null(b, ",\"records\":", 11, d->has_records,
+                         d->records);
+    ds_audit_int_or_null(b, ",\"table_version\":", 17,
+                         d->has_table_version, d->table_version);
+    ds_buf_add(b, ",\"versions\":", 12);
+
+    if (d->has_versions) {
+        ds_buf_add(b, "[", 1);
+        ds_buf_int(b, d->version_min);
+        ds_buf_add(b, ",", 1);
+        ds_buf_int(b, d->version_max);
+        ds_buf_add(b, "]}", 2);
+    } else {
+        ds_buf_add(b, "null}", 5);
+    }
 }
 
 
@@ -251,10 +346,26 @@ ds_audit_native_request(ds_writer_t *w, const void *data)
     }
     ds_w_end(w, DS_N_LIST_ITEMS);
 
+    ds_w_begin(w, DS_N_FILE);
+    if (rq->has_file) {
+        ds_audit_file_write(w, rq, &w->v);
+    } else {
+        ds_buf_add(&w->v, "null", 4);
+    }
+    ds_w_end(w, DS_N_FILE);
+
     ds_w_str(w, DS_N_POLICY_VERSION, rq->policy_version,
              DS_AUDIT_CAP_DEFAULT);
     ds_w_int(w, DS_N_REQUEST_LENGTH, rq->request_length);
     ds_w_str(w, DS_N_BODY_SHA256, rq->body_sha256, DS_AUDIT_CAP_DEFAULT);
+
+    ds_w_begin(w, DS_N_DISCLOSURE);
+    if (rq->disclosure) {
+        ds_audit_disclosure_write(w, rq->disclosure, &w->v);
+    } else {
+        ds_buf_add(&w->v, "null", 4);
+    }
+    ds_w_end(w, DS_N_DISCLOSURE);
 
     if (w->sanitized) {
         ds_w_raw(w, DS_N_SANITIZED, "true", 4);

@@ -96,6 +96,8 @@ typedef enum {
     DS_O_G_BODY_SHA256,
     DS_O_G_BYTES_SENT,
     DS_O_G_DECISION,
+    DS_O_G_DISCLOSURE,
+    DS_O_G_FILE,
     DS_O_G_INSTANCE,
     DS_O_G_INTEGRITY,
     DS_O_G_LIST_ITEMS,
@@ -206,6 +208,8 @@ const ds_wmember_t  ds_audit_ocsf_members[DS_O_MEMBERS] = {
     [DS_O_G_BODY_SHA256] = ds_wm("body_sha256", V, DS_O_DSGW),
     [DS_O_G_BYTES_SENT] = ds_wm("bytes_sent", V, DS_O_DSGW),
     [DS_O_G_DECISION] = ds_wm("decision", V, DS_O_DSGW),
+    [DS_O_G_DISCLOSURE] = ds_wm("disclosure", V, DS_O_DSGW),
+    [DS_O_G_FILE] = ds_wm("file", V, DS_O_DSGW),
     [DS_O_G_INSTANCE] = ds_wm("instance", V, DS_O_DSGW),
     [DS_O_G_INTEGRITY] = ds_wm("integrity", DS_W_INTEGRITY, DS_O_DSGW),
     [DS_O_G_LIST_ITEMS] = ds_wm("list_items", V, DS_O_DSGW),
@@ -599,6 +603,18 @@ ds_ocsf_unmapped(ds_writer_t *w, const ds_audit_req_t *rq)
         ds_w_begin(w, DS_O_G_LIST_ITEMS);
         ds_audit_list_items_write(rq, &w->v);
         ds_w_end(w, DS_O_G_LIST_ITEMS);
+    }
+
+    if (rq->disclosure) {
+        ds_w_begin(w, DS_O_G_DISCLOSURE);
+        ds_audit_disclosure_write(w, rq->disclosure, &w->v);
+        ds_w_end(w, DS_O_G_DISCLOSURE);
+    }
+
+    if (rq->has_file) {
+        ds_w_begin(w, DS_O_G_FILE);
+        ds_audit_file_write(w, rq, &w->v);
+        ds_w_end(w, DS_O_G_FILE);
     }
 
     if (w->sanitized) {

@@ -157,6 +157,10 @@ void ds_audit_query_write(ds_writer_t *w, const ds_audit_req_t *rq,
 void ds_audit_rate_limit_write(ds_writer_t *w, const ds_audit_req_t *rq,
     ds_buf_t *b);
 void ds_audit_list_items_write(const ds_audit_req_t *rq, ds_buf_t *b);
+void ds_audit_disclosure_write(ds_writer_t *w, const ds_disclosure_t *d,
+    ds_buf_t *b);
+void ds_audit_file_write(ds_writer_t *w, const ds_audit_req_t *rq,
+    ds_buf_t *b);
 
 /*
  * Fills with caps /1, /4, /16 until the record fits DS_AUDIT_LINE_MAX,

@@ -650,6 +650,10 @@ ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
 
     } else {
         ds_decide_grants(&c, v);
+
+        if (v->allow && f->files_proxy && f->op == DS_OP_TEMP_CREDENTIALS) {
+            ds_deny(v, DS_REASON_FILES_PROXY_NO_DIR);
+        }
     }
 }
 

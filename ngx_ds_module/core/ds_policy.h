@@ -64,6 +64,12 @@ typedef enum {
     DS_REASON_NETWORK_DENIED,           /* client address not allowed */
     DS_REASON_REVIEW_OVERDUE,           /* access review (review_by) due */
     DS_REASON_APPROVAL_EXPIRED,         /* the grant's approval ended */
+    DS_REASON_FILE_LINK_INVALID,        /* file proxy: not a capability,
+                                           unknown key, tampered */
+    DS_REASON_FILE_LINK_EXPIRED,        /* file proxy: capability ended */
+    DS_REASON_FILE_STORE_ERROR,         /* file proxy: the store refused */
+    DS_REASON_FILES_PROXY_NO_DIR,       /* file proxy: no directory-wide
+                                           temporary credentials */
     DS_REASON_COUNT
 } ds_reason_t;
 
@@ -108,6 +114,12 @@ typedef struct {
      * AF_INET/AF_INET6: unknown, which no network list admits
      */
     const struct sockaddr *sockaddr;
+    /*
+     * file proxy mode (ds_files_proxy): files go through the gateway,
+     * so directory-wide cloud credentials, which would bypass it, are
+     * never handed out
+     */
+    int             files_proxy;
 } ds_facts_t;
 
 

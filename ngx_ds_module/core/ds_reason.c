@@ -88,7 +88,16 @@ static const ds_reason_def_t  ds_reasons[DS_REASON_COUNT] = {
       "Access is paused until the data provider completes its periodic "
       "access review" },
     { "approval_expired", 403, "PERMISSION_DENIED",
-      "The approval for access to this data has expired" }
+      "The approval for access to this data has expired" },
+    { "file_link_invalid", 404, "RESOURCE_DOES_NOT_EXIST",
+      "The file link is not valid" },
+    { "file_link_expired", 410, "RESOURCE_DOES_NOT_EXIST",
+      "The file link has expired; query the table again for a new one" },
+    { "file_store_error", 502, "TEMPORARILY_UNAVAILABLE",
+      "The file could not be fetched from storage; retry later" },
+    { "files_proxy_no_dir", 403, "PERMISSION_DENIED",
+      "Temporary table credentials are not available: files of this "
+      "data are served through the gateway only" }
 };
 
 

@@ -10,6 +10,8 @@ Fixtures
   redis           function: a fresh redis-server (.port, .cli(), .stop(),
                   .start(), .pause(), .resume())
   nginx           function: factory; nginx(policy=..., **conf) -> Nginx
+  store           session: the object store of file proxy mode
+                  (tests/upstream/ds_store.py: .put(), .url(), .requests())
   policy          helpers to write policies (see make_policy)
 """
 
@@ -169,8 +171,9 @@ def sha256_hex(token):
 # ---------------------------------------------------------------- upstream
 
 class Upstream:
-    def __init__(self, workdir):
+    def __init__(self, workdir, args=()):
         self.workdir = workdir
+        self.args = list(args)
         self.port_file = os.path.join(workdir, "upstream.port")
         self.log_file = os.path.join(workdir, "upstream.log")
         self.proc = None
@@ -181,7 +184,7 @@ class Upstream:
             [PYTHON, os.path.join(REPO, "tests", "upstream", "ds_upstream.py"),
              "--host", "127.0.0.1", "--port", "0", "--prefix", PREFIX,
              "--token", UPSTREAM_TOKEN, "--port-file", self.port_file,
-             "--log-file", self.log_file],
+             "--log-file", self.log_file] + self.args,
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.workdir, "upstream.err"), "w"))
         wait_for(lambda: os.path.exists(self.port_file), what="upstream port")
@@ -221,6 +224,73 @@ def _reset_upstream(request):
         u.reset()
         u.mode(list_body="normal")
     yield
+
+
+# ------------------------------------------------------------------- store
+
+class Store:
+    """tests/upstream/ds_store.py on loopback: objects under .dir."""
+
+    key = "store-signing-key-not-a-secret"
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.dir = os.path.join(workdir, "objects")
+        self.port_file = os.path.join(workdir, "store.port")
+        self.log_file = os.path.join(workdir, "store.log")
+        os.makedirs(self.dir, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [PYTHON, os.path.join(REPO, "tests", "upstream", "ds_store.py"),
+             "--dir", self.dir, "--key", self.key, "--port-file",
+             self.port_file, "--log-file", self.log_file, "--generate",
+             "--quiet"],
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(workdir, "store.err"), "w"))
+        wait_for(lambda: os.path.exists(self.port_file), what="store port")
+        self.port = int(open(self.port_file).read().strip())
+        self.base = "http://127.0.0.1:%d" % self.port
+        wait_for(lambda: port_open(self.port), what="store listening")
+
+    def put(self, key, data):
+        path = os.path.join(self.dir, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+    def url(self, path, ttl=3600, expires=None):
+        """A pre-signed URL of a raw path ("/k/part-0.parquet")."""
+        sys.path.insert(0, os.path.join(REPO, "tests", "upstream"))
+        import ds_store
+        exp = expires if expires is not None else int(time.time()) + ttl
+        return ds_store.signed_url(self.base, self.key, path, exp)
+
+    def requests(self):
+        """Every request the store received, oldest first."""
+        if not os.path.exists(self.log_file):
+            return []
+        with open(self.log_file) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def stop(self):
+        stop_process(self.proc)
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory):
+    s = Store(str(tmp_path_factory.mktemp("store")))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def store_upstream(tmp_path_factory, store):
+    """A second upstream whose file URLs are the store's pre-signed ones
+    (nginx(upstream_port=store_upstream.port) proxies to it)."""
+    u = Upstream(str(tmp_path_factory.mktemp("store-upstream")),
+                 ["--store-url", store.base, "--store-key", store.key])
+    u.start()
+    yield u
+    u.stop()
 
 
 # -------------------------------------------------------------------- mmdb
@@ -542,11 +612,12 @@ def nginx(tmp_path, upstream, request):
                                        policy if policy is not None
                                        else make_policy())
         port = free_port()
-        conf = render_conf(prefix, port, upstream.port, policy_path, **kw)
+        up = kw.pop("upstream_port", upstream.port)
+        conf = render_conf(prefix, port, up, policy_path, **kw)
         ng = Nginx(prefix, conf)
         ng.port = port
         ng.policy_path = policy_path
-        ng.render = lambda **k: render_conf(prefix, port, upstream.port,
+        ng.render = lambda **k: render_conf(prefix, port, up,
                                             k.pop("policy_path", policy_path), **k)
         instances.append(ng)
         if start:

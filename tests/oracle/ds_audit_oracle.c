@@ -98,6 +98,67 @@ ds_set_str(json_t *o, const char *key, ds_audit_str_t s, size_t cap,
 
 /* allow-listed query arguments as an object; values kept as sent */
 static json_t *
+ds_int_or_null(int has, int64_t n)
+{
+    return has ? json_integer(n) : json_null();
+}
+
+
+static json_t *
+ds_audit_disclosure(const ds_disclosure_t *d, ds_audit_flags_t *fl)
+{
+    size_t   i;
+    json_t  *o, *a, *p, *v;
+
+    o = json_object();
+    a = json_object();
+    json_object_set_new(a, "file", json_integer(d->n_file));
+    json_object_set_new(a, "add", json_integer(d->n_add));
+    json_object_set_new(a, "cdf", json_integer(d->n_cdf));
+    json_object_set_new(a, "remove", json_integer(d->n_remove));
+    json_object_set_new(o, "actions", a);
+    json_object_set_new(o, "bytes", json_integer(d->bytes));
+    json_object_set_new(o, "cut", ds_audit_string(ds_audit_cstr(d->cut),
+                        DS_AUDIT_CAP_DEFAULT, "disclosure", fl));
+    json_object_set_new(o, "expires_first",
+                        ds_int_or_null(d->expires_first != 0,
+                                       d->expires_first));
+    json_object_set_new(o, "exposed_until",
+                        ds_int_or_null(d->exposed_until != 0,
+                                       d->exposed_until));
+    json_object_set_new(o, "files", json_integer(d->files));
+    json_object_set_new(o, "format", ds_audit_string(
+                        ds_audit_cstr(ds_disclose_format_name(d->format)),
+                        DS_AUDIT_CAP_DEFAULT, "disclosure", fl));
+
+    p = json_array();
+    for (i = 0; i < d->npartitions; i++) {
+        json_array_append_new(p, ds_audit_string(
+                              ds_audit_cstr(d->partitions[i]),
+                              DS_AUDIT_CAP_DEFAULT, "disclosure", fl));
+    }
+    json_object_set_new(o, "partitions", p);
+    json_object_set_new(o, "partitions_capped",
+                        json_boolean(d->partitions_capped));
+    json_object_set_new(o, "proxied", json_boolean(d->proxied));
+    json_object_set_new(o, "records",
+                        ds_int_or_null(d->has_records, d->records));
+    json_object_set_new(o, "table_version",
+                        ds_int_or_null(d->has_table_version,
+                                       d->table_version));
+
+    v = json_null();
+    if (d->has_versions) {
+        v = json_pack("[II]", (json_int_t) d->version_min,
+                      (json_int_t) d->version_max);
+    }
+    json_object_set_new(o, "versions", v);
+
+    return o;
+}
+
+
+static json_t *
 ds_audit_query(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
 {
     size_t           pos;
@@ -220,12 +281,24 @@ ds_audit_native(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
     }
     json_object_set_new(o, "list_items", it);
 
+    it = json_null();
+    if (rq->has_file) {
+        it = json_object();
+        ds_set_str(it, "id", rq->file_id, DS_AUDIT_CAP_DEFAULT, fl);
+        ds_set_str(it, "range", rq->file_range, DS_AUDIT_CAP_DEFAULT, fl);
+    }
+    json_object_set_new(o, "file", it);
+
     ds_set_str(o, "policy_version", rq->policy_version,
                DS_AUDIT_CAP_DEFAULT, fl);
 
     json_object_set_new(o, "request_length",
                         json_integer(rq->request_length));
     ds_set_str(o, "body_sha256", rq->body_sha256, DS_AUDIT_CAP_DEFAULT, fl);
+
+    json_object_set_new(o, "disclosure", rq->disclosure
+                        ? ds_audit_disclosure(rq->disclosure, fl)
+                        : json_null());
 
     ds_set_flags(o, fl);
 
@@ -647,6 +720,18 @@ ds_audit_ocsf(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
         json_object_set_new(it, "in", json_integer(rq->items_in));
         json_object_set_new(it, "out", json_integer(rq->items_out));
         json_object_set_new(ds, "list_items", it);
+    }
+
+    if (rq->disclosure) {
+        json_object_set_new(ds, "disclosure",
+                            ds_audit_disclosure(rq->disclosure, fl));
+    }
+
+    if (rq->has_file) {
+        it = json_object();
+        ds_set_str(it, "id", rq->file_id, DS_AUDIT_CAP_DEFAULT, fl);
+        ds_set_str(it, "range", rq->file_range, DS_AUDIT_CAP_DEFAULT, fl);
+        json_object_set_new(ds, "file", it);
     }
 
     ds_set_flags(ds, fl);

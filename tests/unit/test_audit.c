@@ -1160,6 +1160,49 @@ rng_args(char *buf, size_t size)
 }
 
 
+/* a disclosure with random numbers and partitions of any bytes but NUL */
+static const ds_disclosure_t *
+rng_disclosure(void)
+{
+    static ds_disclosure_t  d;
+    size_t                  i, j, n;
+
+    memset(&d, 0, sizeof(d));
+    d.lines = (int64_t) (rng() % 20000);
+    d.files = (int64_t) (rng() % 10000);
+    d.bytes = (int64_t) rng();
+    d.records = (int64_t) rng();
+    d.has_records = rng() & 1;
+    d.n_file = (int64_t) (rng() % 100);
+    d.n_add = (int64_t) (rng() % 100);
+    d.n_cdf = (int64_t) (rng() % 100);
+    d.n_remove = (int64_t) (rng() % 100);
+    d.exposed_until = (int64_t) (rng() % 3 ? rng() % 4102444800000ULL : 0);
+    d.expires_first = (int64_t) (rng() % 3 ? rng() % 4102444800000ULL : 0);
+    d.has_versions = rng() & 1;
+    d.version_min = (int64_t) (rng() % 50);
+    d.version_max = d.version_min + (int64_t) (rng() % 50);
+    d.has_table_version = rng() & 1;
+    d.table_version = (int64_t) (rng() % 1000);
+    d.proxied = rng() & 1;
+    d.partitions_capped = rng() & 1;
+    d.format = (ds_disclose_format_t) (rng() % 3);
+    d.cut = rng() % 4 ? NULL : "a line is not JSON";
+    d.npartitions = rng() % (DS_DISCLOSE_PARTITIONS_MAX + 1);
+
+    for (i = 0; i < d.npartitions; i++) {
+        n = rng() % (DS_DISCLOSE_PARTITION_LEN + 1);
+        for (j = 0; j < n; j++) {
+            d.partitions[i][j] = (char) (rng() % 2 ? 'a' + rng() % 26
+                                                   : 1 + rng() % 255);
+        }
+        d.partitions[i][n] = '\0';
+    }
+
+    return &d;
+}
+
+
 static void
 rng_request(ds_audit_req_t *rq, char bufs[][6000], size_t size)
 {
@@ -1173,7 +1216,7 @@ rng_request(ds_audit_req_t *rq, char bufs[][6000], size_t size)
         &rq->client_ip, &rq->country, &rq->user_agent, &rq->decision,
         &rq->reason, &rq->upstream_status, &rq->share, &rq->schema,
         &rq->table, &rq->purpose, &rq->rl_state, &rq->policy_version,
-        &rq->body_sha256
+        &rq->body_sha256, &rq->file_id, &rq->file_range
     };
     int                       big;
     size_t                    i;
@@ -1201,7 +1244,9 @@ rng_request(ds_audit_req_t *rq, char bufs[][6000], size_t size)
     rq->has_items = (int) (rng() & 1);
     rq->items_in = (int64_t) (rng() % 100);
     rq->items_out = (int64_t) rng();
+    rq->has_file = (int) (rng() & 1);
     rq->request_length = (int64_t) (rng() % 20000);
+    rq->disclosure = rng() % 3 ? NULL : rng_disclosure();
 }
 
 

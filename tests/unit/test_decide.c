@@ -974,6 +974,14 @@ test_reason_tables(void **state)
           "PERMISSION_DENIED" },
         { DS_REASON_APPROVAL_EXPIRED, "approval_expired", 403,
           "PERMISSION_DENIED" },
+        { DS_REASON_FILE_LINK_INVALID, "file_link_invalid", 404,
+          "RESOURCE_DOES_NOT_EXIST" },
+        { DS_REASON_FILE_LINK_EXPIRED, "file_link_expired", 410,
+          "RESOURCE_DOES_NOT_EXIST" },
+        { DS_REASON_FILE_STORE_ERROR, "file_store_error", 502,
+          "TEMPORARILY_UNAVAILABLE" },
+        { DS_REASON_FILES_PROXY_NO_DIR, "files_proxy_no_dir", 403,
+          "PERMISSION_DENIED" },
     };
     size_t  i;
 

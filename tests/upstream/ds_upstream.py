@@ -48,6 +48,9 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ds_store  # noqa: E402  (the object store's URL signing)
+
 # ------------------------------------------------------------------ dataset
 
 # share -> schema -> table -> current table version. Everything else (ids,
@@ -314,6 +317,10 @@ def typed(obj, name, kind):
 
 # -------------------------------------------------------- file action model
 
+# --store-url/--store-key: (base URL, key) of tests/upstream/ds_store.py
+STORE = None
+
+
 def data_file(table, index, now_ms, fileidhash, change_dir=False):
     """One fake data file. Its id is stable for (table, index) so it means
     the same file across requests, as the protocol requires."""
@@ -333,6 +340,10 @@ def data_file(table, index, now_ms, fileidhash, change_dir=False):
            "%%2Faws4_request&X-Amz-Date=%s&X-Amz-Expires=3600"
            "&X-Amz-SignedHeaders=host&X-Amz-Signature=%s"
            % (BUCKET, quote(key), amz_date[:8], amz_date, signature))
+    if STORE is not None:
+        # signed the store's way: the gateway in file proxy mode fetches it
+        url = ds_store.signed_url(STORE[0], STORE[1], "/" + quote(key),
+                                  expires // 1000)
     stats = {"numRecords": ROWS_PER_FILE,
              "minValues": {part_col: part_val}, "maxValues": {part_col: part_val},
              "nullCount": {part_col: 0}}
@@ -362,6 +373,30 @@ def metadata_line(table, version=None):
     if version is not None:
         md["version"] = version
     return {"metaData": md}
+
+
+def delta_line(line, version):
+    """A parquet-format line in delta format: file actions wrap a Delta
+    log action (deltaSingleAction) whose path is the URL."""
+    kind, v = next(iter(line.items()))
+    if kind == "protocol":
+        return {"protocol": {"deltaProtocol": {"minReaderVersion": 1,
+                                               "minWriterVersion": 2}}}
+    if kind == "metaData":
+        return {"metaData": {"deltaMetadata": v, "version": version}}
+    if kind in ("file", "add", "cdf", "remove"):
+        action = {"add": "add", "file": "add", "cdf": "cdc",
+                  "remove": "remove"}[kind]
+        inner = {"path": v["url"], "partitionValues": v["partitionValues"],
+                 "size": v["size"], "dataChange": True}
+        if "stats" in v:
+            inner["stats"] = v["stats"]
+        return {"file": {"id": v["id"],
+                         "expirationTimestamp": v["expirationTimestamp"],
+                         "version": v.get("version", version),
+                         "timestamp": v.get("timestamp", 0),
+                         "deltaSingleAction": {action: inner}}}
+    return line
 
 
 def change_lines(table, start, end, now_ms, fileidhash, with_cdf=True):
@@ -397,6 +432,9 @@ class State:
 
     LIST_BODIES = ("normal", "not_json", "truncated", "disconnect", "gzip",
                    "huge", "partial")
+    # query answers: a line no reader can read after the first file, a
+    # compressed answer
+    QUERY_BODIES = ("normal", "bad_line", "gzip")
     HUGE_LIST = 20 * 1024 * 1024
 
     def __init__(self, log_file):
@@ -411,7 +449,7 @@ class State:
     @staticmethod
     def default_mode():
         return {"list_body": "normal", "async_pending_polls": 1,
-                "ranges": False}
+                "ranges": False, "query_body": "normal", "query_files": None}
 
     def record(self, entry):
         line = json.dumps(entry, separators=(",", ":")) + "\n"
@@ -440,6 +478,12 @@ class State:
                 if k == "list_body" and v in self.LIST_BODIES:
                     new[k] = v
                 elif k == "ranges" and isinstance(v, bool):
+                    new[k] = v
+                elif k == "query_body" and v in self.QUERY_BODIES:
+                    new[k] = v
+                elif (k == "query_files" and (v is None or (
+                        isinstance(v, int) and not isinstance(v, bool)
+                        and v >= 0))):
                     new[k] = v
                 elif (k == "async_pending_polls" and isinstance(v, int)
                       and not isinstance(v, bool) and v >= 0):
@@ -581,8 +625,8 @@ class Service:
         return Response(200, b"", None, {"Delta-Table-Version": str(version)})
 
     @staticmethod
-    def response_caps(end_stream):
-        caps = "responseformat=parquet"
+    def response_caps(end_stream, fmt="parquet"):
+        caps = "responseformat=" + fmt
         if end_stream:
             caps += ";includeendstreamaction=true"
         return caps
@@ -633,7 +677,8 @@ class Service:
         if caps.get("asyncquery") == ["true"]:
             return self.start_async(t, params, req)
         return self.query_result(t, params, fih, self.wants_end_stream(req),
-                                 params["maxFiles"], params["pageToken"])
+                                 params["maxFiles"], params["pageToken"],
+                                 self.response_format(req))
 
     def query_params(self, t, body):
         p = {
@@ -684,7 +729,8 @@ class Service:
                                 "equal to endingVersion(%d)." % (sv, ev))
         return p
 
-    def query_result(self, t, p, fih, end_stream, max_files, page_token):
+    def query_result(self, t, p, fih, end_stream, max_files, page_token,
+                     fmt="parquet"):
         now = int(time.time() * 1000)
         if p["startingVersion"] is not None:
             sv = p["startingVersion"]
@@ -694,7 +740,9 @@ class Service:
             actions = change_lines(t, sv, ev, now, fih, with_cdf=False)
         else:
             version = p["version"] if p["version"] is not None else t.version
-            n = FILES_PER_SNAPSHOT
+            n = self.state.mode["query_files"]
+            if n is None:
+                n = FILES_PER_SNAPSHOT
             if p["limitHint"] is not None:
                 # best effort, as the protocol allows: enough files to
                 # cover the hinted number of rows
@@ -731,8 +779,32 @@ class Service:
         if emit:
             lines.append({"endStreamAction": esa})
         extra = {"fileidhash": fih} if fih else None
-        return ndjson_response(lines, version,
-                               self.response_caps(end_stream), extra)
+        if fmt == "delta":
+            lines = [delta_line(x, version) for x in lines]
+        resp = ndjson_response(lines, version,
+                               self.response_caps(end_stream, fmt), extra)
+        return self.query_body_fault(resp)
+
+    def response_format(self, req):
+        """The first format the client names that this server speaks."""
+        caps = parse_capabilities(req.headers.get("delta-sharing-capabilities"))
+        for f in caps.get("responseformat", ["parquet"]):
+            if f in ("parquet", "delta"):
+                return f
+        return "parquet"
+
+    def query_body_fault(self, resp):
+        mode = self.state.mode["query_body"]
+        if mode == "bad_line":
+            lines = resp.body.split(b"\n")
+            at = next((i + 1 for i, x in enumerate(lines)
+                       if x.startswith(b'{"file"')), len(lines))
+            lines.insert(at, b'{"file":{"url":"https://leak.example/x",')
+            resp.body = b"\n".join(lines)
+        elif mode == "gzip":
+            resp.body = gzip.compress(resp.body)
+            resp.headers["Content-Encoding"] = "gzip"
+        return resp
 
     def start_async(self, t, params, req):
         key = params["idempotencyKey"]
@@ -778,7 +850,7 @@ class Service:
             max_files = q["params"]["maxFiles"]
         return self.query_result(t, q["params"], q["fileidhash"],
                                  self.wants_end_stream(req), max_files,
-                                 page_token)
+                                 page_token, self.response_format(req))
 
     def changes(self, share, schema, table, query, req):
         t = self.catalog.table(share, schema, table)
@@ -821,8 +893,11 @@ class Service:
             lines.append({"endStreamAction": {
                 "minUrlExpirationTimestamp": now + URL_TTL_MS}})
         extra = {"fileidhash": fih} if fih else None
-        return ndjson_response(lines, sv, self.response_caps(end_stream),
-                               extra)
+        fmt = self.response_format(req)
+        if fmt == "delta":
+            lines = [delta_line(x, sv) for x in lines]
+        return self.query_body_fault(ndjson_response(
+            lines, sv, self.response_caps(end_stream, fmt), extra))
 
     def temp_credentials(self, share, schema, table, query, req):
         t = self.catalog.table(share, schema, table)
@@ -1071,7 +1146,15 @@ def main(argv=None):
     ap.add_argument("--dataset", help="JSON file replacing the built-in "
                     "dataset: {share: {schema: {table: version}}}")
     ap.add_argument("--quiet", action="store_true", help="no access log")
+    ap.add_argument("--store-url", help="data file URLs point at this "
+                    "ds_store.py (http://127.0.0.1:PORT), signed with "
+                    "--store-key")
+    ap.add_argument("--store-key")
     args = ap.parse_args(argv)
+
+    global STORE
+    if args.store_url:
+        STORE = (args.store_url.rstrip("/"), args.store_key or "")
 
     dataset = DATASET
     if args.dataset:

@@ -268,6 +268,7 @@ typedef struct {
     int64_t      file_records;
     int64_t      exposed_until;         /* latest link expiry, Unix ms */
     int          proxied;               /* links were capabilities */
+    int          download;              /* a file proxy mode download */
 } dsctl_fact_t;
 
 
@@ -335,6 +336,7 @@ dsctl_audit_facts(json_t *r, dsctl_fact_t *f)
     }
 
     dsctl_audit_disclosed(json_object_get(ds, "disclosure"), f);
+    f->download = json_is_object(json_object_get(ds, "file"));
 
     f->token_id = dsctl_str(ds, "token_id", NULL);
     f->share = dsctl_str(ds, "share", NULL);
@@ -372,12 +374,14 @@ dsctl_group(json_t *top, const char *key)
         return g;
     }
 
-    g = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{}, s:{}, s:{}, "
-                  "s:{}}",
+    g = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{}, "
+                  "s:{}, s:{}, s:{}}",
                   "calls", (json_int_t) 0, "allowed", (json_int_t) 0,
                   "denied", (json_int_t) 0, "bytes", (json_int_t) 0,
                   "files", (json_int_t) 0, "file_bytes", (json_int_t) 0,
                   "file_records", (json_int_t) 0,
+                  "downloads", (json_int_t) 0,
+                  "download_bytes", (json_int_t) 0,
                   "denials", "countries", "purposes", "recipients");
     json_object_set_new(top, key, g);
 
@@ -398,6 +402,12 @@ dsctl_account(json_t *g, const dsctl_fact_t *f, int with_recipient)
     dsctl_count(g, "files", f->files);
     dsctl_count(g, "file_bytes", f->file_bytes);
     dsctl_count(g, "file_records", f->file_records);
+
+    /* what left through the gateway in file proxy mode */
+    if (f->download && allow) {
+        dsctl_count(g, "downloads", 1);
+        dsctl_count(g, "download_bytes", f->bytes);
+    }
 
     if (!allow) {
         dsctl_count(json_object_get(g, "denials"), f->reason, 1);
@@ -533,9 +543,10 @@ dsctl_print_section(const char *title, json_t *top, int csv,
                 dsctl_csv_field(j);
                 free(j);
             }
-            printf(",%lld,%lld,%lld\n",
+            printf(",%lld,%lld,%lld,%lld,%lld\n",
                    dsctl_num(g, "files"), dsctl_num(g, "file_bytes"),
-                   dsctl_num(g, "file_records"));
+                   dsctl_num(g, "file_records"), dsctl_num(g, "downloads"),
+                   dsctl_num(g, "download_bytes"));
             continue;
         }
 
@@ -550,6 +561,11 @@ dsctl_print_section(const char *title, json_t *top, int csv,
             printf("    handed out: %lld files, %lld bytes, %lld records\n",
                    dsctl_num(g, "files"), dsctl_num(g, "file_bytes"),
                    dsctl_num(g, "file_records"));
+        }
+
+        if (dsctl_num(g, "downloads")) {
+            printf("    downloaded: %lld files, %lld bytes\n",
+                   dsctl_num(g, "downloads"), dsctl_num(g, "download_bytes"));
         }
 
         for (i = 0; i < 4; i++) {
@@ -698,7 +714,8 @@ dsctl_audit_report(int argc, char **argv)
 
     if (csv) {
         printf("group,key,calls,allowed,denied,bytes,denials,countries,"
-               "purposes,recipients,files,file_bytes,file_records\n");
+               "purposes,recipients,files,file_bytes,file_records,"
+               "downloads,download_bytes\n");
         dsctl_print_section("recipient", by_rcpt, 1, 0);
         dsctl_print_section("dataset", by_data, 1, 1);
 

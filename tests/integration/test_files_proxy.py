@@ -106,6 +106,23 @@ def test_links_are_the_gateways_and_download_the_same_bytes(
     assert {x["file"]["id"] for x in downloads} == set(got)
     assert all(x["recipient"] == "fraud-analytics" for x in downloads)
 
+    # the report sums what left through the gateway, per recipient and table
+    sent = sum(x["bytes_sent"] for x in downloads)
+    body = sum(len(requests.get(want[fid]["url"], timeout=10).content)
+               for fid in got)
+    assert sent > body + 8 * len(got)      # the bodies plus headers
+    r = dsctl("audit", "report", ng.audit)
+    assert r.returncode == 0, r.stderr
+    assert "downloaded: %d files, %d bytes" % (len(downloads), sent) \
+        in r.stdout, r.stdout
+    r = dsctl("audit", "report", ng.audit, "--format", "csv")
+    head, *rows = r.stdout.splitlines()
+    cols = head.split(",")
+    assert cols[-2:] == ["downloads", "download_bytes"]
+    table = [x for x in rows if x.startswith("dataset,")]
+    assert len(table) == 1 and table[0].endswith(",%d,%d" % (len(downloads),
+                                                              sent))
+
 
 def test_no_directory_access_in_file_proxy_mode(nginx, tmp_path, keys,
                                                 store_upstream):

@@ -26,7 +26,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 SHELL_SRCS := config $(wildcard ngx_ds_module/*.[ch]) $(CORE_SRCS) $(CORE_HDRS)
 
-.PHONY: all deps module dsctl man unit integration test run stop fuzz bench bench-list clean
+.PHONY: all deps module dsctl man unit integration test run stop fuzz bench bench-list bench-dataplane clean
 
 all: module dsctl
 
@@ -115,6 +115,11 @@ $(BUILD)/list_cost: bench/list_cost.c $(CORE_HDRS) $(BUILD)/libdscore.a
 
 bench-list: $(BUILD)/list_cost
 	$(BUILD)/list_cost 35000 131072 1048576 8388608
+
+# the data plane: a 64 MB download and a 10,000-file answer (bench/README.md)
+bench-dataplane: all
+	@scripts/deps.sh bench
+	/usr/bin/python3 bench/dataplane.py --build $(BUILD)
 
 # libnginx-mod-http-ds and ngx-ds-tools .debs into $(DEB_OUT)
 # (docs/packaging.md)

@@ -3,15 +3,77 @@
 curl lines that show allowed and denied calls through the gateway.
 
 usage: demo_profiles.py DEMO_TOKENS_JSON ENDPOINT OUT_DIR
+           [--files-proxy ENDPOINT --dsctl DSCTL --redis ADDR]
+
+With --files-proxy, the fraud vendor also gets a profile for the file
+proxy mode endpoint, and the demo queries it once to print a real
+gateway download link and the curl lines that use it before and after
+`dsctl revoke`.
 """
 
+import argparse
 import json
 import os
-import sys
+import urllib.request
+
+FP_TABLE = "/shares/claims/schemas/adjudicated/tables/medical_claims"
+
+
+def first_link(endpoint, token):
+    """The first file link of a query answer through file proxy mode."""
+    req = urllib.request.Request(
+        endpoint.rstrip("/") + FP_TABLE + "/query", data=b"{}",
+        headers={"Authorization": "Bearer " + token,
+                 "Content-Type": "application/json",
+                 "X-DS-Purpose": "FRAUD"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            obj = json.loads(line)
+            if "file" in obj:
+                return obj["file"]["url"]
+    raise SystemExit("demo: the query answer handed out no file")
+
+
+def files_proxy_lines(a, by_id, out_dir, audit):
+    t, _ = by_id["fa-2026a"]
+    path = os.path.join(out_dir, "fa-2026a-files-proxy.share")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"shareCredentialsVersion": 1, "endpoint": a.files_proxy,
+                   "bearerToken": t["token"]}, f, indent=2)
+        f.write("\n")
+    print("profile %-10s %s  (file proxy mode)" % ("fa-2026a", path))
+    link = first_link(a.files_proxy, t["token"])
+    dl = ("curl -s -o /tmp/ds-demo.parquet -w '%%{http_code} "
+          "%%{size_download} bytes\\n' '%s'" % link)
+    return [
+        ("file proxy mode: the answer's links are the gateway's, "
+         "not the store's",
+         "curl -s -X POST -d '{}' -H 'Authorization: Bearer %s' "
+         "-H 'X-DS-Purpose: FRAUD' '%s'" % (
+             t["token"], a.files_proxy.rstrip("/") + FP_TABLE + "/query")),
+        ("allowed 200: download a file through the gateway (checked live, "
+         "audited)", dl),
+        ("revoke the fraud vendor fleet-wide (prints the exposure window)",
+         "%s revoke recipient fraud-analytics --redis %s --audit %s"
+         % (a.dsctl, a.redis, audit)),
+        ("denied 403 recipient_revoked: the same link, already handed out",
+         dl),
+        ("undo", "%s unrevoke recipient fraud-analytics --redis %s"
+         % (a.dsctl, a.redis)),
+    ]
 
 
 def main():
-    tokens_file, endpoint, out_dir = sys.argv[1:4]
+    ap = argparse.ArgumentParser()
+    ap.add_argument("tokens_file")
+    ap.add_argument("endpoint")
+    ap.add_argument("out_dir")
+    ap.add_argument("--files-proxy")
+    ap.add_argument("--dsctl", default="dsctl")
+    ap.add_argument("--redis", default="127.0.0.1:6379")
+    a = ap.parse_args()
+    tokens_file, endpoint, out_dir = a.tokens_file, a.endpoint, a.out_dir
     with open(tokens_file) as f:
         demo = json.load(f)["tokens"]
     os.makedirs(out_dir, exist_ok=True)
@@ -59,6 +121,10 @@ def main():
     if "la-2025" in by_id:
         lines.append(("denied 403 recipient_suspended",
                       curl("la-2025", "/shares")))
+    if a.files_proxy:
+        audit = os.path.join(os.path.dirname(os.path.abspath(out_dir)),
+                             "logs", "audit.log")
+        lines += files_proxy_lines(a, by_id, out_dir, audit)
     for what, line in lines:
         print("# " + what)
         print(line + "\n")

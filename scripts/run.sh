@@ -7,7 +7,7 @@
 #   scripts/run.sh stop     stop what a previous start left running
 #
 # Ports (override with the environment): DS_PORT (gateway, 8080),
-# DS_UPSTREAM_PORT (8081), DS_REDIS_PORT (6390).
+# DS_UPSTREAM_PORT (8081), DS_REDIS_PORT (6390), DS_STORE_PORT (8082).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +16,8 @@ run=$build/run
 port=${DS_PORT:-8080}
 up_port=${DS_UPSTREAM_PORT:-8081}
 redis_port=${DS_REDIS_PORT:-6390}
+store_port=${DS_STORE_PORT:-8082}
+store_key=demo-store-signing-key
 nginx=${DS_NGINX:-/usr/sbin/nginx}
 upstream_secret=demo-upstream-credential
 
@@ -24,7 +26,7 @@ stop() {
         "$nginx" -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log" \
             -s quit 2>/dev/null || true
     fi
-    for f in upstream.pid redis.pid; do
+    for f in upstream.pid store.pid redis.pid; do
         if [ -f "$run/$f" ]; then
             kill "$(cat "$run/$f")" 2>/dev/null || true
             rm -f "$run/$f"
@@ -55,7 +57,7 @@ wait_port() {
 }
 
 stop
-mkdir -p "$run/logs" "$run/temp" "$run/profiles"
+mkdir -p "$run/logs" "$run/temp" "$run/profiles" "$run/objects"
 
 # 1. redis, only on loopback, nothing persisted
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" \
@@ -63,9 +65,19 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save "" \
     --pidfile "$run/redis.pid" --logfile "$run/logs/redis.log"
 wait_port "$redis_port" redis
 
-# 2. the Delta Sharing upstream (our protocol-following test server)
+# 2. an object store behind pre-signed URLs (S3-like, on loopback) and the
+# Delta Sharing upstream (our protocol-following test server) whose query
+# answers hand out that store's URLs
+/usr/bin/python3 "$repo/tests/upstream/ds_store.py" --host 127.0.0.1 \
+    --port "$store_port" --dir "$run/objects" --key "$store_key" \
+    --generate --log-file "$run/logs/store.log" --quiet \
+    > "$run/logs/store.err" 2>&1 &
+echo $! > "$run/store.pid"
+wait_port "$store_port" store
+
 /usr/bin/python3 "$repo/tests/upstream/ds_upstream.py" --host 127.0.0.1 \
     --port "$up_port" --prefix /delta-sharing --token "$upstream_secret" \
+    --store-url "http://127.0.0.1:$store_port" --store-key "$store_key" \
     > "$run/logs/upstream.log" 2>&1 &
 echo $! > "$run/upstream.pid"
 wait_port "$up_port" upstream
@@ -74,7 +86,9 @@ wait_port "$up_port" upstream
 perl "$repo/tests/tools/make_mmdb.pl" "$run/demo-country.mmdb" >/dev/null
 
 # 4. the audit HMAC key (kept, so a restarted demo's chains still verify)
+# and the key file proxy mode seals its links with
 [ -f "$run/audit.key" ] || { umask 077; openssl rand -hex 32 > "$run/audit.key"; }
+[ -f "$run/files.key" ] || "$build/dsctl" files keygen --out "$run/files.key" >/dev/null
 
 sed -e "s|@RUN@|$run|g" -e "s|@MODULE@|$build/ngx_http_ds_module.so|g" \
     -e "s|@PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$up_port|g" \
@@ -90,13 +104,17 @@ wait_port "$port" nginx
 # 5. profiles for the demo recipients, and what to try
 /usr/bin/python3 "$repo/scripts/demo_profiles.py" \
     "$repo/policies/demo-tokens.json" \
-    "http://127.0.0.1:$port/delta-sharing/" "$run/profiles"
+    "http://127.0.0.1:$port/delta-sharing/" "$run/profiles" \
+    --files-proxy "http://127.0.0.1:$port/delta-sharing-fp/" \
+    --dsctl "$build/dsctl" --redis "127.0.0.1:$redis_port"
 
 cat <<TXT
 
 ngx_ds is running:
   gateway   http://127.0.0.1:$port/delta-sharing/   (nginx + ngx_http_ds_module)
+  file proxy mode  http://127.0.0.1:$port/delta-sharing-fp/   (same, links are the gateway's)
   upstream  http://127.0.0.1:$up_port/delta-sharing/   (Delta Sharing server)
+  store     http://127.0.0.1:$store_port/   (the object store its links point at)
   redis     127.0.0.1:$redis_port
   audit     $run/logs/audit.log   (verify: $build/dsctl audit verify $run/logs/audit.log --key $run/audit.key --open-ok)
   errors    $run/logs/error.log

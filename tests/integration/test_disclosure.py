@@ -13,7 +13,8 @@ import os
 import pytest
 import requests
 
-from conftest import PREFIX, bearer, wait_for
+from conftest import (NGINX_PRELOAD, NGINX_WRAPPER, PREFIX, bearer,
+                      wait_for)
 
 TABLE = PREFIX + "/shares/claims/schemas/adjudicated/tables/medical_claims"
 QUERY = TABLE + "/query"
@@ -230,7 +231,10 @@ def test_ten_thousand_files_stream_in_bounded_memory(nginx, tmp_path,
     after = vm_hwm_kb(pid)
     print("answer %d bytes, worker VmHWM %d -> %d kB (+%d kB)"
           % (len(r.content), before, after, after - before))
-    assert (after - before) * 1024 < len(r.content) / 4
+    # ASan's quarantine and valgrind keep freed memory on purpose: the
+    # bound is the plain build's (the rest of the test runs under both)
+    if not (NGINX_PRELOAD or NGINX_WRAPPER):
+        assert (after - before) * 1024 < len(r.content) / 4
 
     d = records(log, 2)[1]["disclosure"]
     assert d["files"] == 10000

@@ -14,6 +14,18 @@
  * that accepts connections but never answers gets its connection
  * rebuilt.
  *
+ * Recovery: while Redis is down (connect refused, connection lost,
+ * connect timed out) the worker probes with a plain connect attempt,
+ * every 10 ms for the first second of the outage, then backing off to
+ * 250 ms; a request that finds Redis down also starts a probe if none
+ * ran in the last 20 ms. There is never more than one attempt in flight
+ * per worker (conn.ac), so a Redis that stays down sees at most 4
+ * connects a second from an idle worker, and a Redis that comes back is
+ * used again within about 20 ms under traffic. A Redis that answers but
+ * refuses (AUTH, SELECT or SCRIPT LOAD errors, a stuck connection) is
+ * not down but misconfigured or overloaded: that keeps the slow backoff
+ * (100 ms doubling to 500 ms), since reconnecting faster cannot help.
+ *
  * Each connection starts with SCRIPT LOAD, pipelined after AUTH and
  * SELECT and before any request's EVALSHA: Redis answers in order, so
  * the script is cached by the time the first EVALSHA runs, also on a
@@ -45,6 +57,14 @@
 #define NGX_HTTP_DS_REDIS_BACKOFF_MAX   500     /* recover within 1 s */
 #define NGX_HTTP_DS_REDIS_MAX_TIMEOUTS  3
 
+/* probing a Redis that is down (see the top of the file) */
+#define NGX_HTTP_DS_REDIS_PROBE_FAST    10      /* ms, first second */
+#define NGX_HTTP_DS_REDIS_PROBE_PERIOD  1000    /* ms of fast probing */
+#define NGX_HTTP_DS_REDIS_PROBE_MIN     20      /* ms, then doubling */
+#define NGX_HTTP_DS_REDIS_PROBE_MAX     250
+#define NGX_HTTP_DS_REDIS_PROBE_ON_USE  20      /* ms between request probes */
+#define NGX_HTTP_DS_REDIS_LOG_EVERY     10000   /* ms between repeated logs */
+
 /* reads per event before yielding to the other connections */
 #define NGX_HTTP_DS_REDIS_READ_ROUNDS   64
 
@@ -62,17 +82,24 @@ typedef struct {
     ngx_connection_t               *c;
     ngx_http_ds_redis_state_e       state;
     ngx_msec_t                      backoff;
+    ngx_msec_t                      probe;        /* next probe delay */
+    ngx_msec_t                      down_since;   /* 0: not down */
+    ngx_msec_t                      last_attempt;
+    ngx_msec_t                      last_logged;
+    ngx_uint_t                      attempts;     /* in this outage */
     ngx_uint_t                      timeouts;     /* in a row */
     ngx_event_t                     connect_timer;
     ngx_event_t                     retry_timer;
     ngx_log_t                      *log;
     unsigned                        exiting:1;
     unsigned                        script_loading:1;
+    unsigned                        refused:1;    /* slow backoff next */
 } ngx_http_ds_redis_conn_t;
 
 
 static void ngx_http_ds_redis_connect(void);
 static void ngx_http_ds_redis_schedule_retry(void);
+static ngx_uint_t ngx_http_ds_redis_log_failure(void);
 static ngx_int_t ngx_http_ds_redis_attach(redisAsyncContext *ac);
 static void ngx_http_ds_redis_setup(redisAsyncContext *ac);
 static void ngx_http_ds_redis_setup_reply(redisAsyncContext *ac,
@@ -110,6 +137,7 @@ ngx_http_ds_redis_conn_init(ngx_cycle_t *cycle,
     conn->conf = rmcf;
     conn->log = cycle->log;
     conn->backoff = NGX_HTTP_DS_REDIS_BACKOFF_MIN;
+    conn->probe = NGX_HTTP_DS_REDIS_PROBE_FAST;
 
     /* cancelable: they must not hold up a graceful worker shutdown */
     conn->connect_timer.handler = ngx_http_ds_redis_connect_timeout;
@@ -156,6 +184,22 @@ ngx_http_ds_redis_conn_send(redisCallbackFn *fn, void *privdata, int argc,
 
     /* while connecting, commands wait in hiredis' buffer */
     if (conn->ac == NULL || conn->exiting) {
+
+        /*
+         * Down: this request gets the failure mode (a connect to a
+         * blackholed host could take the whole connect timeout), but
+         * it may start the next probe early, so that under traffic a
+         * Redis that came back is found within tens of milliseconds.
+         */
+        if (!conn->exiting && !conn->refused && conn->down_since
+            && conn->retry_timer.timer_set
+            && ngx_current_msec - conn->last_attempt
+               >= NGX_HTTP_DS_REDIS_PROBE_ON_USE)
+        {
+            ngx_del_timer(&conn->retry_timer);
+            ngx_http_ds_redis_connect();
+        }
+
         return NGX_DECLINED;
     }
 
@@ -207,8 +251,22 @@ ngx_http_ds_redis_conn_reload_script(void)
 void
 ngx_http_ds_redis_conn_healthy(void)
 {
-    ngx_http_ds_redis_conn.timeouts = 0;
-    ngx_http_ds_redis_conn.backoff = NGX_HTTP_DS_REDIS_BACKOFF_MIN;
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    conn->timeouts = 0;
+    conn->backoff = NGX_HTTP_DS_REDIS_BACKOFF_MIN;
+
+    if (conn->down_since) {
+        ngx_log_error(NGX_LOG_INFO, conn->log, 0,
+                      "ds_redis: %V answers again after %M ms down, "
+                      "%ui connect attempts", &conn->conf->addr,
+                      ngx_current_msec - conn->down_since, conn->attempts);
+    }
+
+    conn->down_since = 0;
+    conn->attempts = 0;
+    conn->last_logged = 0;
+    conn->probe = NGX_HTTP_DS_REDIS_PROBE_FAST;
 }
 
 
@@ -233,6 +291,7 @@ ngx_http_ds_redis_conn_timed_out(void)
                   "reconnecting", conn->timeouts, &conn->conf->addr);
 
     conn->timeouts = 0;
+    conn->refused = 1;
     redisAsyncFree(conn->ac);
 }
 
@@ -247,6 +306,10 @@ ngx_http_ds_redis_connect(void)
     if (conn->ac || conn->exiting) {
         return;
     }
+
+    conn->last_attempt = ngx_current_msec;
+    conn->attempts++;
+    conn->refused = 0;
 
     /* IP literals only (checked at configuration): no blocking DNS */
     if (rmcf->port) {
@@ -265,9 +328,12 @@ ngx_http_ds_redis_connect(void)
     }
 
     if (ac->err) {
-        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
-                      "ds_redis: cannot connect to %V: %s",
-                      &rmcf->addr, ac->errstr);
+        if (ngx_http_ds_redis_log_failure()) {
+            ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                          "ds_redis: cannot connect to %V: %s",
+                          &rmcf->addr, ac->errstr);
+        }
+
         redisAsyncFree(ac);
         ngx_http_ds_redis_schedule_retry();
         return;
@@ -449,6 +515,7 @@ ngx_http_ds_redis_script_reply(redisAsyncContext *ac, void *reply,
                       &conn->conf->addr, rep->type);
     }
 
+    conn->refused = 1;
     redisAsyncFree(ac);
 }
 
@@ -471,6 +538,7 @@ ngx_http_ds_redis_setup_reply(redisAsyncContext *ac, void *reply,
                       &conn->conf->addr, (size_t) rep->len, rep->str);
 
         /* inside a callback hiredis defers the free until we return */
+        conn->refused = 1;
         redisAsyncFree(ac);
         return;
     }
@@ -486,9 +554,12 @@ ngx_http_ds_redis_on_connect(const redisAsyncContext *ac, int status)
 
     if (status != REDIS_OK) {
         /* hiredis frees the context right after: cleanup hook retries */
-        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
-                      "ds_redis: cannot connect to %V: %s",
-                      &conn->conf->addr, ac->errstr);
+        if (ngx_http_ds_redis_log_failure()) {
+            ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                          "ds_redis: cannot connect to %V: %s",
+                          &conn->conf->addr, ac->errstr);
+        }
+
         return;
     }
 
@@ -508,7 +579,7 @@ ngx_http_ds_redis_on_disconnect(const redisAsyncContext *ac, int status)
 {
     ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
 
-    if (status != REDIS_OK) {
+    if (status != REDIS_OK && ngx_http_ds_redis_log_failure()) {
         ngx_log_error(NGX_LOG_ERR, conn->log, 0,
                       "ds_redis: connection to %V lost: %s",
                       &conn->conf->addr,
@@ -625,9 +696,11 @@ ngx_http_ds_redis_connect_timeout(ngx_event_t *ev)
         return;
     }
 
-    ngx_log_error(NGX_LOG_ERR, conn->log, 0,
-                  "ds_redis: connect to %V timed out after %M ms",
-                  &conn->conf->addr, conn->conf->connect_timeout);
+    if (ngx_http_ds_redis_log_failure()) {
+        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                      "ds_redis: connect to %V timed out after %M ms",
+                      &conn->conf->addr, conn->conf->connect_timeout);
+    }
 
     /* waiting commands get NULL replies; the cleanup hook retries */
     redisAsyncFree(conn->ac);
@@ -656,10 +729,56 @@ ngx_http_ds_redis_schedule_retry(void)
         return;
     }
 
-    ngx_add_timer(&conn->retry_timer, conn->backoff);
+    if (conn->refused) {
+        /* Redis answered, and said no: reconnecting faster cannot help */
+        ngx_add_timer(&conn->retry_timer, conn->backoff);
 
-    conn->backoff = ngx_min(conn->backoff * 2,
-                            NGX_HTTP_DS_REDIS_BACKOFF_MAX);
+        conn->backoff = ngx_min(conn->backoff * 2,
+                                NGX_HTTP_DS_REDIS_BACKOFF_MAX);
+        return;
+    }
+
+    if (conn->down_since == 0) {
+        conn->down_since = ngx_current_msec;
+        conn->probe = NGX_HTTP_DS_REDIS_PROBE_FAST;
+    }
+
+    if (ngx_current_msec - conn->down_since < NGX_HTTP_DS_REDIS_PROBE_PERIOD)
+    {
+        ngx_add_timer(&conn->retry_timer, NGX_HTTP_DS_REDIS_PROBE_FAST);
+        return;
+    }
+
+    conn->probe = (conn->probe < NGX_HTTP_DS_REDIS_PROBE_MIN)
+                  ? NGX_HTTP_DS_REDIS_PROBE_MIN
+                  : ngx_min(conn->probe * 2, NGX_HTTP_DS_REDIS_PROBE_MAX);
+
+    ngx_add_timer(&conn->retry_timer, conn->probe);
+}
+
+
+/*
+ * Probing every 10 ms must not write 100 error lines a second: the
+ * first failure of an outage is logged, then one every 10 s while it
+ * lasts (the "answers again" info line gives the outage's length).
+ */
+static ngx_uint_t
+ngx_http_ds_redis_log_failure(void)
+{
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    if (conn->down_since == 0 || conn->last_logged == 0
+        || ngx_current_msec - conn->last_logged
+           >= NGX_HTTP_DS_REDIS_LOG_EVERY)
+    {
+        conn->last_logged = ngx_current_msec;
+        return 1;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, conn->log, 0,
+                   "ds_redis: connect attempt %ui failed", conn->attempts);
+
+    return 0;
 }
 
 

@@ -202,6 +202,9 @@ ngx_http_ds_ctx_t *ngx_http_ds_need_ctx(ngx_http_request_t *r);
  * or nginx's); status, type and length are the caller's to set.
  */
 void ngx_http_ds_reset_headers(ngx_http_request_t *r);
+void ngx_http_ds_hide_headers(ngx_http_request_t *r, ngx_str_t *keep);
+ngx_table_elt_t *ngx_http_ds_find_header(ngx_http_request_t *r,
+    ngx_str_t *name);
 
 /* an allowed answer we could not check becomes a 502 (audit, $ds_reason) */
 void ngx_http_ds_upstream_invalid(ngx_http_request_t *r,

@@ -59,9 +59,15 @@ ngx_http_ds_json_headers(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/*
+ * One walk over the header list for every filter that hides or looks
+ * up upstream headers: keep, if not NULL, is an allow-list ending with
+ * an empty name; without it every header is hidden.
+ */
 void
-ngx_http_ds_reset_headers(ngx_http_request_t *r)
+ngx_http_ds_hide_headers(ngx_http_request_t *r, ngx_str_t *keep)
 {
+    ngx_str_t        *k;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
@@ -81,8 +87,62 @@ ngx_http_ds_reset_headers(ngx_http_request_t *r)
             i = 0;
         }
 
-        h[i].hash = 0;
+        if (h[i].hash == 0 || keep == NULL) {
+            h[i].hash = 0;
+            continue;
+        }
+
+        for (k = keep; k->len; k++) {
+            if (h[i].key.len == k->len
+                && ngx_strncasecmp(h[i].key.data, k->data, k->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k->len == 0) {
+            h[i].hash = 0;
+        }
     }
+}
+
+
+ngx_table_elt_t *
+ngx_http_ds_find_header(ngx_http_request_t *r, ngx_str_t *name)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0
+            && h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+void
+ngx_http_ds_reset_headers(ngx_http_request_t *r)
+{
+    ngx_http_ds_hide_headers(r, NULL);
 
     r->headers_out.content_encoding = NULL;
     r->headers_out.location = NULL;

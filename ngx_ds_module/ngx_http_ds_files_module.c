@@ -455,42 +455,7 @@ ngx_http_ds_files_header_filter(ngx_http_request_t *r)
 static void
 ngx_http_ds_files_keep_headers(ngx_http_request_t *r)
 {
-    ngx_str_t        *k;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
-            continue;
-        }
-
-        for (k = ngx_http_ds_files_keep; k->len; k++) {
-            if (h[i].key.len == k->len
-                && ngx_strncasecmp(h[i].key.data, k->data, k->len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (k->len == 0) {
-            h[i].hash = 0;
-        }
-    }
+    ngx_http_ds_hide_headers(r, ngx_http_ds_files_keep);
 
     /* the special ones nginx writes from their own fields */
     r->headers_out.content_encoding = NULL;

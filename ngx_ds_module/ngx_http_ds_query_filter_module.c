@@ -332,42 +332,20 @@ static void
 ngx_http_ds_query_table_version(ngx_http_request_t *r, ds_disclosure_t *d)
 {
     ngx_int_t         n;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_out.headers.part;
-    h = part->elts;
+    static ngx_str_t  name = ngx_string("Delta-Table-Version");
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0
-            || h[i].key.len != sizeof("Delta-Table-Version") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Delta-Table-Version",
-                               h[i].key.len)
-               != 0)
-        {
-            continue;
-        }
-
-        n = ngx_atoi(h[i].value.data, h[i].value.len);
-
-        if (n != NGX_ERROR) {
-            d->table_version = n;
-            d->has_table_version = 1;
-        }
-
+    h = ngx_http_ds_find_header(r, &name);
+    if (h == NULL) {
         return;
+    }
+
+    n = ngx_atoi(h->value.data, h->value.len);
+
+    if (n != NGX_ERROR) {
+        d->table_version = n;
+        d->has_table_version = 1;
     }
 }
 

@@ -214,6 +214,22 @@ void ngx_http_ds_upstream_invalid(ngx_http_request_t *r,
 void ngx_http_ds_json_headers(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *body);
 
+/*
+ * The log phase's reading of a request (ngx_http_ds_outcome.c): the
+ * status the client got (*undelivered: a held 200 that never left, now
+ * a 502) and the decision with its reason (DS_REASON_COUNT: none).
+ */
+typedef enum {
+    NGX_HTTP_DS_OUTCOME_ALLOW = 0,
+    NGX_HTTP_DS_OUTCOME_DENY,
+    NGX_HTTP_DS_OUTCOME_ERROR
+} ngx_http_ds_outcome_e;
+
+ngx_int_t ngx_http_ds_log_status(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx, ngx_uint_t *undelivered);
+ngx_http_ds_outcome_e ngx_http_ds_outcome(ngx_http_ds_ctx_t *ctx,
+    ngx_int_t status, ngx_uint_t undelivered, ds_reason_t *reason);
+
 extern ngx_module_t  ngx_http_ds_module;
 extern ngx_module_t  ngx_http_ds_redis_module;
 extern ngx_module_t  ngx_http_ds_audit_module;

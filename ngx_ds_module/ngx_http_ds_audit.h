@@ -36,6 +36,8 @@ struct ngx_http_ds_audit_sink_s {
     ngx_uint_t                buf_records;
     ngx_event_t               flush_event;  /* timer, or posted */
     ngx_uint_t                lost;
+    ngx_uint_t                records;      /* handed to the sink: the
+                                               metrics count them */
     time_t                    err_time;
 
     /* the rest of a write() that ENOSPC cut short, see write_file */

@@ -422,76 +422,16 @@ static void
 ngx_http_ds_audit_outcome(ngx_http_ds_ctx_t *ctx, ds_audit_req_t *rq,
     ngx_uint_t undelivered)
 {
-    int          denied;
-    ds_reason_t  reason;
+    static const char *const  decisions[] = { "allow", "deny", "error" };
 
-    if (ctx == NULL) {
-        /* nginx answered before routing: a malformed request, or none */
-        rq->decision = ds_audit_cstr("error");
-        if (rq->status >= 400 && rq->status < 500 && rq->status != 404
-            && rq->status != 499)
-        {
-            rq->reason = ds_audit_cstr(
-                             ds_reason_name(DS_REASON_BAD_REQUEST));
-        }
-        return;
-    }
+    ds_reason_t            reason;
+    ngx_http_ds_outcome_e  o;
 
-    if (ctx->guarded) {
-        /* the guard answered in place of nginx (or of nothing of ours) */
-        rq->decision = ds_audit_cstr("error");
-        rq->reason = ds_audit_cstr(ds_reason_name(ctx->verdict.reason));
-        return;
-    }
+    o = ngx_http_ds_outcome(ctx, rq->status, undelivered, &reason);
 
-    if (undelivered || ctx->verdict.reason == DS_REASON_UPSTREAM_INVALID) {
-        /* allowed, but the upstream failed to produce a filterable list */
-        rq->decision = ds_audit_cstr("error");
-        rq->reason = ds_audit_cstr(
-                         ds_reason_name(DS_REASON_UPSTREAM_INVALID));
-        return;
-    }
-
-    reason = ctx->verdict.reason;
-    denied = ngx_http_ds_answered(ctx)
-             || (ngx_http_ds_decided(ctx) && !ctx->verdict.allow);
-
-    if (denied && reason == DS_REASON_ALLOWED) {
-        /* the limiter or the path parser answered, not the policy */
-        switch (ngx_http_ds_rl_state(ctx)) {
-        case NGX_HTTP_DS_RL_LIMITED:
-            reason = DS_REASON_RATE_LIMITED;
-            break;
-        case NGX_HTTP_DS_RL_REVOKED:
-            reason = DS_REASON_TOKEN_REVOKED;
-            break;
-        case NGX_HTTP_DS_RL_UNAVAILABLE:
-            reason = DS_REASON_RATE_LIMITER_UNAVAILABLE;
-            break;
-        default:
-            reason = (ctx->path_err == DS_PATH_OK
-                      || ctx->path_err == DS_PATH_UNKNOWN_ENDPOINT
-                      || ctx->path_err == DS_PATH_METHOD_NOT_ALLOWED
-                      || ctx->path_err == DS_PATH_NOT_UNDER_PREFIX)
-                     ? DS_REASON_UNKNOWN_ENDPOINT : DS_REASON_BAD_REQUEST;
-        }
-    }
-
-    if (denied) {
-        rq->decision = ds_audit_cstr("deny");
-        rq->reason = ds_audit_cstr(ds_reason_name(reason));
-
-    } else if (ngx_http_ds_decided(ctx)) {
-        rq->decision = ds_audit_cstr("allow");
-        rq->reason = ds_audit_cstr(ds_reason_name(reason));
-
-    } else {
-        /* the request ended before the policy could decide */
-        rq->decision = ds_audit_cstr("error");
-        rq->reason = ds_audit_cstr(ctx->path_err == DS_PATH_OK
-                                   ? NULL
-                                   : ds_reason_name(DS_REASON_BAD_REQUEST));
-    }
+    rq->decision = ds_audit_cstr(decisions[o]);
+    rq->reason = ds_audit_cstr(reason == DS_REASON_COUNT
+                               ? NULL : ds_reason_name(reason));
 }
 
 
@@ -540,24 +480,7 @@ ngx_http_ds_audit_fill(ngx_http_request_t *r,
                              &r->headers_in.user_agent->value);
     }
 
-    rq->status = (int) (r->err_status ? r->err_status
-                                      : r->headers_out.status);
-    if (rq->status == 0 && r->connection->error) {
-        rq->status = 499;
-    }
-
-    /*
-     * The list filter still held the 200 back when the request ended:
-     * the upstream hung up (or timed out) in the middle of the body.
-     * nginx counts the held header as sent, closes the connection and
-     * logs $status 200, but the client got nothing; the gateway failed
-     * as with any list body it could not filter.
-     */
-    undelivered = (ctx != NULL && ctx->state == NGX_HTTP_DS_HELD
-                   && rq->status == NGX_HTTP_OK);
-    if (undelivered) {
-        rq->status = NGX_HTTP_BAD_GATEWAY;
-    }
+    rq->status = (int) ngx_http_ds_log_status(r, ctx, &undelivered);
 
     rq->request_length = r->request_length;
 

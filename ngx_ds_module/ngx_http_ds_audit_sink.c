@@ -36,6 +36,8 @@ void
 ngx_http_ds_audit_emit(ngx_http_ds_audit_sink_t *sink, char *line,
     size_t len, ngx_log_t *log)
 {
+    sink->records++;
+
     if (line == NULL) {
         /* the chain did not advance: only this record is missing */
         sink->lost++;

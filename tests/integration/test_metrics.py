@@ -223,6 +223,16 @@ def test_prometheus_scrapes_and_answers(nginx, tmp_path):
     try:
         wait_for(lambda: port_open(port), timeout=30, what="prometheus")
 
+        def ready():
+            try:
+                return requests.get("http://127.0.0.1:%d/-/ready" % port,
+                                    timeout=5).status_code == 200
+            except requests.RequestException:
+                return False
+
+        # the port opens before the TSDB is up: queries answer 503 then
+        wait_for(ready, timeout=60, what="prometheus to be ready")
+
         def query(q):
             r = requests.get("http://127.0.0.1:%d/api/v1/query" % port,
                              params={"query": q}, timeout=5)

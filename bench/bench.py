@@ -14,6 +14,9 @@ worker count, keepalive to one shared fast upstream nginx):
   e       d + ds_redis (real redis-server) with limits that never trip
   b_100k  b with a 100,000-recipient policy (policy-size run; vs b)
   a_list, b_list, e_list   GET /shares (list filter runs; vs a_list)
+  a_list500, b_list500     GET /shares?maxResults=500: a 500-item, 33 KB
+                           page (the reference server's default page
+                           size) of which the recipient sees one item
 
 Rounds interleave every case in a shuffled order; ratios are taken
 within a round (so machine drift cancels) and the median over rounds is
@@ -56,9 +59,10 @@ XFF_CN = "127.0.3.9"            # 127.0.3.0/24 is CN (not allowed)
 TABLE_PATH = ("/delta-sharing/shares/claims/schemas/medical/tables/"
               "medical_claims/metadata")
 LIST_PATH = "/delta-sharing/shares"
+LIST500_PATH = "/delta-sharing/shares?maxResults=500"
 
 MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "e"]
-LIST = ["a_list", "b_list", "e_list"]
+LIST = ["a_list", "b_list", "e_list", "a_list500", "b_list500"]
 SIZE = ["b", "b_100k"]
 
 # ------------------------------------------------------------- processes
@@ -359,6 +363,10 @@ def case_table(args, paths):
         "b_list": ("b", LIST_PATH, "a_list", "GET /shares, b (list "
                    "filter)"),
         "e_list": ("e", LIST_PATH, "a_list", "GET /shares, e (full stack)"),
+        "a_list500": ("a", LIST500_PATH, "a_list500", "GET /shares, 500 "
+                      "items, plain"),
+        "b_list500": ("b", LIST500_PATH, "a_list500", "GET /shares, 500 "
+                      "items, b (list filter keeps 1)"),
     }
 
 
@@ -405,6 +413,17 @@ def gateway_conf(args, module, spec, port, up_port, prefix):
         "HTTP_EXTRA": http_x, "SERVER_EXTRA": server_x,
         "LOCATION_EXTRA": loc_x,
     })
+
+
+def list500_body():
+    """A /shares page of 500 items like the reference server's; the
+    bench recipient is entitled to one of them (claims)."""
+    items = []
+    for i in range(500):
+        name = "claims" if i == 250 else "share_%03d" % i
+        items.append('{"name":"%s","id":"%08x-0c3e-4a47-9a0e-5b0f0f6b%04x"}'
+                     % (name, i * 2654435761 % (1 << 32), i))
+    return '{"items":[%s],"nextPageToken":"CgE0Eg=="}' % ",".join(items)
 
 
 def probe(name, ng, files, redis_port):
@@ -540,13 +559,16 @@ def run(args):
         wait_for(lambda: port_open(redis_port), "redis")
 
     # ---- fast upstream
+    list500 = os.path.join(work, "list500.json")
+    with open(list500, "w") as f:
+        f.write(list500_body())
     up = Nginx("upstream", work, "")
     up.port = free_port()
     with open(up.conf, "w") as f:
         f.write(render("upstream.conf.in", {
             "USER": "user root;" if os.geteuid() == 0 else "",
             "WORKERS": str(args.workers), "PREFIX": up.prefix,
-            "PORT": str(up.port)}))
+            "PORT": str(up.port), "LIST500": list500}))
     rc, out, _ = up.test()
     if rc != 0:
         raise RuntimeError("upstream config: " + out)
@@ -1034,7 +1056,8 @@ def report(res):
             if not v.get("ir_per_req"):
                 w("| %s | failed: %s | | |" % (c, v.get("error", "?")[:80]))
                 continue
-            ref = cg.get("a_list" if c.endswith("_list") else
+            ref = cg.get("a_list500" if c.endswith("_list500") else
+                         "a_list" if c.endswith("_list") else
                          ("b" if c == "b_100k" else "a"), {})
             rv = ref.get("ir_per_req")
             w("| %s | %.0f | %s | %s |" % (

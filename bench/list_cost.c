@@ -1,6 +1,6 @@
 /*
  * The list filter's worst case on the event loop: CPU time of one
- * ds_list_filter() call (parse, filter, serialise) over /tables bodies
+ * ds_list_filter() call (one pass, kept items copied) over /tables bodies
  * of growing size, up to the ds_list_max_size default. A measurement,
  * not a test: bench/run_list_cost.sh prints the table for
  * bench/README.md.
@@ -63,7 +63,7 @@ int
 main(int argc, char **argv)
 {
     int                    i, round;
-    char                  *body, *out, err[DS_ERR_MAX];
+    char                  *body, *out, *copy, err[DS_ERR_MAX];
     size_t                 len, out_len, items;
     double                 best, t;
     ds_policy_t           *policy;
@@ -90,12 +90,20 @@ main(int argc, char **argv)
         }
 
         best = 1e9;
+        copy = malloc(len);
+        if (copy == NULL) {
+            return 1;
+        }
 
+        /* in place, as the shell filters the body it collected */
         for (round = 0; round < 5; round++) {
+            memcpy(copy, body, len);
+            out = copy;
+
             clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 
             if (ds_list_filter(rcpt, DS_OP_LIST_TABLES, "claims",
-                               "adjudicated", body, len, &out, &out_len,
+                               "adjudicated", copy, len, out, &out_len,
                                &stats)
                 != DS_LF_OK)
             {
@@ -104,14 +112,14 @@ main(int argc, char **argv)
             }
 
             clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
-            free(out);
 
-            t = (t1.tv_sec - t0.tv_sec) * 1e3
-                + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+            t = (t1.tv_sec - t0.tv_sec) * 1e6
+                + (t1.tv_nsec - t0.tv_nsec) / 1e3;
             best = t < best ? t : best;
         }
 
-        printf("| %zu KB | %zu | %.2f ms |\n", len / 1024, items, best);
+        printf("| %zu KB | %zu | %.1f us |\n", len / 1024, items, best);
+        free(copy);
         free(body);
     }
 

@@ -323,22 +323,17 @@ static ngx_int_t
 ngx_http_ds_filter_send(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ngx_http_ds_filter_ctx_t *fctx)
 {
-    char           *out;
     size_t          out_len;
     ngx_buf_t      *b;
     ds_lf_err_t     err;
     ds_lf_stats_t   stats;
 
+    /* in place: the kept items move down over the dropped ones */
     err = ds_list_filter(ctx->verdict.recipient, ctx->path.op,
                          ctx->path.share_len ? ctx->path.share : NULL,
                          ctx->path.schema_len ? ctx->path.schema : NULL,
                          (const char *) fctx->buf, fctx->len,
-                         &out, &out_len, &stats);
-
-    if (fctx->buf) {
-        ngx_pfree(r->pool, fctx->buf);
-        fctx->buf = NULL;
-    }
+                         (char *) fctx->buf, &out_len, &stats);
 
     if (err != DS_LF_OK) {
         return ngx_http_ds_filter_fail(r, ctx, ds_lf_strerror(err));
@@ -347,15 +342,16 @@ ngx_http_ds_filter_send(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ctx->items_in = stats.items_in;
     ctx->items_out = stats.items_out;
 
-    b = ngx_create_temp_buf(r->pool, out_len);
+    b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
-        free(out);
         return NGX_ERROR;
     }
 
-    b->last = ngx_cpymem(b->pos, out, out_len);
-    free(out);
-
+    b->pos = fctx->buf;
+    b->last = fctx->buf + out_len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = out_len ? 1 : 0;
     b->last_buf = 1;
     b->last_in_chain = 1;
 

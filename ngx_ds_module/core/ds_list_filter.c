@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
+#include "ds_json.h"
 #include "ds_list_filter.h"
 
 
@@ -21,77 +20,122 @@ static const char  *ds_lf_errors[] = {
 };
 
 
+typedef enum {
+    DS_LF_ABSENT = 0,           /* missing or null */
+    DS_LF_STRING,
+    DS_LF_OTHER
+} ds_lf_kind_t;
+
+
+typedef struct {
+    ds_lf_kind_t    kind;
+    ds_json_str_t   s;
+} ds_lf_field_t;
+
+
+/* the members of an item that decide whether it is shown */
+typedef struct {
+    ds_lf_field_t   name;
+    ds_lf_field_t   share;
+    ds_lf_field_t   schema;
+} ds_lf_item_t;
+
+
+typedef struct {
+    const ds_recipient_t  *r;
+    ds_op_t                op;
+    const char            *share;
+    const char            *schema;
+    const char            *body;
+    size_t                 len;
+    char                  *out;
+    size_t                 w;           /* bytes written to out */
+    size_t                 rb;          /* offset of the items' ']' */
+    unsigned char         *text;        /* an item's names, unescaped */
+    size_t                 text_size;
+    ds_lf_stats_t         *stats;
+    ds_json_t              j;
+} ds_lf_t;
+
+
 /*
- * An item's own name for a key, or the path's when the item has none.
- * Returns 0 and sets *name (NULL if neither), -1 for a non-string.
+ * An item's own name for a member, or the path's when the item has
+ * none. Returns 0 and sets *name (NULL if neither), -1 for a non-string.
  */
 static int
-ds_lf_name(json_t *item, const char *key, const char *fallback,
+ds_lf_name(const ds_lf_field_t *f, const char *fallback, unsigned char **o,
     const char **name)
 {
-    json_t  *v;
+    if (f->kind == DS_LF_OTHER) {
+        return -1;
+    }
 
-    v = json_object_get(item, key);
-
-    if (v == NULL || json_is_null(v)) {
+    if (f->kind == DS_LF_ABSENT) {
         *name = (fallback && fallback[0]) ? fallback : NULL;
         return 0;
     }
 
-    if (!json_is_string(v)) {
-        return -1;
-    }
+    /* no NUL can be inside: ds_json refuses \u0000 and raw controls */
+    *name = (const char *) *o;
+    *o += ds_json_unescape(&f->s, *o);
+    *(*o)++ = '\0';
 
-    /* a NUL inside would compare as a shorter name */
-    if (strlen(json_string_value(v)) != json_string_length(v)) {
-        return -1;
-    }
-
-    *name = json_string_value(v);
     return 0;
 }
 
 
 static int
-ds_lf_item_visible(const ds_recipient_t *r, ds_op_t op, json_t *item,
-    const char *share, const char *schema)
+ds_lf_decide(ds_lf_t *lf, const ds_lf_item_t *it)
 {
-    const char  *name, *s, *sc;
+    size_t          need;
+    const char     *name, *s, *sc;
+    unsigned char  *o;
 
-    if (!json_is_object(item)) {
+    need = it->name.s.len + it->share.s.len + it->schema.s.len + 3;
+
+    if (need > lf->text_size) {
+        o = realloc(lf->text, need);
+        if (o == NULL) {
+            lf->j.nomem = 1;
+            return -1;
+        }
+
+        lf->text = o;
+        lf->text_size = need;
+    }
+
+    o = lf->text;
+
+    if (ds_lf_name(&it->name, NULL, &o, &name) != 0 || name == NULL) {
         return 0;
     }
 
-    if (ds_lf_name(item, "name", NULL, &name) != 0 || name == NULL) {
-        return 0;
-    }
-
-    switch (op) {
+    switch (lf->op) {
 
     case DS_OP_LIST_SHARES:
-        return ds_policy_visible(r, name, NULL, NULL);
+        return ds_policy_visible(lf->r, name, NULL, NULL);
 
     case DS_OP_LIST_SCHEMAS:
         /* the path's share was authorized; items must belong to it */
-        if (ds_lf_name(item, "share", share, &s) != 0 || s == NULL
-            || share == NULL
-            || !ds_name_eq(s, strlen(s), share, strlen(share)))
+        if (ds_lf_name(&it->share, lf->share, &o, &s) != 0 || s == NULL
+            || lf->share == NULL
+            || !ds_name_eq(s, strlen(s), lf->share, strlen(lf->share)))
         {
             return 0;
         }
 
-        return ds_policy_visible(r, share, name, NULL);
+        return ds_policy_visible(lf->r, lf->share, name, NULL);
 
     case DS_OP_LIST_TABLES:
     case DS_OP_LIST_ALL_TABLES:
-        if (ds_lf_name(item, "share", share, &s) != 0
-            || ds_lf_name(item, "schema", schema, &sc) != 0
+        if (ds_lf_name(&it->share, lf->share, &o, &s) != 0
+            || ds_lf_name(&it->schema, lf->schema, &o, &sc) != 0
             || s == NULL || sc == NULL)
         {
             return 0;
         }
 
-        return ds_policy_visible(r, s, sc, name);
+        return ds_policy_visible(lf->r, s, sc, name);
 
     default:
         return 0;
@@ -99,18 +143,218 @@ ds_lf_item_visible(const ds_recipient_t *r, ds_op_t op, json_t *item,
 }
 
 
+static int
+ds_lf_field(ds_json_t *j, ds_lf_field_t *f)
+{
+    int  c;
+
+    c = ds_json_peek(j);
+
+    if (c == '"') {
+        f->kind = DS_LF_STRING;
+        return ds_json_string(j, &f->s);
+    }
+
+    /* what starts with 'n' and parses is null */
+    f->kind = (c == 'n') ? DS_LF_ABSENT : DS_LF_OTHER;
+
+    return ds_json_value(j, 4);
+}
+
+
+/* one element of "items": 1 shown, 0 dropped, -1 bad input */
+static int
+ds_lf_item(ds_lf_t *lf)
+{
+    int              rc;
+    size_t           frame;
+    ds_json_str_t    key;
+    ds_lf_item_t     it;
+    ds_lf_field_t   *f;
+
+    if (ds_json_peek(&lf->j) != '{') {
+        return ds_json_value(&lf->j, 3) == 0 ? 0 : -1;
+    }
+
+    memset(&it, 0, sizeof(ds_lf_item_t));
+
+    (void) ds_json_object_open(&lf->j, &frame);
+
+    while ((rc = ds_json_object_key(&lf->j, frame, &key)) == 1) {
+
+        f = NULL;
+
+        if (key.esc || (key.len >= 4 && key.len <= 6)) {
+            if (ds_json_str_is(&key, "name", 4)) {
+                f = &it.name;
+
+            } else if (ds_json_str_is(&key, "share", 5)) {
+                f = &it.share;
+
+            } else if (ds_json_str_is(&key, "schema", 6)) {
+                f = &it.schema;
+            }
+        }
+
+        rc = f ? ds_lf_field(&lf->j, f) : ds_json_value(&lf->j, 4);
+
+        if (rc != 0) {
+            return -1;
+        }
+    }
+
+    /* closed: no member was given twice, so the first one decides */
+    if (rc != 0) {
+        return -1;
+    }
+
+    return ds_lf_decide(lf, &it);
+}
+
+
+/*
+ * The items array, at '['. Kept items move to out as they stand; out
+ * never overtakes the read position, so out may be the body itself.
+ */
+static int
+ds_lf_items(ds_lf_t *lf)
+{
+    int                   rc;
+    size_t                n, lb, size;
+    const unsigned char  *start;
+
+    lb = ds_json_offset(&lf->j);
+
+    if (lf->out != lf->body) {
+        memcpy(lf->out, lf->body, lb + 1);
+    }
+
+    lf->w = lb + 1;
+
+    (void) ds_json_array_open(&lf->j);
+
+    for (n = 0; (rc = ds_json_array_next(&lf->j, n)) == 1; n++) {
+
+        (void) ds_json_peek(&lf->j);
+        start = lf->j.p;
+
+        rc = ds_lf_item(lf);
+        if (rc < 0) {
+            return -1;
+        }
+
+        lf->stats->items_in++;
+
+        if (rc == 0) {
+            continue;
+        }
+
+        if (lf->stats->items_out++) {
+            lf->out[lf->w++] = ',';
+        }
+
+        size = (size_t) (lf->j.p - start);
+        memmove(lf->out + lf->w, start, size);
+        lf->w += size;
+    }
+
+    lf->rb = ds_json_offset(&lf->j) - 1;
+
+    return rc;
+}
+
+
+static ds_lf_err_t
+ds_lf_fail(ds_lf_t *lf)
+{
+    return lf->j.nomem ? DS_LF_NO_MEMORY : DS_LF_NOT_JSON;
+}
+
+
+static ds_lf_err_t
+ds_lf_root(ds_lf_t *lf)
+{
+    int             c, rc, shape, items, seen;
+    size_t          frame, size;
+    ds_json_str_t   key;
+
+    c = ds_json_peek(&lf->j);
+
+    if (c == '[') {
+        if (ds_json_value(&lf->j, 1) != 0 || ds_json_end(&lf->j) != 0) {
+            return ds_lf_fail(lf);
+        }
+
+        return DS_LF_BAD_SHAPE;
+    }
+
+    if (ds_json_object_open(&lf->j, &frame) != 0) {
+        return DS_LF_NOT_JSON;
+    }
+
+    shape = 1;
+    items = 0;
+    seen = 0;
+
+    while ((rc = ds_json_object_key(&lf->j, frame, &key)) == 1) {
+
+        if (!ds_json_str_is(&key, "items", 5)) {
+            rc = ds_json_value(&lf->j, 2);
+
+        } else if (seen++) {
+            return DS_LF_NOT_JSON;              /* a duplicate key */
+
+        } else {
+            c = ds_json_peek(&lf->j);
+
+            if (c == '[') {
+                rc = ds_lf_items(lf);
+                items = 1;
+
+            } else {
+                shape = (c == 'n');             /* null: nothing listed */
+                rc = ds_json_value(&lf->j, 2);
+            }
+        }
+
+        if (rc != 0) {
+            return ds_lf_fail(lf);
+        }
+    }
+
+    if (rc != 0 || ds_json_end(&lf->j) != 0) {
+        return ds_lf_fail(lf);
+    }
+
+    if (!shape) {
+        return DS_LF_BAD_SHAPE;
+    }
+
+    if (items) {
+        size = lf->len - lf->rb;
+        memmove(lf->out + lf->w, lf->body + lf->rb, size);
+        lf->w += size;
+
+    } else {
+        if (lf->out != lf->body) {
+            memcpy(lf->out, lf->body, lf->len);
+        }
+
+        lf->w = lf->len;
+    }
+
+    return DS_LF_OK;
+}
+
+
 ds_lf_err_t
 ds_list_filter(const ds_recipient_t *r, ds_op_t op, const char *share,
-    const char *schema, const char *body, size_t len, char **out,
+    const char *schema, const char *body, size_t len, char *out,
     size_t *out_len, ds_lf_stats_t *stats)
 {
-    json_t        *root, *items, *kept, *item;
-    json_error_t   jerr;
-    size_t         i;
-    char          *text;
-    ds_lf_err_t    rc;
+    ds_lf_t      lf;
+    ds_lf_err_t  rc;
 
-    *out = NULL;
     *out_len = 0;
     stats->items_in = 0;
     stats->items_out = 0;
@@ -119,68 +363,29 @@ ds_list_filter(const ds_recipient_t *r, ds_op_t op, const char *share,
         return DS_LF_NOT_LIST;
     }
 
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        return DS_LF_NOT_JSON;
+    lf.r = r;
+    lf.op = op;
+    lf.share = share;
+    lf.schema = schema;
+    lf.body = body;
+    lf.len = len;
+    lf.out = out;
+    lf.w = 0;
+    lf.rb = 0;
+    lf.text = NULL;
+    lf.text_size = 0;
+    lf.stats = stats;
+
+    ds_json_init(&lf.j, body, len);
+
+    rc = ds_lf_root(&lf);
+
+    ds_json_done(&lf.j);
+    free(lf.text);
+
+    if (rc == DS_LF_OK) {
+        *out_len = lf.w;
     }
-
-    rc = DS_LF_BAD_SHAPE;
-    kept = NULL;
-
-    if (!json_is_object(root)) {
-        goto done;
-    }
-
-    items = json_object_get(root, "items");
-
-    if (items != NULL && !json_is_null(items)) {
-
-        if (!json_is_array(items)) {
-            goto done;
-        }
-
-        kept = json_array();
-        if (kept == NULL) {
-            rc = DS_LF_NO_MEMORY;
-            goto done;
-        }
-
-        json_array_foreach(items, i, item) {
-            stats->items_in++;
-
-            if (!ds_lf_item_visible(r, op, item, share, schema)) {
-                continue;
-            }
-
-            if (json_array_append(kept, item) != 0) {
-                rc = DS_LF_NO_MEMORY;
-                goto done;
-            }
-
-            stats->items_out++;
-        }
-
-        /* json_object_set keeps the key's place in the object */
-        if (json_object_set(root, "items", kept) != 0) {
-            rc = DS_LF_NO_MEMORY;
-            goto done;
-        }
-    }
-
-    text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (text == NULL) {
-        rc = DS_LF_NO_MEMORY;
-        goto done;
-    }
-
-    *out = text;
-    *out_len = strlen(text);
-    rc = DS_LF_OK;
-
-done:
-
-    json_decref(kept);
-    json_decref(root);
 
     return rc;
 }

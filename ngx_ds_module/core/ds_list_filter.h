@@ -1,7 +1,7 @@
 /*
  * List-response filtering: a Delta Sharing list body (list shares,
  * schemas, tables, all tables) in, the same body with only the items a
- * recipient may see out. Pure C + jansson, no nginx headers.
+ * recipient may see out. Pure C, no nginx headers.
  */
 
 #ifndef DS_LIST_FILTER_H
@@ -33,15 +33,20 @@ typedef struct {
  * share/schema: names from the request path (NULL or "" when absent);
  *               used when an item does not carry its own
  * body, len:    the whole upstream body
- * out, out_len: on DS_LF_OK, a malloc()ed compact JSON text, free()
+ * out:          room for len bytes; may be body itself, which is then
+ *               filtered in place (and holds no meaning after an error)
+ * out_len:      on DS_LF_OK, the bytes written to out, at most len
  *
- * Items that are not objects, lack a string "name" or carry a non-string
- * share/schema are dropped: unknown shapes never widen what is shown.
- * Every other top-level key (nextPageToken...) is kept as it was.
+ * The body is read in one pass (ds_json.h) and the kept items go out
+ * byte for byte as the upstream wrote them, so a big page costs a scan,
+ * not a parse and a print. Items that are not objects, lack a string
+ * "name" or carry a non-string share/schema are dropped: unknown shapes
+ * never widen what is shown. Everything outside "items" (nextPageToken,
+ * whitespace) is kept as it was.
  */
 ds_lf_err_t ds_list_filter(const ds_recipient_t *r, ds_op_t op,
     const char *share, const char *schema, const char *body, size_t len,
-    char **out, size_t *out_len, ds_lf_stats_t *stats);
+    char *out, size_t *out_len, ds_lf_stats_t *stats);
 
 const char *ds_lf_strerror(ds_lf_err_t err);
 

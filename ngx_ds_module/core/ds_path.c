@@ -654,6 +654,11 @@ ds_name_eq(const char *a, size_t alen, const char *b, size_t blen)
         ca = (unsigned char) a[i];
         cb = (unsigned char) b[i];
 
+        /* names mostly match exactly: fold only where bytes differ */
+        if (ca == cb) {
+            continue;
+        }
+
         if (ca >= 'A' && ca <= 'Z') {
             ca |= 0x20;
         }

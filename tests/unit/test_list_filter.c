@@ -61,26 +61,45 @@ teardown(void **state)
 }
 
 
-/* filter and return the kept item names joined by ',' */
+/*
+ * filter into a fresh buffer and in place (the shell's way): both give
+ * the same bytes; return the kept item names joined by ','
+ */
 static char *
 run(ds_op_t op, const char *share, const char *schema, const char *body,
     ds_lf_err_t want, ds_lf_stats_t *stats)
 {
-    char          *out, *names;
-    size_t         out_len, i;
+    char          *out, *inplace, *names;
+    size_t         len, out_len, in_len, i;
     json_t        *root, *items, *item;
     ds_lf_err_t    rc;
+    ds_lf_stats_t  st2;
 
-    rc = ds_list_filter(recipient, op, share, schema, body, strlen(body),
-                        &out, &out_len, stats);
+    len = strlen(body);
+    out = malloc(len + 1);
+    inplace = malloc(len + 1);
+    assert_non_null(out);
+    assert_non_null(inplace);
+    memcpy(inplace, body, len);
+
+    rc = ds_list_filter(recipient, op, share, schema, body, len, out,
+                        &out_len, stats);
     assert_int_equal(rc, want);
+    assert_int_equal(ds_list_filter(recipient, op, share, schema, inplace,
+                                    len, inplace, &in_len, &st2), want);
 
     if (rc != DS_LF_OK) {
-        assert_null(out);
+        assert_int_equal(out_len, 0);
+        free(inplace);
+        free(out);
         return NULL;
     }
 
-    assert_int_equal(out_len, strlen(out));
+    assert_true(out_len <= len);
+    assert_int_equal(in_len, out_len);
+    assert_memory_equal(inplace, out, out_len);
+    free(inplace);
+    out[out_len] = '\0';
 
     root = json_loads(out, 0, NULL);
     assert_non_null(root);
@@ -243,6 +262,195 @@ test_errors(void **state)
 }
 
 
+/* kept items and everything around them leave as the upstream wrote them */
+static void
+test_verbatim(void **state)
+{
+    char           *out;
+    size_t          out_len;
+    ds_lf_stats_t   st;
+    const char     *body, *want;
+
+    (void) state;
+
+    body = "{\"items\": [ {\"name\":\"claims\", \"id\":\"x\\/y\"} ,"
+           " {\"name\":\"internal\"} ,{\"name\":\"DIRECTORY\"}\n],"
+           " \"nextPageToken\" : \"t\"}\n";
+    want = "{\"items\": [{\"name\":\"claims\", \"id\":\"x\\/y\"},"
+           "{\"name\":\"DIRECTORY\"}], \"nextPageToken\" : \"t\"}\n";
+
+    out = malloc(strlen(body));
+    assert_non_null(out);
+
+    assert_int_equal(ds_list_filter(recipient, DS_OP_LIST_SHARES, NULL, NULL,
+                                    body, strlen(body), out, &out_len, &st),
+                     DS_LF_OK);
+    assert_int_equal(out_len, strlen(want));
+    assert_memory_equal(out, want, out_len);
+
+    body = " { \"nextPageToken\" : null } ";
+    assert_int_equal(ds_list_filter(recipient, DS_OP_LIST_SHARES, NULL, NULL,
+                                    body, strlen(body), out, &out_len, &st),
+                     DS_LF_OK);
+    assert_int_equal(out_len, strlen(body));
+    assert_memory_equal(out, body, out_len);
+
+    free(out);
+}
+
+
+/* names are compared as text: escapes in keys and values count */
+static void
+test_escaped_names(void **state)
+{
+    char           *n;
+    ds_lf_stats_t   st;
+
+    (void) state;
+
+    n = run(DS_OP_LIST_SHARES, NULL, NULL,
+            "{\"it\\u0065ms\":[{\"n\\u0061me\":\"cl\\u0061ims\"},"
+            "{\"name\":\"intern\\u0061l\"}]}", DS_LF_OK, &st);
+    assert_string_equal(n, "claims");
+    assert_int_equal(st.items_in, 2);
+    free(n);
+
+    /* the same member twice, once escaped: which would a client read? */
+    run(DS_OP_LIST_SHARES, NULL, NULL,
+        "{\"items\":[{\"name\":\"claims\",\"n\\u0061me\":\"internal\"}]}",
+        DS_LF_NOT_JSON, &st);
+    run(DS_OP_LIST_SHARES, NULL, NULL,
+        "{\"items\":[],\"\\u0069tems\":[{\"name\":\"internal\"}]}",
+        DS_LF_NOT_JSON, &st);
+}
+
+
+/*
+ * The reader accepts what jansson accepts and nothing else, so a client
+ * parsing the kept bytes sees the document the gateway decided on.
+ */
+static void
+test_same_grammar_as_jansson(void **state)
+{
+    char          *out, *b;
+    size_t         i, n, len, out_len;
+    json_t        *root;
+    ds_lf_err_t    rc;
+    json_error_t   jerr;
+    ds_lf_stats_t  st;
+
+    static const char  *bodies[] = {
+        "{\"items\":[{\"name\":\"claims\",\"x\":\"\\ud800\"}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":\"\\udc00\"}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":\"\\ud83d\\ude00\"}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":\"\\ud83d\\u0041\"}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":\"\xc0\x80\"}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":\"\xed\xa0\x80\"}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":\"\xf4\x90\x80\x80\"}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":\"\xe2\x82\xac\x7f\"}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":\"\t\"}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":\"\\U0041\"}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":\"\\u00e9\\b\\f\"}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":1e400}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":-1e-400}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":9223372036854775808}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":-9223372036854775808}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":01}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":1.}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":-}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":-0.5E+3}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":truex}]}",
+        "{\"items\":[{\"name\":\"claims\",\"x\":[1,]}]}",
+        "{\"items\":[{\"name\":\"claims\",}]}",
+        "{\"items\":[{\"name\":\"claims\"},]}",
+        "{\"items\":[{\"name\":\"claims\"}],}",
+        "{\"items\":[{\"name\":\"claims\" \"id\":1}]}",
+        "\xef\xbb\xbf{\"items\":[]}",
+        "{\"items\":[{\"name\":null}]}",
+        "{\"items\":nul}",
+        "{\"items\":5}",
+        "5",
+        "",
+        " \r\n\t{ }\t\n",
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        len = strlen(bodies[i]);
+        out = malloc(len + 1);
+        assert_non_null(out);
+
+        rc = ds_list_filter(recipient, DS_OP_LIST_SHARES, NULL, NULL,
+                            bodies[i], len, out, &out_len, &st);
+        root = json_loadb(bodies[i], len, JSON_REJECT_DUPLICATES, &jerr);
+
+        if ((rc == DS_LF_NOT_JSON) != (root == NULL)) {
+            fail_msg("body %zu: ds_list_filter %s, jansson %s", i,
+                     ds_lf_strerror(rc), root ? "accepts" : jerr.text);
+        }
+
+        json_decref(root);
+        free(out);
+    }
+
+    /* nesting: jansson's 2048 levels, in an item's member */
+    for (n = 2047; n <= 2049; n++) {
+        len = 2 * n + 64;
+        b = malloc(len);
+        assert_non_null(b);
+        out = malloc(len);
+        assert_non_null(out);
+
+        len = (size_t) sprintf(b, "{\"items\":[{\"name\":\"claims\",\"x\":");
+        memset(b + len, '[', n - 3);
+        len += n - 3;
+        memset(b + len, ']', n - 3);
+        len += n - 3;
+        len += (size_t) sprintf(b + len, "}]}");
+
+        rc = ds_list_filter(recipient, DS_OP_LIST_SHARES, NULL, NULL, b, len,
+                            out, &out_len, &st);
+        root = json_loadb(b, len, JSON_REJECT_DUPLICATES, &jerr);
+        assert_int_equal(rc == DS_LF_NOT_JSON, root == NULL);
+        json_decref(root);
+        free(out);
+        free(b);
+    }
+}
+
+
+/* many keys are checked for duplicates by sorting, not pair by pair */
+static void
+test_many_keys(void **state)
+{
+    char           *b;
+    size_t          i, len;
+    ds_lf_stats_t   st;
+
+    (void) state;
+
+    b = malloc(64 * 1024);
+    assert_non_null(b);
+
+    len = (size_t) sprintf(b, "{\"items\":[{\"name\":\"claims\"");
+
+    for (i = 0; i < 2000; i++) {
+        len += (size_t) sprintf(b + len, ",\"k%zu\":%zu", i, i);
+    }
+
+    strcpy(b + len, "}]}");
+    free(run(DS_OP_LIST_SHARES, NULL, NULL, b, DS_LF_OK, &st));
+    assert_int_equal(st.items_out, 1);
+
+    /* k7 again, spelt with an escape, among 2000 others */
+    strcpy(b + len, ",\"\\u006b7\":0}]}");
+    run(DS_OP_LIST_SHARES, NULL, NULL, b, DS_LF_NOT_JSON, &st);
+
+    free(b);
+}
+
+
 int
 main(void)
 {
@@ -253,6 +461,10 @@ main(void)
         cmocka_unit_test(test_odd_items_dropped),
         cmocka_unit_test(test_empty_and_missing_items),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_verbatim),
+        cmocka_unit_test(test_escaped_names),
+        cmocka_unit_test(test_same_grammar_as_jansson),
+        cmocka_unit_test(test_many_keys),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

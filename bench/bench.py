@@ -14,6 +14,14 @@ worker count, keepalive to one shared fast upstream nginx):
   e       d + ds_redis (real redis-server) with limits that never trip
   b_100k  b with a 100,000-recipient policy (policy-size run; vs b)
   a_list, b_list, e_list   GET /shares (list filter runs; vs a_list)
+  e_unix  e with Redis over a unix socket instead of loopback TCP
+  p_stock peer: stock nginx doing what c+d do with its own modules: map
+          (token -> recipient, recipient:country:purpose -> allow),
+          geoip2, a local limit_req, a JSON access_log (no HMAC chain)
+  p_lua   peer: an OpenResty-style Lua gateway (Debian's
+          libnginx-mod-http-lua, lua-nginx-redis, lua-cjson): token
+          digest lookup, country, purpose, one pooled Redis EVALSHA of
+          the same GCRA script per request, the same JSON access_log
   a_list500, b_list500     GET /shares?maxResults=500: a 500-item, 33 KB
                            page (the reference server's default page
                            size) of which the recipient sees one item
@@ -61,7 +69,9 @@ TABLE_PATH = ("/delta-sharing/shares/claims/schemas/medical/tables/"
 LIST_PATH = "/delta-sharing/shares"
 LIST500_PATH = "/delta-sharing/shares?maxResults=500"
 
-MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "e"]
+MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "e", "e_unix"]
+PEERS = ["p_stock", "p_lua"]
+REDIS_GATEWAYS = ("e", "e_unix", "p_lua")
 LIST = ["a_list", "b_list", "e_list", "a_list500", "b_list500"]
 SIZE = ["b", "b_100k"]
 
@@ -357,6 +367,11 @@ def case_table(args, paths):
                   "flush=1s"),
         "d_ocsf": ("d_ocsf", TABLE_PATH, "a", "d with OCSF records"),
         "e": ("e", TABLE_PATH, "a", "+ Redis rate limit (never trips)"),
+        "e_unix": ("e_unix", TABLE_PATH, "a", "e, Redis over a unix socket"),
+        "p_stock": ("p_stock", TABLE_PATH, "a", "peer: stock nginx map + "
+                    "geoip2 + limit_req + JSON access_log"),
+        "p_lua": ("p_lua", TABLE_PATH, "a", "peer: OpenResty-style Lua + "
+                  "Redis EVALSHA (pooled) + JSON access_log"),
         "b_100k": ("b_100k", TABLE_PATH, "b", "b with %d recipients"
                    % args.size),
         "a_list": ("a", LIST_PATH, "a_list", "GET /shares, plain"),
@@ -386,6 +401,8 @@ def gateway_specs(args, files, redis_port):
                   % (files["audit_log_ocsf"], files["audit_key"]))
     redis = ("    ds_redis 127.0.0.1:%d;\n"
              "    ds_redis_failure_mode closed;\n" % (redis_port or 0))
+    redis_unix = ("    ds_redis unix:%s;\n"
+                  "    ds_redis_failure_mode closed;\n" % files["redis_sock"])
     return {
         "a": (False, None, "", "", ""),
         "b": (True, files["basic_10"], "", "", enforce),
@@ -397,8 +414,138 @@ def gateway_specs(args, files, redis_port):
                    enforce),
         "e": (True, files["full_10"], geo_http + audit + redis, realip,
               enforce + "            ds_rate_limit on;\n"),
+        "e_unix": (True, files["full_10"], geo_http + audit + redis_unix,
+                   realip, enforce + "            ds_rate_limit on;\n"),
+        "p_stock": peer_stock(files),
+        "p_lua": peer_lua(files, redis_port),
         "b_100k": (True, files["basic_big"], "", "", enforce),
     }
+
+
+# what the peers log per request: the facts an audit record holds
+PEER_LOG = ("    log_format ds_json escape=json '{\"time\":\"$time_iso8601\","
+            "\"request_id\":\"$request_id\",\"recipient\":\"$ds_recipient\","
+            "\"client\":\"$remote_addr\",\"country\":\"$ds_country\","
+            "\"purpose\":\"$http_x_ds_purpose\",\"method\":"
+            "\"$request_method\",\"uri\":\"$uri\",\"status\":$status,"
+            "\"bytes\":$body_bytes_sent,\"request_time\":$request_time,"
+            "\"upstream_time\":\"$upstream_response_time\"}';\n")
+PEER_GEO = ("    geoip2 %s {\n"
+            "        $ds_country country iso_code;\n"
+            "    }\n")
+PEER_REALIP = ("        set_real_ip_from 127.0.0.1;\n"
+               "        real_ip_header X-Forwarded-For;\n")
+MODULES = "/usr/lib/nginx/modules"
+
+
+def peer_stock(files):
+    """What a user builds with stock nginx modules instead of ngx_ds."""
+    http_x = (PEER_GEO % files["mmdb"]) + PEER_LOG + (
+        "    map_hash_bucket_size 128;\n"
+        "    map $http_authorization $ds_recipient {\n"
+        "        default \"\";\n"
+        "        \"Bearer %s\" bench-r000000;\n"
+        "    }\n"
+        "    map \"$ds_recipient:$ds_country:$http_x_ds_purpose\" $ds_allow {\n"
+        "        default 0;\n"
+        "        \"~^bench-r000000:(US|CA):(%s|HEALTHCARE_PAYMENT)$\" 1;\n"
+        "    }\n"
+        "    limit_req_zone $ds_recipient zone=ds_rl:10m rate=100000r/s;\n"
+        % (TOKEN, PURPOSE))
+    loc_x = ("            if ($ds_recipient = \"\") {\n"
+             "                return 401 '{\"errorCode\":\"UNAUTHENTICATED\"}';\n"
+             "            }\n"
+             "            if ($ds_allow = 0) {\n"
+             "                return 403 '{\"errorCode\":\"PERMISSION_DENIED\"}';\n"
+             "            }\n"
+             "            limit_req zone=ds_rl burst=100000 nodelay;\n"
+             "            access_log %s ds_json;\n" % files["audit_log_stock"])
+    return ("load_module %s/ngx_http_geoip2_module.so;" % MODULES, None,
+            http_x, PEER_REALIP, loc_x)
+
+
+def lua_bytes(b):
+    return "".join("\\%d" % c for c in b)
+
+
+def peer_lua(files, redis_port):
+    """An OpenResty-style gateway: Lua in the access phase, Redis pooled."""
+    import hashlib
+    script = gcra_script()
+    http_x = (PEER_GEO % files["mmdb"]) + PEER_LOG + (
+        "    lua_package_path \"/usr/share/lua/5.1/?.lua;;\";\n"
+        "    init_by_lua_block {\n"
+        "        cjson = require \"cjson\"\n"
+        "        redis = require \"nginx.redis\"\n"
+        "        TOKENS = { [\"%s\"] = \"bench-r000000\" }\n"
+        "        PURPOSES = { [\"%s\"] = true, HEALTHCARE_PAYMENT = true }\n"
+        "        COUNTRIES = { US = true, CA = true }\n"
+        "        GCRA = [==[%s]==]\n"
+        "        GCRA_SHA = \"%s\"\n"
+        "        function deny(status, code)\n"
+        "            ngx.status = status\n"
+        "            ngx.header.content_type = \"application/json\"\n"
+        "            ngx.say(cjson.encode({errorCode = code}))\n"
+        "            return ngx.exit(status)\n"
+        "        end\n"
+        "    }\n"
+        % (lua_bytes(hashlib.sha1(TOKEN.encode()).digest()), PURPOSE,
+           script, hashlib.sha1(script.encode()).hexdigest()))
+    loc_x = (
+        "            set $ds_recipient \"\";\n"
+        "            access_by_lua_block {\n"
+        "                local auth = ngx.var.http_authorization\n"
+        "                local tok = auth and auth:match(\"^Bearer (.+)$\")\n"
+        "                local rid = tok and TOKENS[ngx.sha1_bin(tok)]\n"
+        "                if not rid then\n"
+        "                    return deny(401, \"UNAUTHENTICATED\")\n"
+        "                end\n"
+        "                if not COUNTRIES[ngx.var.ds_country or \"\"]\n"
+        "                   or not PURPOSES[ngx.var.http_x_ds_purpose or \"\"]\n"
+        "                then\n"
+        "                    return deny(403, \"PERMISSION_DENIED\")\n"
+        "                end\n"
+        "                ngx.var.ds_recipient = rid\n"
+        "                local red = redis:new()\n"
+        "                red:set_timeouts(100, 100, 100)\n"
+        "                local ok = red:connect(\"127.0.0.1\", %d)\n"
+        "                if not ok then\n"
+        "                    return deny(503, \"TEMPORARILY_UNAVAILABLE\")\n"
+        "                end\n"
+        "                local keys = {\"ds:rl:\" .. rid, \"ds:revoked:r\",\n"
+        "                              \"ds:revoked:t\"}\n"
+        "                local res, err = red:evalsha(GCRA_SHA, 3, keys[1],\n"
+        "                    keys[2], keys[3], rid, \"t1\", 1, 1000000000,\n"
+        "                    1000000000)\n"
+        "                if not res and err and err:find(\"NOSCRIPT\") then\n"
+        "                    res = red:eval(GCRA, 3, keys[1], keys[2], keys[3],\n"
+        "                        rid, \"t1\", 1, 1000000000, 1000000000)\n"
+        "                end\n"
+        "                red:set_keepalive(60000, 32)\n"
+        "                if not res then\n"
+        "                    return deny(503, \"TEMPORARILY_UNAVAILABLE\")\n"
+        "                end\n"
+        "                if res[1] ~= 0 then\n"
+        "                    return deny(429, \"RESOURCE_EXHAUSTED\")\n"
+        "                end\n"
+        "            }\n"
+        "            access_log %s ds_json;\n"
+        % (redis_port or 0, files["audit_log_lua"]))
+    mods = ("load_module %s/ndk_http_module.so;\n"
+            "load_module %s/ngx_http_lua_module.so;\n"
+            "load_module %s/ngx_http_geoip2_module.so;"
+            % (MODULES, MODULES, MODULES))
+    return (mods, None, http_x, PEER_REALIP, loc_x)
+
+
+def gcra_script():
+    """ngx_ds's own GCRA + revocation script, read from the core's C
+    string, so the Lua peer makes Redis do exactly the same work."""
+    with open(os.path.join(REPO, "ngx_ds_module", "core", "ds_gcra.c")) as f:
+        src = f.read()
+    body = src.split("ds_gcra_lua[] =", 1)[1].split(";\n", 1)[0]
+    parts = re.findall(r'"((?:[^"\\]|\\.)*)"', body)
+    return "".join(parts).encode().decode("unicode_escape")
 
 
 def gateway_conf(args, module, spec, port, up_port, prefix):
@@ -408,7 +555,8 @@ def gateway_conf(args, module, spec, port, up_port, prefix):
     return render("gateway.conf.in", {
         "USER": "user root;" if os.geteuid() == 0 else "",
         "WORKERS": str(args.workers),
-        "MODULE_LINE": ("load_module %s;" % module) if with_module else "",
+        "MODULE_LINE": with_module if isinstance(with_module, str) else
+                       ("load_module %s;" % module) if with_module else "",
         "PREFIX": prefix, "PORT": str(port), "UPSTREAM_PORT": str(up_port),
         "HTTP_EXTRA": http_x, "SERVER_EXTRA": server_x,
         "LOCATION_EXTRA": loc_x,
@@ -443,9 +591,9 @@ def probe(name, ng, files, redis_port):
         Authorization="Bearer dst_not_in_the_policy_000000000000000000"))
     if st != 401:
         return "unknown token answered %d, not 401" % st
-    if "finance" in body:
+    if "finance" in body and name not in PEERS:
         return "list filter did not hide an unentitled share: " + body[:160]
-    if name in ("c", "d", "d_buf", "d_ocsf", "e"):
+    if name in ("c", "d", "d_buf", "d_ocsf", "e", "e_unix") + tuple(PEERS):
         st, _ = http(ng.port, TABLE_PATH, bench_headers(
             **{"X-Forwarded-For": XFF_CN}))
         if st != 403:
@@ -454,9 +602,11 @@ def probe(name, ng, files, redis_port):
             **{"X-DS-Purpose": None}))
         if st != 403:
             return "no purpose answered %d, not 403: purpose inactive" % st
-    if name in ("d", "e", "d_buf", "d_ocsf"):
+    if name in ("d", "e", "e_unix", "d_buf", "d_ocsf") + tuple(PEERS):
         log_path = files["audit_log_buf" if name == "d_buf"
                          else "audit_log_ocsf" if name == "d_ocsf"
+                         else "audit_log_stock" if name == "p_stock"
+                         else "audit_log_lua" if name == "p_lua"
                          else "audit_log"]
         if name == "d_buf":
             time.sleep(1.5)         # flush=1s
@@ -466,13 +616,15 @@ def probe(name, ng, files, redis_port):
             size = 0
         if size == 0:
             return "no audit records in %s" % log_path
-    if name == "e":
+    if name in REDIS_GATEWAYS:
         # the limit is so high that its key expires at once: look for
         # the limiter's headers and for the script's calls in Redis
+        subprocess.run([REDIS_CLI, "-p", str(redis_port), "CONFIG",
+                        "RESETSTAT"], capture_output=True, timeout=5)
         st, body = http(ng.port, TABLE_PATH, bench_headers())
         lim = {k.lower(): v for k, v in http.headers.items()}.get(
             "ratelimit-limit")
-        if st != 200 or not lim:
+        if st != 200 or (not lim and name != "p_lua"):
             return "no RateLimit-Limit header (%d): limiter inactive" % st
         r = subprocess.run([REDIS_CLI, "-p", str(redis_port), "INFO",
                             "commandstats"],
@@ -506,7 +658,7 @@ def run(args):
     dsctl = os.path.join(args.build, "dsctl")
     rng = random.Random(args.seed)
     wanted = [c for c in args.cases.split(",") if c] or \
-        MAIN + ["b_100k"] + LIST
+        MAIN + PEERS + ["b_100k"] + LIST
     cases = case_table(args, None)
     for c in wanted:
         if c not in cases:
@@ -530,6 +682,9 @@ def run(args):
         "audit_log": os.path.join(work, "audit.log"),
         "audit_log_buf": os.path.join(work, "audit-buf.log"),
         "audit_log_ocsf": os.path.join(work, "audit-ocsf.log"),
+        "audit_log_stock": os.path.join(work, "audit-stock.log"),
+        "audit_log_lua": os.path.join(work, "audit-lua.log"),
+        "redis_sock": os.path.join(work, "redis.sock"),
     }
     gen = os.path.join(HERE, "gen_policy.py")
     for key, n, kind in (("basic_1", 1, "basic"), ("basic_10", 10, "basic"),
@@ -547,10 +702,11 @@ def run(args):
 
     # ---- redis (for e)
     redis_port = redis_proc = None
-    if "e" in gateways_needed:
+    if any(g in gateways_needed for g in REDIS_GATEWAYS):
         redis_port = free_port()
         p = subprocess.Popen(
             [REDIS_SERVER, "--port", str(redis_port), "--bind", "127.0.0.1",
+             "--unixsocket", files["redis_sock"], "--unixsocketperm", "700",
              "--save", "", "--appendonly", "no", "--dir", work,
              "--logfile", os.path.join(work, "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -979,7 +1135,7 @@ def report(res):
       "| added p99 ms | worker CPU us/req | CPU ratio "
       "| upstream+redis CPU us/req |")
     w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    order = MAIN + ["b_100k"] + LIST
+    order = MAIN + PEERS + ["b_100k"] + LIST
     for c in order:
         if c not in res["cases"]:
             continue
@@ -1049,7 +1205,7 @@ def report(res):
         w("")
         w("| case | Ir/request | vs a | added Ir/request |")
         w("|---|---:|---:|---:|")
-        for c in MAIN + ["b_100k"] + LIST:
+        for c in MAIN + PEERS + ["b_100k"] + LIST:
             v = cg.get(c)
             if not v:
                 continue

@@ -10,7 +10,8 @@ run=("${build[@]}" redis-server python3 perl libmaxmind-db-writer-perl
      mmdb-bin curl)
 test=("${run[@]}" libcmocka-dev python3-pytest python3-requests
       python3-jsonschema git)
-bench=("${test[@]}" wrk procps)
+bench=("${test[@]}" wrk procps libnginx-mod-http-geoip2 libnginx-mod-http-lua
+       lua-nginx-redis lua-cjson)
 fuzz=("${test[@]}" clang libclang-rt-14-dev valgrind)
 # make deb: debian/control's Build-Depends and the packaging tools
 deb=("${build[@]}" build-essential dpkg-dev debhelper lintian python3

@@ -844,8 +844,9 @@ def run(args):
             pass
     audit_verify = None
     if "d" in gateways and os.path.exists(dsctl):
+        # the gateways still run: their chains are open (no chain-end)
         r = subprocess.run([dsctl, "audit", "verify", files["audit_log"],
-                            "--key", files["audit_key"]],
+                            "--key", files["audit_key"], "--open-ok"],
                            capture_output=True, text=True, timeout=300)
         audit_verify = {"rc": r.returncode,
                         "out": (r.stdout + r.stderr).strip()[-300:]}

@@ -662,6 +662,29 @@ int
 ds_policy_visible(const ds_recipient_t *r, const char *share,
     const char *schema, const char *table)
 {
+    return ds_policy_visible_n(r, share, share ? strlen(share) : 0,
+                               schema, schema ? strlen(schema) : 0,
+                               table, table ? strlen(table) : 0);
+}
+
+
+/* a name of len bytes against a grant's ("*" or equal, case-blind) */
+static int
+ds_name_match_n(const ds_cstr_t *g, const char *name, size_t len)
+{
+    if (g->len == 1 && g->str[0] == '*') {
+        return 1;
+    }
+
+    return ds_name_eq(g->str, g->len, name, len);
+}
+
+
+int
+ds_policy_visible_n(const ds_recipient_t *r, const char *share,
+    size_t share_len, const char *schema, size_t schema_len,
+    const char *table, size_t table_len)
+{
     size_t             i;
     const ds_grant_t  *g;
 
@@ -672,9 +695,11 @@ ds_policy_visible(const ds_recipient_t *r, const char *share,
     for (i = 0; i < r->ngrants; i++) {
         g = &r->grants[i];
 
-        if ((share == NULL || ds_name_match(&g->share, share))
-            && (schema == NULL || ds_name_match(&g->schema, schema))
-            && (table == NULL || ds_name_match(&g->table, table)))
+        if ((share == NULL || ds_name_match_n(&g->share, share, share_len))
+            && (schema == NULL
+                || ds_name_match_n(&g->schema, schema, schema_len))
+            && (table == NULL
+                || ds_name_match_n(&g->table, table, table_len)))
         {
             return 1;
         }

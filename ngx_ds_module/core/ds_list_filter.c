@@ -45,7 +45,9 @@ typedef struct {
     const ds_recipient_t  *r;
     ds_op_t                op;
     const char            *share;
+    size_t                 share_len;
     const char            *schema;
+    size_t                 schema_len;
     const char            *body;
     size_t                 len;
     char                  *out;
@@ -58,27 +60,42 @@ typedef struct {
 } ds_lf_t;
 
 
+/* a name as the item or the path gives it: not NUL-terminated */
+typedef struct {
+    const char  *s;
+    size_t       len;
+} ds_lf_text_t;
+
+
 /*
  * An item's own name for a member, or the path's when the item has
- * none. Returns 0 and sets *name (NULL if neither), -1 for a non-string.
+ * none. Returns 0 and sets *t (t->s NULL if neither), -1 for a
+ * non-string. Only a name with escapes is copied (unescaped) to *o.
  */
 static int
-ds_lf_name(const ds_lf_field_t *f, const char *fallback, unsigned char **o,
-    const char **name)
+ds_lf_name(const ds_lf_field_t *f, const char *fallback, size_t fallback_len,
+    unsigned char **o, ds_lf_text_t *t)
 {
     if (f->kind == DS_LF_OTHER) {
         return -1;
     }
 
     if (f->kind == DS_LF_ABSENT) {
-        *name = (fallback && fallback[0]) ? fallback : NULL;
+        t->s = fallback_len ? fallback : NULL;
+        t->len = fallback_len;
+        return 0;
+    }
+
+    if (!f->s.esc) {
+        t->s = (const char *) f->s.s;
+        t->len = f->s.len;
         return 0;
     }
 
     /* no NUL can be inside: ds_json refuses \u0000 and raw controls */
-    *name = (const char *) *o;
-    *o += ds_json_unescape(&f->s, *o);
-    *(*o)++ = '\0';
+    t->s = (const char *) *o;
+    t->len = ds_json_unescape(&f->s, *o);
+    *o += t->len;
 
     return 0;
 }
@@ -88,10 +105,12 @@ static int
 ds_lf_decide(ds_lf_t *lf, const ds_lf_item_t *it)
 {
     size_t          need;
-    const char     *name, *s, *sc;
     unsigned char  *o;
+    ds_lf_text_t    name, s, sc;
 
-    need = it->name.s.len + it->share.s.len + it->schema.s.len + 3;
+    need = (it->name.s.esc ? it->name.s.len : 0)
+           + (it->share.s.esc ? it->share.s.len : 0)
+           + (it->schema.s.esc ? it->schema.s.len : 0);
 
     if (need > lf->text_size) {
         o = realloc(lf->text, need);
@@ -106,36 +125,39 @@ ds_lf_decide(ds_lf_t *lf, const ds_lf_item_t *it)
 
     o = lf->text;
 
-    if (ds_lf_name(&it->name, NULL, &o, &name) != 0 || name == NULL) {
+    if (ds_lf_name(&it->name, NULL, 0, &o, &name) != 0 || name.s == NULL) {
         return 0;
     }
 
     switch (lf->op) {
 
     case DS_OP_LIST_SHARES:
-        return ds_policy_visible(lf->r, name, NULL, NULL);
+        return ds_policy_visible_n(lf->r, name.s, name.len, NULL, 0, NULL, 0);
 
     case DS_OP_LIST_SCHEMAS:
         /* the path's share was authorized; items must belong to it */
-        if (ds_lf_name(&it->share, lf->share, &o, &s) != 0 || s == NULL
-            || lf->share == NULL
-            || !ds_name_eq(s, strlen(s), lf->share, strlen(lf->share)))
+        if (ds_lf_name(&it->share, lf->share, lf->share_len, &o, &s) != 0
+            || s.s == NULL || lf->share_len == 0
+            || !ds_name_eq(s.s, s.len, lf->share, lf->share_len))
         {
             return 0;
         }
 
-        return ds_policy_visible(lf->r, lf->share, name, NULL);
+        return ds_policy_visible_n(lf->r, lf->share, lf->share_len,
+                                   name.s, name.len, NULL, 0);
 
     case DS_OP_LIST_TABLES:
     case DS_OP_LIST_ALL_TABLES:
-        if (ds_lf_name(&it->share, lf->share, &o, &s) != 0
-            || ds_lf_name(&it->schema, lf->schema, &o, &sc) != 0
-            || s == NULL || sc == NULL)
+        if (ds_lf_name(&it->share, lf->share, lf->share_len, &o, &s) != 0
+            || ds_lf_name(&it->schema, lf->schema, lf->schema_len, &o, &sc)
+               != 0
+            || s.s == NULL || sc.s == NULL)
         {
             return 0;
         }
 
-        return ds_policy_visible(lf->r, s, sc, name);
+        return ds_policy_visible_n(lf->r, s.s, s.len, sc.s, sc.len,
+                                   name.s, name.len);
 
     default:
         return 0;
@@ -366,7 +388,9 @@ ds_list_filter(const ds_recipient_t *r, ds_op_t op, const char *share,
     lf.r = r;
     lf.op = op;
     lf.share = share;
+    lf.share_len = share ? strlen(share) : 0;
     lf.schema = schema;
+    lf.schema_len = schema ? strlen(schema) : 0;
     lf.body = body;
     lf.len = len;
     lf.out = out;

@@ -169,6 +169,11 @@ void ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v);
 int ds_policy_visible(const ds_recipient_t *r, const char *share,
     const char *schema, const char *table);
 
+/* the same with names of given lengths (not NUL-terminated) */
+int ds_policy_visible_n(const ds_recipient_t *r, const char *share,
+    size_t share_len, const char *schema, size_t schema_len,
+    const char *table, size_t table_len);
+
 const char *ds_reason_name(ds_reason_t reason);   /* "token_expired" */
 
 /* Delta Sharing errorCode for a denial: "UNAUTHENTICATED", ... */

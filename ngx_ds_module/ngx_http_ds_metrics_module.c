@@ -20,7 +20,7 @@
 #include "ngx_http_ds.h"
 #include "ngx_http_ds_module.h"
 #include "ngx_http_ds_audit.h"
-#include "ds_metrics.h"
+#include "ngx_http_ds_metrics.h"
 #include "ds_time.h"
 
 
@@ -113,6 +113,42 @@ ngx_module_t  ngx_http_ds_metrics_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+ds_metrics_t *
+ngx_http_ds_metrics_table(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                        i;
+    ngx_http_ds_metrics_zone_t       *z;
+    ngx_http_ds_metrics_main_conf_t  *mmcf;
+
+    if (cycle == NULL || cycle->conf_ctx == NULL || cycle->modules == NULL
+        || cycle->conf_ctx[ngx_http_module.index] == NULL)
+    {
+        return NULL;
+    }
+
+    /* a cycle from before this module was loaded has no conf for it */
+    for (i = 0; cycle->modules[i]; i++) {
+        if (cycle->modules[i] == &ngx_http_ds_metrics_module) {
+            break;
+        }
+    }
+
+    if (cycle->modules[i] == NULL) {
+        return NULL;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_ds_metrics_module);
+    if (mmcf == NULL || mmcf->zone == NULL) {
+        return NULL;
+    }
+
+    z = mmcf->zone->data;
+
+    return z ? z->table : NULL;
+}
 
 
 /* ------------------------------------------------------------ log phase */

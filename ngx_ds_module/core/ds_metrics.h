@@ -35,6 +35,7 @@
 #define DS_METRICS_REASON_NONE  (DS_METRICS_REASONS - 1)
 #define DS_METRICS_ID_MAX       128         /* DS_ID_MAX */
 #define DS_METRICS_BUCKETS      14          /* plus +Inf */
+#define DS_METRICS_WORKERS      64          /* Redis state of each */
 
 /* label values that no recipient id can have (ids have no parentheses) */
 #define DS_METRICS_OTHER        "(other)"   /* over max_recipients */
@@ -163,6 +164,29 @@ void ds_metrics_latency(ds_metrics_t *m, ds_metrics_lat_t which,
 
 /* audit records handed to a sink, and records lost to write errors */
 void ds_metrics_audit(ds_metrics_t *m, uint64_t records, uint64_t lost);
+
+/*
+ * Redis connection of worker number worker (nginx's ngx_worker), process
+ * pid: state up 1 / down 0 claims the entry (a new pid starts with no
+ * commands in flight); state -1 gives it up (the worker exits). Workers
+ * numbered DS_METRICS_WORKERS or more are not shown.
+ */
+void ds_metrics_redis_state(ds_metrics_t *m, unsigned worker, int64_t pid,
+    int state);
+
+/* a command sent (delta 1) or its reply callback run (delta -1) */
+void ds_metrics_redis_in_flight(ds_metrics_t *m, unsigned worker,
+    int64_t pid, int delta);
+
+typedef enum {
+    DS_METRICS_REDIS_TIMEOUT = 0,   /* a command got no reply in time */
+    DS_METRICS_REDIS_RECONNECT      /* connected again after the first */
+} ds_metrics_redis_ev_t;
+
+void ds_metrics_redis_event(ds_metrics_t *m, ds_metrics_redis_ev_t ev);
+
+/* a policy that failed to load (the configuration in force stays) */
+void ds_metrics_load_error(ds_metrics_t *m);
 
 /* a reload of the configuration this table lived through */
 void ds_metrics_reloaded(ds_metrics_t *m, int64_t now_ms);

@@ -430,6 +430,62 @@ ds_mw_info(const ds_metrics_t *m, ds_metrics_buf_t *b,
 }
 
 
+static int
+ds_mw_redis(const ds_metrics_t *m, ds_metrics_buf_t *b)
+{
+    const char  *labels[3];
+    int64_t      in_flight, n;
+    uint64_t     up, down;
+    unsigned     i;
+    int          rc;
+
+    up = 0;
+    down = 0;
+    in_flight = 0;
+
+    for (i = 0; i < DS_METRICS_WORKERS; i++) {
+        if (__atomic_load_n(&m->worker[i].pid, __ATOMIC_ACQUIRE) == 0) {
+            continue;
+        }
+
+        if (ds_load(&m->worker[i].up)) {
+            up++;
+
+        } else {
+            down++;
+        }
+
+        n = ds_load(&m->worker[i].in_flight);
+        in_flight += n > 0 ? n : 0;
+    }
+
+    rc = ds_mb_family(b, "ds_redis_connections", "gauge",
+                      "Workers whose connection to Redis is up, and "
+                      "those whose is not (connecting, or down).");
+    labels[0] = "state";
+    labels[1] = "up";
+    labels[2] = NULL;
+    rc |= ds_mb_sample(b, "ds_redis_connections", NULL, labels, up);
+    labels[1] = "down";
+    rc |= ds_mb_sample(b, "ds_redis_connections", NULL, labels, down);
+
+    rc |= ds_mw_single(b, "ds_redis_commands_in_flight", "gauge",
+                       "Rate-limit commands sent to Redis whose reply has "
+                       "not been read yet, all workers.",
+                       (uint64_t) in_flight);
+    rc |= ds_mw_single(b, "ds_redis_command_timeouts_total", "counter",
+                       "Rate-limit commands that got no reply within "
+                       "ds_redis_timeout.",
+                       ds_load(&m->redis_timeouts));
+    rc |= ds_mw_single(b, "ds_redis_reconnects_total", "counter",
+                       "Connections to Redis made again by a worker after "
+                       "its first one was lost or refused.",
+                       ds_load(&m->redis_reconnects));
+
+    return rc;
+}
+
+
 int
 ds_metrics_write(const ds_metrics_t *m, const ds_metrics_info_t *info,
     ds_metrics_buf_t *out)
@@ -483,6 +539,13 @@ ds_metrics_write(const ds_metrics_t *m, const ds_metrics_info_t *info,
     rc |= ds_mw_single(out, "ds_audit_records_lost_total", "counter",
                        "Audit records lost to write errors.",
                        ds_load(&m->audit_lost));
+
+    rc |= ds_mw_redis(m, out);
+
+    rc |= ds_mw_single(out, "ds_config_load_errors_total", "counter",
+                       "Policy loads refused at a reload (the "
+                       "configuration in force stayed).",
+                       ds_load(&m->load_errors));
 
     rc |= ds_mw_single(out, "ds_metrics_recipients", "gauge",
                        "Recipients with their own label values; the rest "

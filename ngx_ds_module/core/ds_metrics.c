@@ -391,3 +391,20 @@ ds_metrics_load_error(ds_metrics_t *m)
 {
     ds_metrics_add(&m->load_errors, 1);
 }
+
+
+ds_metrics_slot_t *
+ds_metrics_find(ds_metrics_t *m, const char *id, size_t len)
+{
+    uint32_t  idx, free;
+
+    if (id == NULL || len == 0 || len > DS_METRICS_ID_MAX
+        || !m->per_recipient)
+    {
+        return NULL;
+    }
+
+    idx = ds_metrics_probe(m, id, len, &free);
+
+    return idx ? &ds_metrics_slots(m)[idx] : NULL;
+}

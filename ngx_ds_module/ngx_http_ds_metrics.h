@@ -11,7 +11,9 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_http.h>
 
+#include "ngx_http_ds.h"
 #include "ds_metrics.h"
 
 
@@ -35,6 +37,20 @@ void ngx_http_ds_metrics_redis_timeout(void);
  * the configuration in force (the master's, at a reload), if any.
  */
 void ngx_http_ds_metrics_load_error(void);
+
+
+/*
+ * Alerts (ngx_http_ds_metrics_alert.c): the request counted in slot goes
+ * into its recipient's windows; breaches are reported (audit record,
+ * error log). fail_open: the limiter let it by without Redis.
+ */
+void ngx_http_ds_metrics_alert(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ds_metrics_slot_t *slot, ngx_uint_t denied, ngx_uint_t fail_open,
+    ds_reason_t reason);
+
+/* the recipient is suspended by an alert rule, until *until (epoch ms) */
+ngx_uint_t ngx_http_ds_metrics_suspended(ngx_http_request_t *r,
+    const char *id, int64_t *until);
 
 
 #endif /* _NGX_HTTP_DS_METRICS_H_INCLUDED_ */

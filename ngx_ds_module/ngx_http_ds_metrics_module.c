@@ -311,6 +311,9 @@ ngx_http_ds_metrics_log_handler(ngx_http_request_t *r)
         ds_metrics_rl(slot, rl);
     }
 
+    ngx_http_ds_metrics_alert(r, ctx, slot, o == NGX_HTTP_DS_OUTCOME_DENY,
+                              rl == DS_METRICS_RL_FAIL_OPEN, reason);
+
     tp = ngx_timeofday();
     ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
                            + (tp->msec - r->start_msec));
@@ -366,6 +369,7 @@ ngx_http_ds_metrics_handler(ngx_http_request_t *r)
 
     z = mmcf->zone->data;
     ngx_http_ds_metrics_audit(mmcf, z->table);
+    mmcf->info.now_ms = ds_time_now_ms();
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {

@@ -104,7 +104,7 @@ def test_promtool_check_rules(tmp_path):
     r = subprocess.run([PROMTOOL, "check", "rules", RULES],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS: 7 rules found" in r.stdout
+    assert "SUCCESS: 8 rules found" in r.stdout
 
     # and it does reject a broken expression
     bad = tmp_path / "bad.yml"

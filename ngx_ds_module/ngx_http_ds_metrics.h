@@ -23,6 +23,9 @@ extern ngx_module_t  ngx_http_ds_metrics_module;
 /* the table of cycle's ds_metrics_zone, NULL without one */
 ds_metrics_t *ngx_http_ds_metrics_table(ngx_cycle_t *cycle);
 
+/* the same for ngx_cycle, looked up once per cycle (the request path) */
+ds_metrics_t *ngx_http_ds_metrics_current(void);
+
 /* this worker's connection: 1 up, 0 down or connecting, -1 exiting */
 void ngx_http_ds_metrics_redis_state(ngx_int_t state);
 

@@ -119,7 +119,7 @@ ngx_http_ds_metrics_suspended(ngx_http_request_t *r, const char *id,
         return 0;
     }
 
-    m = ngx_http_ds_metrics_table((ngx_cycle_t *) ngx_cycle);
+    m = ngx_http_ds_metrics_current();
     if (m == NULL) {
         return 0;
     }

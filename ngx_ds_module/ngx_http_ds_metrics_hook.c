@@ -28,8 +28,8 @@ static ds_metrics_t  *ngx_http_ds_metrics_hook_table;
 static ngx_uint_t     ngx_http_ds_metrics_hook_was_up;
 
 
-static ds_metrics_t *
-ngx_http_ds_metrics_hook_get(void)
+ds_metrics_t *
+ngx_http_ds_metrics_current(void)
 {
     ngx_cycle_t  *cycle;
 
@@ -49,7 +49,7 @@ ngx_http_ds_metrics_redis_state(ngx_int_t state)
 {
     ds_metrics_t  *m;
 
-    m = ngx_http_ds_metrics_hook_get();
+    m = ngx_http_ds_metrics_current();
 
     if (m == NULL || ngx_process == NGX_PROCESS_MASTER) {
         return;
@@ -77,7 +77,7 @@ ngx_http_ds_metrics_redis_in_flight(ngx_int_t delta)
 {
     ds_metrics_t  *m;
 
-    m = ngx_http_ds_metrics_hook_get();
+    m = ngx_http_ds_metrics_current();
 
     if (m) {
         ds_metrics_redis_in_flight(m, (unsigned) ngx_worker,
@@ -91,7 +91,7 @@ ngx_http_ds_metrics_redis_timeout(void)
 {
     ds_metrics_t  *m;
 
-    m = ngx_http_ds_metrics_hook_get();
+    m = ngx_http_ds_metrics_current();
 
     if (m) {
         ds_metrics_redis_event(m, DS_METRICS_REDIS_TIMEOUT);

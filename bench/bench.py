@@ -11,6 +11,7 @@ worker count, keepalive to one shared fast upstream nginx):
   d       + ds_audit_log to a file with ds_audit_key (HMAC chain)
   d_buf   d with `buffer=64k flush=1s` (extra: the buffered audit writer)
   d_ocsf  d with `format=ocsf` (extra: OCSF records)
+  d_metrics  d with `ds_metrics_zone` (ratio vs d: what metrics cost)
   e       d + ds_redis (real redis-server) with limits that never trip
   b_100k  b with a 100,000-recipient policy (policy-size run; vs b)
   a_list, b_list, e_list   GET /shares (list filter runs; vs a_list)
@@ -57,7 +58,7 @@ TABLE_PATH = ("/delta-sharing/shares/claims/schemas/medical/tables/"
               "medical_claims/metadata")
 LIST_PATH = "/delta-sharing/shares"
 
-MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "e"]
+MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "d_metrics", "e"]
 LIST = ["a_list", "b_list", "e_list"]
 SIZE = ["b", "b_100k"]
 
@@ -352,6 +353,8 @@ def case_table(args, paths):
         "d_buf": ("d_buf", TABLE_PATH, "a", "d with audit buffer=64k "
                   "flush=1s"),
         "d_ocsf": ("d_ocsf", TABLE_PATH, "a", "d with OCSF records"),
+        "d_metrics": ("d_metrics", TABLE_PATH, "d", "d with ds_metrics_zone "
+                      "(Prometheus counters)"),
         "e": ("e", TABLE_PATH, "a", "+ Redis rate limit (never trips)"),
         "b_100k": ("b_100k", TABLE_PATH, "b", "b with %d recipients"
                    % args.size),
@@ -376,6 +379,8 @@ def gateway_specs(args, files, redis_port):
                  % (files["audit_log_buf"], files["audit_key"]))
     audit_ocsf = ("    ds_audit_log %s format=ocsf;\n    ds_audit_key %s;\n"
                   % (files["audit_log_ocsf"], files["audit_key"]))
+    audit_metrics = ("    ds_audit_log %s;\n    ds_audit_key %s;\n"
+                     % (files["audit_log_metrics"], files["audit_key"]))
     redis = ("    ds_redis 127.0.0.1:%d;\n"
              "    ds_redis_failure_mode closed;\n" % (redis_port or 0))
     return {
@@ -387,6 +392,9 @@ def gateway_specs(args, files, redis_port):
                   enforce),
         "d_ocsf": (True, files["full_10"], geo_http + audit_ocsf, realip,
                    enforce),
+        "d_metrics": (True, files["full_10"], geo_http + audit_metrics
+                      + "    ds_metrics_zone ds_metrics 4m;\n", realip,
+                      enforce),
         "e": (True, files["full_10"], geo_http + audit + redis, realip,
               enforce + "            ds_rate_limit on;\n"),
         "b_100k": (True, files["basic_big"], "", "", enforce),
@@ -426,7 +434,7 @@ def probe(name, ng, files, redis_port):
         return "unknown token answered %d, not 401" % st
     if "finance" in body:
         return "list filter did not hide an unentitled share: " + body[:160]
-    if name in ("c", "d", "d_buf", "d_ocsf", "e"):
+    if name in ("c", "d", "d_buf", "d_ocsf", "d_metrics", "e"):
         st, _ = http(ng.port, TABLE_PATH, bench_headers(
             **{"X-Forwarded-For": XFF_CN}))
         if st != 403:
@@ -435,9 +443,10 @@ def probe(name, ng, files, redis_port):
             **{"X-DS-Purpose": None}))
         if st != 403:
             return "no purpose answered %d, not 403: purpose inactive" % st
-    if name in ("d", "e", "d_buf", "d_ocsf"):
+    if name in ("d", "e", "d_buf", "d_ocsf", "d_metrics"):
         log_path = files["audit_log_buf" if name == "d_buf"
                          else "audit_log_ocsf" if name == "d_ocsf"
+                         else "audit_log_metrics" if name == "d_metrics"
                          else "audit_log"]
         if name == "d_buf":
             time.sleep(1.5)         # flush=1s
@@ -511,6 +520,7 @@ def run(args):
         "audit_log": os.path.join(work, "audit.log"),
         "audit_log_buf": os.path.join(work, "audit-buf.log"),
         "audit_log_ocsf": os.path.join(work, "audit-ocsf.log"),
+        "audit_log_metrics": os.path.join(work, "audit-metrics.log"),
     }
     gen = os.path.join(HERE, "gen_policy.py")
     for key, n, kind in (("basic_1", 1, "basic"), ("basic_10", 10, "basic"),

@@ -43,4 +43,10 @@ typedef struct {
 /* "requests", "denials", "disclosed_bytes", "fail_open" */
 const char *ds_alert_metric_name(ds_alert_metric_t m);
 
+/*
+ * The rule in words, the same for equal rules ("requests over 600 in
+ * 1m: suspend 15m"): what dsctl policy diff compares and shows.
+ */
+void ds_alert_rule_text(const ds_alert_rule_t *r, char *buf, size_t size);
+
 #endif /* DS_ALERT_H */

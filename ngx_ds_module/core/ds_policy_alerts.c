@@ -12,6 +12,7 @@
  */
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ds_policy_load.h"
@@ -27,6 +28,31 @@ ds_alert_metric_name(ds_alert_metric_t m)
 {
     return (unsigned) m < DS_ALERT_METRICS ? ds_alert_metric_names[m]
                                            : "unknown";
+}
+
+
+void
+ds_alert_rule_text(const ds_alert_rule_t *r, char *buf, size_t size)
+{
+    int  n;
+
+    if (r->factor_milli) {
+        n = snprintf(buf, size, "%s over %u.%03u x baseline (min %llu) "
+                     "in %llds", ds_alert_metric_name(r->metric),
+                     r->factor_milli / 1000, r->factor_milli % 1000,
+                     (unsigned long long) r->min,
+                     (long long) (r->window_ms / 1000));
+    } else {
+        n = snprintf(buf, size, "%s over %llu in %llds",
+                     ds_alert_metric_name(r->metric),
+                     (unsigned long long) r->above,
+                     (long long) (r->window_ms / 1000));
+    }
+
+    if (r->suspend && n > 0 && (size_t) n < size) {
+        snprintf(buf + n, size - n, ": suspend %llds",
+                 (long long) (r->suspend_ms / 1000));
+    }
 }
 
 

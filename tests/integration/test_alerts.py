@@ -46,11 +46,12 @@ def alert_of(rec):
     return rec["alert"] if "alert" in rec else rec["unmapped"]["dsgw"]["alert"]
 
 
-def gateway(nginx, tmp_path, rules, fmt="native", policy=None, extra=""):
+def gateway(nginx, tmp_path, rules, fmt="native", policy=None, extra="",
+            zone=""):
     log = str(tmp_path / "audit.log")
     key = write_key(tmp_path)
     params = "format=ocsf" if fmt == "ocsf" else ""
-    ng = start(nginx, workers=2, policy=with_alerts(rules, policy),
+    ng = start(nginx, zone, workers=2, policy=with_alerts(rules, policy),
                http_extra=audit_conf(log, key, params) + "\n" + extra)
     return ng, log, key
 
@@ -170,6 +171,48 @@ def test_suspend_until_it_lapses(nginx, tmp_path):
 
     r = verify([log], key, "--open-ok")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_suspension_survives_reload(nginx, tmp_path):
+    ng, log, key = gateway(nginx, tmp_path, [
+        {"metric": "denials", "window": "1h", "above": 2,
+         "action": "suspend", "suspend_for": "10m"}])
+    clear_of_boundary(3600)
+    # not entitled: denials of a known recipient
+    path = "/delta-sharing/shares/provider_directory/schemas"
+    for _ in range(3):
+        r = requests.get(spread(ng, path), headers=bearer("fraud"),
+                         timeout=10)
+        assert r.status_code == 404
+    wait_for(lambda: alerts_in(log), timeout=10, what="the alert record")
+    assert get(ng).status_code == 403
+
+    # the zone (and the suspension in it) outlives a reload
+    assert ng.reload() is True
+    r = get(ng)
+    assert r.status_code == 403 and "unusual activity" in r.json()["message"]
+    s = parse(scrape(ng).text)
+    assert s[("ds_config_reloads_total", frozenset())] == 1
+    assert s[("ds_alert_active", frozenset({("recipient", FRAUD),
+                                            ("metric", "denials")}))] == 1
+
+
+def test_shared_slot_not_evaluated(nginx, tmp_path):
+    ng, log, key = gateway(nginx, tmp_path, [
+        {"metric": "requests", "window": "1h", "above": 1,
+         "action": "suspend", "suspend_for": "10m"}],
+        zone="max_recipients=1")
+    clear_of_boundary(3600)
+    # the one named slot goes to the distribution partner
+    assert get(ng, "dist").status_code in (200, 404)
+    wait_for(lambda: requests_by(parse(scrape(ng).text),
+                                 recipient="distribution-partner") == 1,
+             timeout=10, what="dist counted")
+    for _ in range(5):
+        assert get(ng).status_code == 200     # counted under (other)
+    s = parse(scrape(ng).text)
+    assert requests_by(s, recipient="(other)") == 5
+    assert alerts_in(log) == []
 
 
 def test_fail_open_raises_an_alert(nginx, redis, tmp_path):

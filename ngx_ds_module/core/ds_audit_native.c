@@ -61,7 +61,8 @@ typedef enum {
 #define ds_top(key)  ds_wm(key, DS_W_VALUE, -1)
 
 const ds_wmember_t  ds_audit_native_members[DS_N_MEMBERS] = {
-    ds_top("action"), ds_top("alert"), ds_top("body_bytes_sent"), ds_top("body_sha256"),
+    ds_top("action"), ds_top("alert"), ds_top("body_bytes_sent"),
+    ds_top("body_sha256"),
     ds_top("bytes_sent"), ds_top("client_ip"), ds_top("country"),
     ds_top("decision"), ds_top("disclosure"), ds_top("duration_ms"),
     ds_top("file"), ds_top("instance"),

@@ -11,6 +11,7 @@ worker count, keepalive to one shared fast upstream nginx):
   d       + ds_audit_log to a file with ds_audit_key (HMAC chain)
   d_buf   d with `buffer=64k flush=1s` (extra: the buffered audit writer)
   d_ocsf  d with `format=ocsf` (extra: OCSF records)
+  d_metrics  d with `ds_metrics_zone` (ratio vs d: what metrics cost)
   e       d + ds_redis (real redis-server) with limits that never trip
   b_100k  b with a 100,000-recipient policy (policy-size run; vs b)
   a_list, b_list, e_list   GET /shares (list filter runs; vs a_list)
@@ -69,7 +70,7 @@ TABLE_PATH = ("/delta-sharing/shares/claims/schemas/medical/tables/"
 LIST_PATH = "/delta-sharing/shares"
 LIST500_PATH = "/delta-sharing/shares?maxResults=500"
 
-MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "e", "e_unix"]
+MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "d_metrics", "e", "e_unix"]
 PEERS = ["p_stock", "p_lua"]
 REDIS_GATEWAYS = ("e", "e_unix", "p_lua")
 LIST = ["a_list", "b_list", "e_list", "a_list500", "b_list500"]
@@ -366,6 +367,8 @@ def case_table(args, paths):
         "d_buf": ("d_buf", TABLE_PATH, "a", "d with audit buffer=64k "
                   "flush=1s"),
         "d_ocsf": ("d_ocsf", TABLE_PATH, "a", "d with OCSF records"),
+        "d_metrics": ("d_metrics", TABLE_PATH, "d", "d with ds_metrics_zone "
+                      "(Prometheus counters)"),
         "e": ("e", TABLE_PATH, "a", "+ Redis rate limit (never trips)"),
         "e_unix": ("e_unix", TABLE_PATH, "a", "e, Redis over a unix socket"),
         "p_stock": ("p_stock", TABLE_PATH, "a", "peer: stock nginx map + "
@@ -399,6 +402,8 @@ def gateway_specs(args, files, redis_port):
                  % (files["audit_log_buf"], files["audit_key"]))
     audit_ocsf = ("    ds_audit_log %s format=ocsf;\n    ds_audit_key %s;\n"
                   % (files["audit_log_ocsf"], files["audit_key"]))
+    audit_metrics = ("    ds_audit_log %s;\n    ds_audit_key %s;\n"
+                     % (files["audit_log_metrics"], files["audit_key"]))
     redis = ("    ds_redis 127.0.0.1:%d;\n"
              "    ds_redis_failure_mode closed;\n" % (redis_port or 0))
     redis_unix = ("    ds_redis unix:%s;\n"
@@ -412,6 +417,9 @@ def gateway_specs(args, files, redis_port):
                   enforce),
         "d_ocsf": (True, files["full_10"], geo_http + audit_ocsf, realip,
                    enforce),
+        "d_metrics": (True, files["full_10"], geo_http + audit_metrics
+                      + "    ds_metrics_zone ds_metrics 4m;\n", realip,
+                      enforce),
         "e": (True, files["full_10"], geo_http + audit + redis, realip,
               enforce + "            ds_rate_limit on;\n"),
         "e_unix": (True, files["full_10"], geo_http + audit + redis_unix,
@@ -593,7 +601,8 @@ def probe(name, ng, files, redis_port):
         return "unknown token answered %d, not 401" % st
     if "finance" in body and name not in PEERS:
         return "list filter did not hide an unentitled share: " + body[:160]
-    if name in ("c", "d", "d_buf", "d_ocsf", "e", "e_unix") + tuple(PEERS):
+    if name in ("c", "d", "d_buf", "d_ocsf", "d_metrics", "e",
+                "e_unix") + tuple(PEERS):
         st, _ = http(ng.port, TABLE_PATH, bench_headers(
             **{"X-Forwarded-For": XFF_CN}))
         if st != 403:
@@ -602,9 +611,11 @@ def probe(name, ng, files, redis_port):
             **{"X-DS-Purpose": None}))
         if st != 403:
             return "no purpose answered %d, not 403: purpose inactive" % st
-    if name in ("d", "e", "e_unix", "d_buf", "d_ocsf") + tuple(PEERS):
+    if name in ("d", "e", "e_unix", "d_buf", "d_ocsf",
+                "d_metrics") + tuple(PEERS):
         log_path = files["audit_log_buf" if name == "d_buf"
                          else "audit_log_ocsf" if name == "d_ocsf"
+                         else "audit_log_metrics" if name == "d_metrics"
                          else "audit_log_stock" if name == "p_stock"
                          else "audit_log_lua" if name == "p_lua"
                          else "audit_log"]
@@ -685,6 +696,7 @@ def run(args):
         "audit_log_stock": os.path.join(work, "audit-stock.log"),
         "audit_log_lua": os.path.join(work, "audit-lua.log"),
         "redis_sock": os.path.join(work, "redis.sock"),
+        "audit_log_metrics": os.path.join(work, "audit-metrics.log"),
     }
     gen = os.path.join(HERE, "gen_policy.py")
     for key, n, kind in (("basic_1", 1, "basic"), ("basic_10", 10, "basic"),

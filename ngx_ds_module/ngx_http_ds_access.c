@@ -12,6 +12,8 @@
 #include "ngx_http_ds_module.h"
 #include "ngx_http_ds_limit.h"
 #include "ngx_http_ds_files.h"
+#include "ngx_http_ds_metrics.h"
+#include "ds_time.h"
 
 
 static ngx_int_t ngx_http_ds_send_denial(ngx_http_request_t *r,
@@ -27,6 +29,7 @@ static ngx_uint_t ngx_http_ds_same_uri(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_ds_access_handler(ngx_http_request_t *r)
 {
+    int64_t                   until;
     ngx_int_t                 rc;
     ngx_http_ds_ctx_t        *ctx;
     ngx_http_ds_loc_conf_t   *dlcf;
@@ -120,6 +123,18 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
         }
 
         return ngx_http_ds_send_denial(r, ctx);
+    }
+
+    /* an alert rule's "suspend" (ds_metrics_zone), until it lapses */
+    if (ngx_http_ds_metrics_suspended(r, ctx->verdict.recipient_id,
+                                      &until))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ds: denied: anomaly_suspended, recipient \"%s\" "
+                      "for %M ms more", ctx->verdict.recipient_id,
+                      (ngx_msec_t) (until - ds_time_now_ms()));
+
+        return ngx_http_ds_deny(r, ctx, DS_REASON_ANOMALY_SUSPENDED);
     }
 
     if (ds_op_is_list(ctx->path.op)

@@ -97,6 +97,12 @@ void ngx_http_ds_audit_sinks_close(ngx_cycle_t *cycle,
 
 int64_t ngx_http_ds_audit_now_ms(void);
 
+/*
+ * An alert record to r's sink (none: not written); a's time, instance,
+ * pid and request id are filled in here.
+ */
+void ngx_http_ds_audit_alert(ngx_http_request_t *r, ds_audit_alert_t *a);
+
 /* "ds_audit_checkpoint" */
 char *ngx_http_ds_audit_checkpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -847,3 +847,39 @@ ngx_http_ds_audit_postconfiguration(ngx_conf_t *cf)
 
     return NGX_OK;
 }
+
+
+/*
+ * An alert record (ngx_http_ds_metrics_alert.c) to the sink the request
+ * that raised it writes to, with that request's id, so an auditor finds
+ * the request next to it.
+ */
+void
+ngx_http_ds_audit_alert(ngx_http_request_t *r, ds_audit_alert_t *a)
+{
+    char                           *line;
+    size_t                          len;
+    ngx_http_ds_audit_req_t        *st;
+    ngx_http_ds_audit_sink_t       *sink;
+    ngx_http_ds_audit_loc_conf_t   *alcf;
+    ngx_http_ds_audit_main_conf_t  *amcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ds_audit_module);
+
+    st = ngx_http_ds_audit_state(r);
+    sink = st ? st->sink : alcf->sink;
+
+    if (sink == NULL || !sink->chain_ok) {
+        return;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ds_audit_module);
+
+    a->time_ms = ngx_http_ds_audit_now_ms();
+    a->instance = (const char *) amcf->instance.data;
+    a->pid = (long) ngx_pid;
+    a->request_id = ngx_http_ds_audit_request_id(r, amcf);
+
+    line = ds_audit_alert_line(&sink->chain, sink->format, a, &len);
+    ngx_http_ds_audit_emit(sink, line, len, r->connection->log);
+}

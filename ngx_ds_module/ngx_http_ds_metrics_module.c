@@ -20,7 +20,7 @@
 #include "ngx_http_ds.h"
 #include "ngx_http_ds_module.h"
 #include "ngx_http_ds_audit.h"
-#include "ds_metrics.h"
+#include "ngx_http_ds_metrics.h"
 #include "ds_time.h"
 
 
@@ -113,6 +113,42 @@ ngx_module_t  ngx_http_ds_metrics_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+ds_metrics_t *
+ngx_http_ds_metrics_table(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                        i;
+    ngx_http_ds_metrics_zone_t       *z;
+    ngx_http_ds_metrics_main_conf_t  *mmcf;
+
+    if (cycle == NULL || cycle->conf_ctx == NULL || cycle->modules == NULL
+        || cycle->conf_ctx[ngx_http_module.index] == NULL)
+    {
+        return NULL;
+    }
+
+    /* a cycle from before this module was loaded has no conf for it */
+    for (i = 0; cycle->modules[i]; i++) {
+        if (cycle->modules[i] == &ngx_http_ds_metrics_module) {
+            break;
+        }
+    }
+
+    if (cycle->modules[i] == NULL) {
+        return NULL;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_ds_metrics_module);
+    if (mmcf == NULL || mmcf->zone == NULL) {
+        return NULL;
+    }
+
+    z = mmcf->zone->data;
+
+    return z ? z->table : NULL;
+}
 
 
 /* ------------------------------------------------------------ log phase */
@@ -275,6 +311,9 @@ ngx_http_ds_metrics_log_handler(ngx_http_request_t *r)
         ds_metrics_rl(slot, rl);
     }
 
+    ngx_http_ds_metrics_alert(r, ctx, slot, o == NGX_HTTP_DS_OUTCOME_DENY,
+                              rl == DS_METRICS_RL_FAIL_OPEN, reason);
+
     tp = ngx_timeofday();
     ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
                            + (tp->msec - r->start_msec));
@@ -330,6 +369,7 @@ ngx_http_ds_metrics_handler(ngx_http_request_t *r)
 
     z = mmcf->zone->data;
     ngx_http_ds_metrics_audit(mmcf, z->table);
+    mmcf->info.now_ms = ds_time_now_ms();
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {

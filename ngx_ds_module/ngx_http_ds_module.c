@@ -18,6 +18,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ds_module.h"
+#include "ngx_http_ds_metrics.h"
 
 #include "ds_digest.h"
 #include "ds_http.h"
@@ -337,6 +338,7 @@ ngx_http_ds_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (policy == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "ds_policy: %s",
                            err[0] ? err : "cannot load the policy");
+        ngx_http_ds_metrics_load_error();
         return NGX_CONF_ERROR;
     }
 

@@ -39,6 +39,7 @@
 
 #include "ngx_http_ds_limit.h"
 #include "ngx_http_ds_redis.h"
+#include "ngx_http_ds_metrics.h"
 
 
 #define NGX_HTTP_DS_REDIS_ARGC    11
@@ -328,6 +329,9 @@ ngx_http_ds_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     redisReply                *rep = reply;
     ngx_http_ds_redis_wait_t  *w = privdata;
+
+    /* one callback per command queued (a NOSCRIPT resend queues anew) */
+    ngx_http_ds_metrics_redis_in_flight(-1);
 
     if (w->r == NULL) {
         /*

@@ -50,6 +50,7 @@
 #include <hiredis/sds.h>
 
 #include "ngx_http_ds_redis.h"
+#include "ngx_http_ds_metrics.h"
 #include "ds_resp.h"
 
 
@@ -150,6 +151,7 @@ ngx_http_ds_redis_conn_init(ngx_cycle_t *cycle,
     conn->retry_timer.log = cycle->log;
     conn->retry_timer.cancelable = 1;
 
+    ngx_http_ds_metrics_redis_state(0);
     ngx_http_ds_redis_connect();
 
     return NGX_OK;
@@ -170,6 +172,8 @@ ngx_http_ds_redis_conn_exit(void)
     if (conn->ac) {
         redisAsyncFree(conn->ac);
     }
+
+    ngx_http_ds_metrics_redis_state(-1);
 }
 
 
@@ -222,7 +226,13 @@ ngx_http_ds_redis_conn_send(redisCallbackFn *fn, void *privdata, int argc,
         ngx_free(cmd);
     }
 
-    return rc == REDIS_OK ? NGX_OK : NGX_DECLINED;
+    if (rc != REDIS_OK) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_ds_metrics_redis_in_flight(1);
+
+    return NGX_OK;
 }
 
 
@@ -274,6 +284,8 @@ void
 ngx_http_ds_redis_conn_timed_out(void)
 {
     ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    ngx_http_ds_metrics_redis_timeout();
 
     if (conn->ac == NULL
         || ++conn->timeouts < NGX_HTTP_DS_REDIS_MAX_TIMEOUTS)
@@ -568,6 +580,7 @@ ngx_http_ds_redis_on_connect(const redisAsyncContext *ac, int status)
     }
 
     conn->state = NGX_HTTP_DS_REDIS_UP;
+    ngx_http_ds_metrics_redis_state(1);
 
     ngx_log_error(NGX_LOG_INFO, conn->log, 0,
                   "ds_redis: connected to %V", &conn->conf->addr);
@@ -724,6 +737,8 @@ ngx_http_ds_redis_schedule_retry(void)
     if (conn->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
         return;
     }
+
+    ngx_http_ds_metrics_redis_state(0);
 
     if (conn->retry_timer.timer_set) {
         return;

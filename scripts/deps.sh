@@ -9,7 +9,7 @@ build=(make gcc nginx-dev nginx-core libjansson-dev libmaxminddb-dev
 run=("${build[@]}" redis-server python3 perl libmaxmind-db-writer-perl
      mmdb-bin curl)
 test=("${run[@]}" libcmocka-dev python3-pytest python3-requests
-      python3-jsonschema git)
+      python3-jsonschema git prometheus python3-yaml)
 bench=("${test[@]}" wrk procps libnginx-mod-http-geoip2 libnginx-mod-http-lua
        lua-nginx-redis lua-cjson)
 fuzz=("${test[@]}" clang libclang-rt-14-dev valgrind)

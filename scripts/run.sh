@@ -7,7 +7,8 @@
 #   scripts/run.sh stop     stop what a previous start left running
 #
 # Ports (override with the environment): DS_PORT (gateway, 8080),
-# DS_UPSTREAM_PORT (8081), DS_REDIS_PORT (6390), DS_STORE_PORT (8082).
+# DS_UPSTREAM_PORT (8081), DS_REDIS_PORT (6390), DS_STORE_PORT (8082),
+# DS_METRICS_PORT (9145: Prometheus metrics, loopback only).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +18,7 @@ port=${DS_PORT:-8080}
 up_port=${DS_UPSTREAM_PORT:-8081}
 redis_port=${DS_REDIS_PORT:-6390}
 store_port=${DS_STORE_PORT:-8082}
+metrics_port=${DS_METRICS_PORT:-9145}
 store_key=demo-store-signing-key
 nginx=${DS_NGINX:-/usr/sbin/nginx}
 upstream_secret=demo-upstream-credential
@@ -93,6 +95,7 @@ perl "$repo/tests/tools/make_mmdb.pl" "$run/demo-country.mmdb" >/dev/null
 sed -e "s|@RUN@|$run|g" -e "s|@MODULE@|$build/ngx_http_ds_module.so|g" \
     -e "s|@PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$up_port|g" \
     -e "s|@REDIS_PORT@|$redis_port|g" -e "s|@POLICY@|$repo/policies/example|g" \
+    -e "s|@METRICS_PORT@|$metrics_port|g" \
     -e "s|@UPSTREAM_SECRET@|$upstream_secret|g" \
     -e "s|@USER@|$([ "$(id -u)" = 0 ] && echo 'user root;')|" \
     "$repo/scripts/run-nginx.conf.in" > "$run/nginx.conf"
@@ -100,6 +103,7 @@ sed -e "s|@RUN@|$run|g" -e "s|@MODULE@|$build/ngx_http_ds_module.so|g" \
 "$nginx" -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log" -t -q
 "$nginx" -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log"
 wait_port "$port" nginx
+wait_port "$metrics_port" metrics
 
 # 5. profiles for the demo recipients, and what to try
 /usr/bin/python3 "$repo/scripts/demo_profiles.py" \
@@ -116,6 +120,7 @@ ngx_ds is running:
   upstream  http://127.0.0.1:$up_port/delta-sharing/   (Delta Sharing server)
   store     http://127.0.0.1:$store_port/   (the object store its links point at)
   redis     127.0.0.1:$redis_port
+  metrics   http://127.0.0.1:$metrics_port/metrics   (Prometheus text format; alerting rules and a Grafana dashboard in monitoring/)
   audit     $run/logs/audit.log   (verify: $build/dsctl audit verify $run/logs/audit.log --key $run/audit.key --open-ok)
   errors    $run/logs/error.log
 

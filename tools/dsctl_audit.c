@@ -25,7 +25,8 @@ dsctl_audit_usage(FILE *out)
         "                                  [--open-ok] [--continued-ok] "
         "[--quiet]\n"
         "       dsctl audit report FILE... [--from TIME] [--to TIME]\n"
-        "                                  [--format text|csv]\n"
+        "                                  [--format text|csv] [--per-day]\n"
+        "                                  [--csv]\n"
         "\n"
         "verify  checks every chain in the files (give rotated segments\n"
         "        oldest first); prints the first line of each alteration,\n"
@@ -38,7 +39,10 @@ dsctl_audit_usage(FILE *out)
         "        every chain and record they name must be in the files.\n"
         "report  calls, denials by reason, bytes, countries and purposes\n"
         "        by recipient and by share/schema/table, for records with\n"
-        "        FROM <= time < TO (RFC 3339 or YYYY-MM-DD, UTC).\n");
+        "        FROM <= time < TO (RFC 3339 or YYYY-MM-DD, UTC).\n"
+        "        --per-day adds the same by day (UTC); --csv writes\n"
+        "        instead one chart-ready row per day and recipient\n"
+        "        (zeros on quiet days), with alert records counted.\n");
 }
 
 
@@ -601,7 +605,7 @@ dsctl_parse_bound(const char *s, int64_t *ms)
 static int
 dsctl_audit_report(int argc, char **argv)
 {
-    int            i, csv, nfiles;
+    int            i, csv, nfiles, per_day, chart, rc;
     int64_t        from, to;
     char          *line, dataset[3 * 256 + 8], tf[DS_RFC3339_LEN],
                    tt[DS_RFC3339_LEN];
@@ -610,12 +614,16 @@ dsctl_audit_report(int argc, char **argv)
     ssize_t        n;
     uint64_t       records, skipped;
     FILE          *f;
-    json_t        *r, *by_rcpt, *by_data;
+    char           day[DS_RFC3339_LEN];
+    json_t        *r, *by_rcpt, *by_data, *by_day;
     dsctl_fact_t   fact;
+    dsctl_daily_t *daily;
 
     from = INT64_MIN;
     to = INT64_MAX;
     csv = 0;
+    per_day = 0;
+    chart = 0;
     nfiles = 0;
 
     files = calloc(argc, sizeof(char *));
@@ -645,6 +653,10 @@ dsctl_audit_report(int argc, char **argv)
                 free(files);
                 return DSCTL_USAGE;
             }
+        } else if (strcmp(argv[i], "--per-day") == 0) {
+            per_day = 1;
+        } else if (strcmp(argv[i], "--csv") == 0) {
+            chart = 1;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "dsctl: audit report: unknown option %s\n",
                     argv[i]);
@@ -663,7 +675,14 @@ dsctl_audit_report(int argc, char **argv)
 
     by_rcpt = json_object();
     by_data = json_object();
+    by_day = json_object();
+    daily = chart ? dsctl_daily_new() : NULL;
     records = skipped = 0;
+
+    if (chart && daily == NULL) {
+        free(files);
+        return DSCTL_USAGE;
+    }
     line = NULL;
     cap = 0;
 
@@ -675,6 +694,8 @@ dsctl_audit_report(int argc, char **argv)
             free(files);
             json_decref(by_rcpt);
             json_decref(by_data);
+            json_decref(by_day);
+            dsctl_daily_free(daily);
             return DSCTL_USAGE;
         }
 
@@ -684,6 +705,8 @@ dsctl_audit_report(int argc, char **argv)
             if (!json_is_object(r) || dsctl_audit_facts(r, &fact) != 0) {
                 if (!json_is_object(r)) {
                     skipped++;
+                } else if (daily) {
+                    (void) dsctl_daily_alert(daily, r, from, to);
                 }
                 json_decref(r);
                 continue;
@@ -703,6 +726,19 @@ dsctl_audit_report(int argc, char **argv)
                      fact.table ? "." : "", fact.table ? fact.table : "");
             dsctl_account(dsctl_group(by_data, dataset), &fact, 1);
 
+            if (per_day) {
+                ds_time_format_rfc3339(fact.time_ms, day, sizeof(day));
+                day[10] = '\0';
+                dsctl_account(dsctl_group(by_day, day), &fact, 1);
+            }
+
+            if (daily) {
+                dsctl_daily_request(daily, fact.time_ms, fact.recipient,
+                                    strcmp(fact.decision, "allow") == 0,
+                                    fact.bytes, fact.files,
+                                    fact.file_bytes);
+            }
+
             json_decref(r);
         }
 
@@ -712,12 +748,24 @@ dsctl_audit_report(int argc, char **argv)
     free(line);
     free(files);
 
+    if (daily) {
+        rc = dsctl_daily_print(daily, from, to);
+        dsctl_daily_free(daily);
+        json_decref(by_rcpt);
+        json_decref(by_data);
+        json_decref(by_day);
+        return rc;
+    }
+
     if (csv) {
         printf("group,key,calls,allowed,denied,bytes,denials,countries,"
                "purposes,recipients,files,file_bytes,file_records,"
                "downloads,download_bytes\n");
         dsctl_print_section("recipient", by_rcpt, 1, 0);
         dsctl_print_section("dataset", by_data, 1, 1);
+        if (per_day) {
+            dsctl_print_section("day", by_day, 1, 1);
+        }
 
     } else {
         snprintf(tf, sizeof(tf), "beginning");
@@ -737,10 +785,14 @@ dsctl_audit_report(int argc, char **argv)
         }
         dsctl_print_section("recipient", by_rcpt, 0, 0);
         dsctl_print_section("dataset", by_data, 0, 1);
+        if (per_day) {
+            dsctl_print_section("day", by_day, 0, 1);
+        }
     }
 
     json_decref(by_rcpt);
     json_decref(by_data);
+    json_decref(by_day);
 
     return DSCTL_OK;
 }

@@ -164,6 +164,32 @@ char *ds_audit_lifecycle_line(ds_audit_chain_t *c, ds_audit_format_t fmt,
     uint64_t requests, uint64_t lost, size_t *len);
 
 /*
+ * An alert record (type "alert", docs/metrics.md#alerts): a recipient's
+ * alert rule breached, or the rate limiter failed open. Its strings come
+ * from the policy and the gateway; they are cleaned like any other, and
+ * the record has no "sanitized" or "truncated" members.
+ */
+typedef struct {
+    int64_t             time_ms;
+    const char         *instance;
+    long                pid;
+    ds_audit_str_t      recipient;
+    ds_audit_str_t      request_id;     /* the request that breached it */
+    ds_audit_str_t      policy_version;
+    const char         *metric;         /* requests, denials, ... */
+    const char         *action;         /* alert, suspend */
+    ds_audit_str_t      window;         /* as the rule says: "1m" */
+    int64_t             window_ms;
+    int64_t             observed;       /* in the window so far */
+    int64_t             threshold;
+    int64_t             baseline;       /* per window; -1: none (null) */
+    int64_t             until_ms;       /* suspended until; 0: null */
+} ds_audit_alert_t;
+
+char *ds_audit_alert_line(ds_audit_chain_t *c, ds_audit_format_t fmt,
+    const ds_audit_alert_t *a, size_t *len);
+
+/*
  * Key files: 64 or more hex digits (surrounding whitespace ignored), or
  * raw bytes; at least DS_AUDIT_KEY_MIN bytes once decoded.
  */

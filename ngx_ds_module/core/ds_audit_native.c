@@ -14,6 +14,7 @@
 /* the members in canonical (sorted) order */
 typedef enum {
     DS_N_ACTION = 0,
+    DS_N_ALERT,
     DS_N_BODY_BYTES_SENT,
     DS_N_BODY_SHA256,
     DS_N_BYTES_SENT,
@@ -60,7 +61,8 @@ typedef enum {
 #define ds_top(key)  ds_wm(key, DS_W_VALUE, -1)
 
 const ds_wmember_t  ds_audit_native_members[DS_N_MEMBERS] = {
-    ds_top("action"), ds_top("body_bytes_sent"), ds_top("body_sha256"),
+    ds_top("action"), ds_top("alert"), ds_top("body_bytes_sent"),
+    ds_top("body_sha256"),
     ds_top("bytes_sent"), ds_top("client_ip"), ds_top("country"),
     ds_top("decision"), ds_top("disclosure"), ds_top("duration_ms"),
     ds_top("file"), ds_top("instance"),
@@ -397,6 +399,56 @@ ds_audit_native_lifecycle(ds_writer_t *w, const void *data)
 }
 
 
+/*
+ * {"action":..,"baseline":..,"metric":..,"observed":..,"threshold":..,
+ *  "until_ms":..,"window":..,"window_ms":..}
+ */
+void
+ds_audit_alert_write(ds_writer_t *w, const ds_audit_alert_t *a, ds_buf_t *b)
+{
+    ds_buf_add(b, "{\"action\":", 10);
+    ds_canon_string(b, a->action, strlen(a->action));
+    ds_audit_int_or_null(b, ",\"baseline\":", 12, a->baseline >= 0,
+                         a->baseline);
+    ds_buf_add(b, ",\"metric\":", 10);
+    ds_canon_string(b, a->metric, strlen(a->metric));
+    ds_buf_add(b, ",\"observed\":", 12);
+    ds_buf_int(b, a->observed);
+    ds_buf_add(b, ",\"threshold\":", 13);
+    ds_buf_int(b, a->threshold);
+    ds_audit_int_or_null(b, ",\"until_ms\":", 12, a->until_ms != 0,
+                         a->until_ms);
+    ds_buf_add(b, ",\"window\":", 10);
+    ds_w_string(w, b, a->window, DS_AUDIT_CAP_DEFAULT, "alert", NULL);
+    ds_buf_add(b, ",\"window_ms\":", 13);
+    ds_buf_int(b, a->window_ms);
+    ds_buf_add(b, "}", 1);
+}
+
+
+void
+ds_audit_native_alert(ds_writer_t *w, const void *data)
+{
+    const ds_audit_alert_t  *a = data;
+
+    ds_w_int(w, DS_N_SCHEMA_VERSION, DS_AUDIT_SCHEMA_VERSION);
+    ds_w_const(w, DS_N_TYPE, "alert");
+    ds_w_time(w, DS_N_TIME, a->time_ms);
+    ds_w_int(w, DS_N_TIME_MS, a->time_ms);
+    ds_w_str(w, DS_N_INSTANCE, ds_audit_cstr(a->instance),
+             DS_AUDIT_CAP_DEFAULT);
+    ds_w_int(w, DS_N_PID, a->pid);
+    ds_w_str(w, DS_N_RECIPIENT, a->recipient, DS_AUDIT_CAP_DEFAULT);
+    ds_w_str(w, DS_N_REQUEST_ID, a->request_id, DS_AUDIT_CAP_DEFAULT);
+    ds_w_str(w, DS_N_POLICY_VERSION, a->policy_version,
+             DS_AUDIT_CAP_DEFAULT);
+
+    ds_w_begin(w, DS_N_ALERT);
+    ds_audit_alert_write(w, a, &w->v);
+    ds_w_end(w, DS_N_ALERT);
+}
+
+
 /* ------------------------------------------------------------ lines */
 
 char *
@@ -434,4 +486,18 @@ ds_audit_lifecycle_line(ds_audit_chain_t *c, ds_audit_format_t fmt,
 
     return ds_w_line(c, ds_audit_native_members, ds_audit_native_nmembers,
                      ds_audit_native_lifecycle, &lc, 0, len);
+}
+
+
+char *
+ds_audit_alert_line(ds_audit_chain_t *c, ds_audit_format_t fmt,
+    const ds_audit_alert_t *a, size_t *len)
+{
+    if (fmt == DS_AUDIT_OCSF) {
+        return ds_w_line(c, ds_audit_ocsf_members, ds_audit_ocsf_nmembers,
+                         ds_audit_ocsf_alert, a, 0, len);
+    }
+
+    return ds_w_line(c, ds_audit_native_members, ds_audit_native_nmembers,
+                     ds_audit_native_alert, a, 0, len);
 }

@@ -93,6 +93,7 @@ typedef enum {
     DS_O_TYPE_UID,
     DS_O_UNMAPPED,
     DS_O_DSGW,
+    DS_O_G_ALERT,
     DS_O_G_BODY_SHA256,
     DS_O_G_BYTES_SENT,
     DS_O_G_DECISION,
@@ -205,6 +206,7 @@ const ds_wmember_t  ds_audit_ocsf_members[DS_O_MEMBERS] = {
     [DS_O_TYPE_UID] = ds_wm("type_uid", V, -1),
     [DS_O_UNMAPPED] = ds_wm("unmapped", O, -1),
     [DS_O_DSGW] = ds_wm("dsgw", O, DS_O_UNMAPPED),
+    [DS_O_G_ALERT] = ds_wm("alert", V, DS_O_DSGW),
     [DS_O_G_BODY_SHA256] = ds_wm("body_sha256", V, DS_O_DSGW),
     [DS_O_G_BYTES_SENT] = ds_wm("bytes_sent", V, DS_O_DSGW),
     [DS_O_G_DECISION] = ds_wm("decision", V, DS_O_DSGW),
@@ -719,4 +721,54 @@ ds_audit_ocsf_lifecycle(ds_writer_t *w, const void *data)
         ds_w_int(w, DS_O_G_RECORDS, (int64_t) lc->requests);
         ds_w_int(w, DS_O_G_LOST, (int64_t) lc->lost);
     }
+}
+
+
+void
+ds_audit_ocsf_alert(ds_writer_t *w, const void *data)
+{
+    const ds_audit_alert_t  *a = data;
+
+    int  high;
+
+    /* a suspension, or requests let by without the limiter */
+    high = strcmp(a->action, "suspend") == 0
+           || strcmp(a->metric, "fail_open") == 0;
+
+    ds_ocsf_base(w, 99, a->time_ms);
+    ds_w_int(w, DS_O_SEVERITY_ID, high ? 4 : 3);
+    ds_w_const(w, DS_O_SEVERITY, high ? "High" : "Medium");
+    ds_w_const(w, DS_O_MESSAGE,
+               strcmp(a->metric, "fail_open") == 0
+               ? "access alert: the rate limiter failed open"
+               : high ? "access alert: recipient suspended"
+                      : "access alert: threshold exceeded");
+    ds_ocsf_metadata(w, ds_audit_cstr(a->instance), a->request_id);
+
+    ds_w_open(w, DS_O_ACTOR);
+    ds_w_const(w, DS_O_ACTOR_APP_NAME, "ngx_ds");
+    ds_w_open(w, DS_O_USER);
+    ds_w_str(w, DS_O_USER_UID, a->recipient, DS_AUDIT_CAP_DEFAULT);
+    ds_w_open(w, DS_O_API);
+    ds_w_const(w, DS_O_API_OPERATION, "dsAccessAlert");
+    ds_w_open(w, DS_O_SRC);
+    ds_w_str(w, DS_O_SRC_HOSTNAME, ds_audit_cstr(a->instance),
+             DS_AUDIT_CAP_DEFAULT);
+
+    if (ds_present(a->policy_version)) {
+        ds_w_open(w, DS_O_POLICY);
+        ds_w_const(w, DS_O_POLICY_NAME, "ds_policy");
+        ds_w_str(w, DS_O_POLICY_UID, a->policy_version,
+                 DS_AUDIT_CAP_DEFAULT);
+        ds_w_raw(w, DS_O_POLICY_IS_APPLIED, "true", 4);
+    }
+
+    ds_w_open(w, DS_O_UNMAPPED);
+    ds_w_open(w, DS_O_DSGW);
+    ds_w_const(w, DS_O_G_TYPE, "alert");
+    ds_w_int(w, DS_O_G_PID, a->pid);
+
+    ds_w_begin(w, DS_O_G_ALERT);
+    ds_audit_alert_write(w, a, &w->v);
+    ds_w_end(w, DS_O_G_ALERT);
 }

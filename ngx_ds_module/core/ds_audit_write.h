@@ -179,6 +179,12 @@ void ds_audit_native_request(ds_writer_t *w, const void *rq);
 void ds_audit_native_lifecycle(ds_writer_t *w, const void *lc);
 void ds_audit_ocsf_request(ds_writer_t *w, const void *rq);
 void ds_audit_ocsf_lifecycle(ds_writer_t *w, const void *lc);
+void ds_audit_native_alert(ds_writer_t *w, const void *a);
+void ds_audit_ocsf_alert(ds_writer_t *w, const void *a);
+
+/* the "alert" object both formats have */
+void ds_audit_alert_write(ds_writer_t *w, const ds_audit_alert_t *a,
+    ds_buf_t *b);
 
 
 /* what a lifecycle record says */

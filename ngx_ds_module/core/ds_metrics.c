@@ -320,3 +320,91 @@ ds_metrics_reloaded(ds_metrics_t *m, int64_t now_ms)
     ds_metrics_add(&m->reloads, 1);
     __atomic_store_n(&m->reloaded_ms, now_ms, __ATOMIC_RELAXED);
 }
+
+
+void
+ds_metrics_redis_state(ds_metrics_t *m, unsigned worker, int64_t pid,
+    int state)
+{
+    int64_t               mine;
+    ds_metrics_worker_t  *w;
+
+    if (worker >= DS_METRICS_WORKERS || pid <= 0) {
+        return;
+    }
+
+    w = &m->worker[worker];
+
+    if (state < 0) {
+        /* only if still ours: a new worker may have taken the number */
+        mine = pid;
+        (void) __atomic_compare_exchange_n(&w->pid, &mine, 0, 0,
+                                           __ATOMIC_RELEASE,
+                                           __ATOMIC_RELAXED);
+        return;
+    }
+
+    if (__atomic_load_n(&w->pid, __ATOMIC_ACQUIRE) != pid) {
+        /* a new process of this number: what the last one left is gone */
+        __atomic_store_n(&w->in_flight, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&w->pid, pid, __ATOMIC_RELEASE);
+    }
+
+    __atomic_store_n(&w->up, state ? 1u : 0u, __ATOMIC_RELAXED);
+}
+
+
+void
+ds_metrics_redis_in_flight(ds_metrics_t *m, unsigned worker, int64_t pid,
+    int delta)
+{
+    ds_metrics_worker_t  *w;
+
+    if (worker >= DS_METRICS_WORKERS
+        || __atomic_load_n(&m->worker[worker].pid, __ATOMIC_ACQUIRE) != pid)
+    {
+        return;
+    }
+
+    w = &m->worker[worker];
+    (void) __atomic_fetch_add(&w->in_flight, (int64_t) delta,
+                              __ATOMIC_RELAXED);
+}
+
+
+void
+ds_metrics_redis_event(ds_metrics_t *m, ds_metrics_redis_ev_t ev)
+{
+    switch (ev) {
+    case DS_METRICS_REDIS_TIMEOUT:
+        ds_metrics_add(&m->redis_timeouts, 1);
+        break;
+    case DS_METRICS_REDIS_RECONNECT:
+        ds_metrics_add(&m->redis_reconnects, 1);
+        break;
+    }
+}
+
+
+void
+ds_metrics_load_error(ds_metrics_t *m)
+{
+    ds_metrics_add(&m->load_errors, 1);
+}
+
+
+ds_metrics_slot_t *
+ds_metrics_find(ds_metrics_t *m, const char *id, size_t len)
+{
+    uint32_t  idx, free;
+
+    if (id == NULL || len == 0 || len > DS_METRICS_ID_MAX
+        || !m->per_recipient)
+    {
+        return NULL;
+    }
+
+    idx = ds_metrics_probe(m, id, len, &free);
+
+    return idx ? &ds_metrics_slots(m)[idx] : NULL;
+}

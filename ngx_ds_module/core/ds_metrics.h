@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ds_alert.h"
 #include "ds_path.h"
 #include "ds_policy.h"
 
@@ -35,6 +36,7 @@
 #define DS_METRICS_REASON_NONE  (DS_METRICS_REASONS - 1)
 #define DS_METRICS_ID_MAX       128         /* DS_ID_MAX */
 #define DS_METRICS_BUCKETS      14          /* plus +Inf */
+#define DS_METRICS_WORKERS      64          /* Redis state of each */
 
 /* label values that no recipient id can have (ids have no parentheses) */
 #define DS_METRICS_OTHER        "(other)"   /* over max_recipients */
@@ -79,10 +81,30 @@ typedef struct {
 } ds_metrics_counters_t;
 
 
+/*
+ * A recipient's baselines and the state of its alert rules
+ * (ds_metrics_alert.c). Window counters pack a window number (its low
+ * 24 bits) and the count in it (40 bits) in one word, so that moving
+ * to the next window and counting are one compare-and-swap.
+ */
+typedef struct {
+    uint64_t    minute[DS_ALERT_METRICS];       /* this minute's count */
+    uint64_t    ewma_milli[DS_ALERT_METRICS];   /* per minute, x1000 */
+    uint64_t    minutes[DS_ALERT_METRICS];      /* in the baseline */
+    uint64_t    win[DS_ALERT_RULES_MAX];        /* each rule's window */
+    int64_t     alerted[DS_ALERT_RULES_MAX];    /* window + 1 alerted */
+    int64_t     fail_open_alerted;              /* minute + 1 alerted */
+    int64_t     active_until[DS_ALERT_METRICS]; /* ms; 0: never */
+    int64_t     suspended_until;                /* ms; 0: never */
+    uint64_t    alerts[DS_ALERT_METRICS];       /* breaches */
+} ds_metrics_alerts_t;
+
+
 typedef struct {
     uint32_t                name_len;   /* 0: free (published last) */
     char                    name[DS_METRICS_ID_MAX + 1];
     ds_metrics_counters_t   c;
+    ds_metrics_alerts_t     a;
 } ds_metrics_slot_t;
 
 
@@ -105,6 +127,7 @@ typedef struct {
     int64_t                 loaded_ms;          /* configuration loaded */
     ds_metrics_expiring_t   expiring_7d;
     ds_metrics_expiring_t   expiring_30d;
+    int64_t                 now_ms;             /* of the scrape; 0: now */
 } ds_metrics_info_t;
 
 
@@ -163,6 +186,73 @@ void ds_metrics_latency(ds_metrics_t *m, ds_metrics_lat_t which,
 
 /* audit records handed to a sink, and records lost to write errors */
 void ds_metrics_audit(ds_metrics_t *m, uint64_t records, uint64_t lost);
+
+/*
+ * Redis connection of worker number worker (nginx's ngx_worker), process
+ * pid: state up 1 / down 0 claims the entry (a new pid starts with no
+ * commands in flight); state -1 gives it up (the worker exits). Workers
+ * numbered DS_METRICS_WORKERS or more are not shown.
+ */
+void ds_metrics_redis_state(ds_metrics_t *m, unsigned worker, int64_t pid,
+    int state);
+
+/* a command sent (delta 1) or its reply callback run (delta -1) */
+void ds_metrics_redis_in_flight(ds_metrics_t *m, unsigned worker,
+    int64_t pid, int delta);
+
+typedef enum {
+    DS_METRICS_REDIS_TIMEOUT = 0,   /* a command got no reply in time */
+    DS_METRICS_REDIS_RECONNECT      /* connected again after the first */
+} ds_metrics_redis_ev_t;
+
+void ds_metrics_redis_event(ds_metrics_t *m, ds_metrics_redis_ev_t ev);
+
+/* ------------------------------------------------------------ alerts */
+
+/* factor rules wait for this many minutes of baseline */
+#define DS_ALERT_WARMUP_MINUTES  5
+
+/* what one request adds to its recipient's metrics */
+typedef struct {
+    int64_t     now_ms;
+    uint64_t    n[DS_ALERT_METRICS];    /* fail_open: 1 if it failed open */
+} ds_alert_obs_t;
+
+/* a rule breached (or the limiter failed open), once per window */
+typedef struct {
+    ds_alert_metric_t        metric;
+    const ds_alert_rule_t   *rule;      /* NULL: the fail-open alert */
+    int64_t                  window_ms;
+    uint64_t                 observed;  /* in the window so far */
+    uint64_t                 threshold;
+    uint64_t                 baseline;  /* per window; factor rules */
+    int64_t                  until_ms;  /* suspended until; 0: no */
+} ds_alert_breach_t;
+
+/*
+ * Adds o to the slot's baselines (when it has rules) and windows, and
+ * returns the breaches (at most nout) that this call is the first to
+ * see in their window: every worker may call it, exactly one gets each
+ * breach. rules: the recipient's, none for a shared slot.
+ */
+size_t ds_metrics_alert_observe(ds_metrics_slot_t *s,
+    const ds_alert_rule_t *rules, size_t nrules, const ds_alert_obs_t *o,
+    ds_alert_breach_t *out, size_t nout);
+
+/* when the recipient's suspension lapses, or 0 if it is not suspended */
+int64_t ds_metrics_alert_suspended(const ds_metrics_slot_t *s,
+    int64_t now_ms);
+
+/* the slot of a recipient that has its own, without claiming; or NULL */
+ds_metrics_slot_t *ds_metrics_find(ds_metrics_t *m, const char *id,
+    size_t len);
+
+/* the baseline of a metric per minute, x1000 */
+uint64_t ds_metrics_alert_baseline(const ds_metrics_slot_t *s,
+    ds_alert_metric_t metric);
+
+/* a policy that failed to load (the configuration in force stays) */
+void ds_metrics_load_error(ds_metrics_t *m);
 
 /* a reload of the configuration this table lived through */
 void ds_metrics_reloaded(ds_metrics_t *m, int64_t now_ms);

@@ -10,7 +10,7 @@
 
 #include "ds_metrics.h"
 
-#define DS_METRICS_MAGIC            0x64736d31u     /* "dsm1" */
+#define DS_METRICS_MAGIC            0x64736d32u     /* "dsm2" */
 #define DS_METRICS_LAYOUT                                                     \
     (((uint32_t) DS_METRICS_OPS << 24) | (DS_METRICS_DECISIONS << 20)         \
      | (DS_METRICS_REASONS << 12) | (DS_METRICS_RL_COUNT << 8)                \
@@ -20,6 +20,19 @@
 #define DS_METRICS_SLOT_NONE        1
 #define DS_METRICS_FIXED_SLOTS      2
 #define DS_METRICS_MAX_RECIPIENTS   (1u << 20)
+
+
+/*
+ * One worker's Redis connection, in the entry of its worker number.
+ * pid says whose it is: an old worker still draining after a reload
+ * leaves alone an entry a new worker of the same number has claimed.
+ */
+typedef struct {
+    int64_t     pid;                /* 0: no worker with Redis here */
+    int64_t     in_flight;          /* commands sent, reply not read */
+    uint32_t    up;
+    uint32_t    pad;
+} ds_metrics_worker_t;
 
 
 typedef struct {
@@ -45,6 +58,13 @@ struct ds_metrics_s {
     ds_metrics_hist_t   lat[DS_METRICS_LAT_COUNT];
     uint64_t            audit_records;
     uint64_t            audit_lost;
+
+    /* Redis: each worker's connection, and what they all counted */
+    ds_metrics_worker_t worker[DS_METRICS_WORKERS];
+    uint64_t            redis_timeouts;
+    uint64_t            redis_reconnects;
+
+    uint64_t            load_errors;    /* policy loads refused */
 
     /* then uint32_t hash[hash_size] (slot index, 0: empty), slots */
 };

@@ -12,6 +12,7 @@
 
 #include "ds_metrics.h"
 #include "ds_metrics_int.h"
+#include "ds_time.h"
 
 
 static int
@@ -146,9 +147,9 @@ ds_mb_family(ds_metrics_buf_t *b, const char *name, const char *type,
  * labels: NULL-terminated pairs of name and (already safe) value.
  */
 static int
-ds_mb_sample(ds_metrics_buf_t *b, const char *name,
+ds_mb_sample_as(ds_metrics_buf_t *b, const char *name,
     const ds_metrics_slot_t *rslot, const char *const *labels,
-    uint64_t value)
+    uint64_t value, int milli)
 {
     int   rc, first;
 
@@ -176,9 +177,20 @@ ds_mb_sample(ds_metrics_buf_t *b, const char *name,
         rc |= ds_mb_add(b, "}", 1);
     }
 
-    rc |= ds_mb_add(b, " ", 1) | ds_mb_u64(b, value) | ds_mb_add(b, "\n", 1);
+    rc |= ds_mb_add(b, " ", 1)
+          | (milli ? ds_mb_seconds(b, value) : ds_mb_u64(b, value))
+          | ds_mb_add(b, "\n", 1);
 
     return rc;
+}
+
+
+static int
+ds_mb_sample(ds_metrics_buf_t *b, const char *name,
+    const ds_metrics_slot_t *rslot, const char *const *labels,
+    uint64_t value)
+{
+    return ds_mb_sample_as(b, name, rslot, labels, value, 0);
 }
 
 
@@ -430,6 +442,140 @@ ds_mw_info(const ds_metrics_t *m, ds_metrics_buf_t *b,
 }
 
 
+static int
+ds_mw_alerts(ds_mw_t *w, ds_metrics_buf_t *b, int64_t now)
+{
+    const char                 *labels[3];
+    uint32_t                    i;
+    unsigned                    k;
+    int64_t                     until;
+    uint64_t                    v;
+    int                         rc;
+    const ds_metrics_alerts_t  *a;
+
+    labels[0] = "metric";
+    labels[2] = NULL;
+
+    rc = ds_mb_family(b, "ds_alert_active", "gauge",
+                      "1 while a recipient's alert of this metric is in "
+                      "force (its window, or its suspension, has not "
+                      "ended); 0 after. Only recipients that had one.");
+
+    for (i = 0; i < w->n; i++) {
+        a = &w->slots[i].a;
+
+        for (k = 0; k < DS_ALERT_METRICS; k++) {
+            until = ds_load(&a->active_until[k]);
+            if (until == 0) {
+                continue;
+            }
+
+            labels[1] = ds_alert_metric_name((ds_alert_metric_t) k);
+            rc |= ds_mb_sample(b, "ds_alert_active", ds_mw_label(w, i),
+                               labels, until > now ? 1 : 0);
+        }
+    }
+
+    rc |= ds_mb_family(b, "ds_alerts_total", "counter",
+                       "Alerts raised: alert rules breached (once per "
+                       "window) and fail-open minutes, by recipient and "
+                       "metric.");
+
+    for (i = 0; i < w->n; i++) {
+        a = &w->slots[i].a;
+
+        for (k = 0; k < DS_ALERT_METRICS; k++) {
+            v = ds_load(&a->alerts[k]);
+            if (v == 0) {
+                continue;
+            }
+
+            labels[1] = ds_alert_metric_name((ds_alert_metric_t) k);
+            rc |= ds_mb_sample(b, "ds_alerts_total", ds_mw_label(w, i),
+                               labels, v);
+        }
+    }
+
+    rc |= ds_mb_family(b, "ds_alert_baseline_per_minute", "gauge",
+                       "A recipient's baseline: the moving average of "
+                       "its count per minute (recipients with alert "
+                       "rules; as of its last request).");
+
+    for (i = 0; i < w->n; i++) {
+        a = &w->slots[i].a;
+
+        for (k = 0; k < DS_ALERT_FAIL_OPEN; k++) {
+            if (ds_load(&a->minutes[k]) == 0) {
+                continue;
+            }
+
+            labels[1] = ds_alert_metric_name((ds_alert_metric_t) k);
+            rc |= ds_mb_sample_as(b, "ds_alert_baseline_per_minute",
+                                  ds_mw_label(w, i), labels,
+                                  ds_load(&a->ewma_milli[k]), 1);
+        }
+    }
+
+    return rc;
+}
+
+
+static int
+ds_mw_redis(const ds_metrics_t *m, ds_metrics_buf_t *b)
+{
+    const char  *labels[3];
+    int64_t      in_flight, n;
+    uint64_t     up, down;
+    unsigned     i;
+    int          rc;
+
+    up = 0;
+    down = 0;
+    in_flight = 0;
+
+    for (i = 0; i < DS_METRICS_WORKERS; i++) {
+        if (__atomic_load_n(&m->worker[i].pid, __ATOMIC_ACQUIRE) == 0) {
+            continue;
+        }
+
+        if (ds_load(&m->worker[i].up)) {
+            up++;
+
+        } else {
+            down++;
+        }
+
+        n = ds_load(&m->worker[i].in_flight);
+        in_flight += n > 0 ? n : 0;
+    }
+
+    rc = ds_mb_family(b, "ds_redis_connections", "gauge",
+                      "Workers whose connection to Redis is up, and "
+                      "those whose is not (connecting, or down).");
+    labels[0] = "state";
+    labels[1] = "up";
+    labels[2] = NULL;
+    rc |= ds_mb_sample(b, "ds_redis_connections", NULL, labels, up);
+    labels[1] = "down";
+    rc |= ds_mb_sample(b, "ds_redis_connections", NULL, labels, down);
+
+    rc |= ds_mw_single(b, "ds_redis_commands_in_flight", "gauge",
+                       "Rate-limit commands sent to Redis whose reply has "
+                       "not been read yet, all workers.",
+                       (uint64_t) in_flight);
+    rc |= ds_mw_single(b, "ds_redis_command_timeouts_total", "counter",
+                       "Rate-limit commands that got no reply within "
+                       "ds_redis_timeout.",
+                       ds_load(&m->redis_timeouts));
+    rc |= ds_mw_single(b, "ds_redis_reconnects_total", "counter",
+                       "Connections to Redis made again by a worker after "
+                       "its first one was lost or refused.",
+                       ds_load(&m->redis_reconnects));
+
+    return rc;
+}
+
+
 int
 ds_metrics_write(const ds_metrics_t *m, const ds_metrics_info_t *info,
     ds_metrics_buf_t *out)
@@ -483,6 +629,16 @@ ds_metrics_write(const ds_metrics_t *m, const ds_metrics_info_t *info,
     rc |= ds_mw_single(out, "ds_audit_records_lost_total", "counter",
                        "Audit records lost to write errors.",
                        ds_load(&m->audit_lost));
+
+    rc |= ds_mw_alerts(&w, out, (info && info->now_ms > 0)
+                                ? info->now_ms : ds_time_now_ms());
+
+    rc |= ds_mw_redis(m, out);
+
+    rc |= ds_mw_single(out, "ds_config_load_errors_total", "counter",
+                       "Policy loads refused at a reload (the "
+                       "configuration in force stayed).",
+                       ds_load(&m->load_errors));
 
     rc |= ds_mw_single(out, "ds_metrics_recipients", "gauge",
                        "Recipients with their own label values; the rest "

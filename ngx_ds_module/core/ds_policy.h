@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "ds_alert.h"
 #include "ds_path.h"
 
 #define DS_ERR_MAX  1024
@@ -70,6 +71,7 @@ typedef enum {
     DS_REASON_FILE_STORE_ERROR,         /* file proxy: the store refused */
     DS_REASON_FILES_PROXY_NO_DIR,       /* file proxy: no directory-wide
                                            temporary credentials */
+    DS_REASON_ANOMALY_SUSPENDED,        /* an alert rule's "suspend" */
     DS_REASON_COUNT
 } ds_reason_t;
 
@@ -193,6 +195,10 @@ size_t ds_policy_token_count(const ds_policy_t *p);
 /* by exact id (dsctl explain, live revocation by recipient id) */
 const ds_recipient_t *ds_policy_find_recipient(const ds_policy_t *p,
     const char *id, size_t len);
+
+/* the recipient's alert rules ("alerts"); 0: none */
+size_t ds_policy_alerts(const ds_recipient_t *r,
+    const ds_alert_rule_t **rules);
 
 /* the HTTP status a denial with this reason answers with */
 int ds_reason_http_status(ds_reason_t reason);

@@ -809,6 +809,56 @@ ds_diff_contract(ds_diff_t *d, const ds_recipient_t *o,
 }
 
 
+/*
+ * Alert rules compare as sets of their texts. A "suspend" rule that goes
+ * (or changes: it goes, another comes) may let a recipient do more than
+ * before, so it is a widening; a new one a narrowing; rules that only
+ * alert change no access.
+ */
+static int
+ds_alert_in(const ds_recipient_t *r, const char *text)
+{
+    char    buf[160];
+    size_t  i;
+
+    for (i = 0; i < r->nalerts; i++) {
+        ds_alert_rule_text(&r->alerts[i], buf, sizeof(buf));
+        if (strcmp(buf, text) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ds_diff_alerts(ds_diff_t *d, const ds_recipient_t *o,
+    const ds_recipient_t *n)
+{
+    char    buf[160];
+    size_t  i;
+
+    ds_subject(d, "alerts");
+
+    for (i = 0; i < o->nalerts; i++) {
+        ds_alert_rule_text(&o->alerts[i], buf, sizeof(buf));
+        if (!ds_alert_in(n, buf)) {
+            ds_emit(d, o->alerts[i].suspend ? DS_DIFF_WIDEN : DS_DIFF_CHANGE,
+                    "alert rule removed: %s", buf);
+        }
+    }
+
+    for (i = 0; i < n->nalerts; i++) {
+        ds_alert_rule_text(&n->alerts[i], buf, sizeof(buf));
+        if (!ds_alert_in(o, buf)) {
+            ds_emit(d, n->alerts[i].suspend ? DS_DIFF_NARROW : DS_DIFF_CHANGE,
+                    "alert rule added: %s", buf);
+        }
+    }
+}
+
+
 /* --------------------------------------------------------- recipients */
 
 static void
@@ -832,6 +882,7 @@ ds_diff_recipient(ds_diff_t *d, const ds_recipient_t *o,
     ds_diff_contract(d, o, n);
     ds_diff_tokens(d, o, n);
     ds_diff_grants(d, o, n);
+    ds_diff_alerts(d, o, n);
 }
 
 

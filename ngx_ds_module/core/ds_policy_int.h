@@ -8,6 +8,7 @@
 #ifndef DS_POLICY_INT_H
 #define DS_POLICY_INT_H
 
+#include "ds_alert.h"
 #include "ds_cidr.h"
 #include "ds_policy.h"
 #include "ds_time.h"
@@ -128,6 +129,8 @@ struct ds_recipient_s {
     ds_rate_limit_t      rate_limit;
     ds_net_rules_t       networks;
     int64_t              review_by;     /* recertify before; then denied */
+    ds_alert_rule_t     *alerts;        /* "alerts" */
+    size_t               nalerts;
 };
 
 

@@ -37,6 +37,9 @@ int ds_ld_get(ds_ld_t *ld, json_t *obj, const char *key, json_type type,
 
 int ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r);
 
+/* ds_policy_alerts.c */
+int ds_ld_alerts(ds_ld_t *ld, json_t *obj, ds_recipient_t *r);
+
 /* ds_policy_net.c */
 int ds_ld_networks(ds_ld_t *ld, json_t *obj, ds_net_rules_t *rules);
 

@@ -97,7 +97,10 @@ static const ds_reason_def_t  ds_reasons[DS_REASON_COUNT] = {
       "The file could not be fetched from storage; retry later" },
     { "files_proxy_no_dir", 403, "PERMISSION_DENIED",
       "Temporary table credentials are not available: files of this "
-      "data are served through the gateway only" }
+      "data are served through the gateway only" },
+    { "anomaly_suspended", 403, "PERMISSION_DENIED",
+      "Access for this recipient is suspended for a while after unusual "
+      "activity" }
 };
 
 

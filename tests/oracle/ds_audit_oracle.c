@@ -873,6 +873,117 @@ ds_audit_lifecycle_record(ds_audit_format_t fmt, const char *type,
 }
 
 
+static json_t *
+ds_audit_alert_object(const ds_audit_alert_t *a, ds_audit_flags_t *fl)
+{
+    json_t  *o;
+
+    o = json_object();
+    json_object_set_new(o, "action", json_string(a->action));
+    json_object_set_new(o, "baseline", ds_int_or_null(a->baseline >= 0,
+                                                      a->baseline));
+    json_object_set_new(o, "metric", json_string(a->metric));
+    json_object_set_new(o, "observed", json_integer(a->observed));
+    json_object_set_new(o, "threshold", json_integer(a->threshold));
+    json_object_set_new(o, "until_ms", ds_int_or_null(a->until_ms != 0,
+                                                      a->until_ms));
+    json_object_set_new(o, "window",
+                        ds_audit_string(a->window, DS_AUDIT_CAP_DEFAULT,
+                                        "alert", fl));
+    json_object_set_new(o, "window_ms", json_integer(a->window_ms));
+
+    return o;
+}
+
+
+json_t *
+ds_audit_alert_record(ds_audit_format_t fmt, const ds_audit_alert_t *a)
+{
+    int               high, fail_open;
+    json_t           *o, *ds, *actor, *user, *api, *src, *pol, *unm;
+    ds_audit_flags_t  fl;
+
+    fl.sanitized = 0;
+    fl.shift = 0;
+    fl.bytes = 0;
+    fl.truncated = NULL;
+
+    if (fmt == DS_AUDIT_NATIVE) {
+        o = json_object();
+        if (o == NULL) {
+            return NULL;
+        }
+        json_object_set_new(o, "schema_version",
+                            json_integer(DS_AUDIT_SCHEMA_VERSION));
+        json_object_set_new(o, "type", json_string("alert"));
+        ds_set_time(o, "time", "time_ms", a->time_ms);
+        ds_set_str(o, "instance", ds_audit_cstr(a->instance),
+                   DS_AUDIT_CAP_DEFAULT, &fl);
+        json_object_set_new(o, "pid", json_integer(a->pid));
+        ds_set_str(o, "recipient", a->recipient, DS_AUDIT_CAP_DEFAULT, &fl);
+        ds_set_str(o, "request_id", a->request_id, DS_AUDIT_CAP_DEFAULT,
+                   &fl);
+        ds_set_str(o, "policy_version", a->policy_version,
+                   DS_AUDIT_CAP_DEFAULT, &fl);
+        json_object_set_new(o, "alert", ds_audit_alert_object(a, &fl));
+        return o;
+    }
+
+    fail_open = strcmp(a->metric, "fail_open") == 0;
+    high = strcmp(a->action, "suspend") == 0 || fail_open;
+
+    o = ds_ocsf_base(99, a->time_ms);
+    if (o == NULL) {
+        return NULL;
+    }
+    json_object_set_new(o, "severity_id", json_integer(high ? 4 : 3));
+    json_object_set_new(o, "severity", json_string(high ? "High"
+                                                        : "Medium"));
+    json_object_set_new(o, "message", json_string(
+        fail_open ? "access alert: the rate limiter failed open"
+        : high ? "access alert: recipient suspended"
+               : "access alert: threshold exceeded"));
+    json_object_set_new(o, "metadata",
+                        ds_ocsf_metadata(ds_audit_cstr(a->instance),
+                                         a->request_id, &fl));
+
+    actor = json_object();
+    json_object_set_new(actor, "app_name", json_string("ngx_ds"));
+    user = json_object();
+    ds_set_str(user, "uid", a->recipient, DS_AUDIT_CAP_DEFAULT, &fl);
+    json_object_set_new(actor, "user", user);
+    json_object_set_new(o, "actor", actor);
+
+    api = json_object();
+    json_object_set_new(api, "operation", json_string("dsAccessAlert"));
+    json_object_set_new(o, "api", api);
+
+    src = json_object();
+    ds_set_str(src, "hostname", ds_audit_cstr(a->instance),
+               DS_AUDIT_CAP_DEFAULT, &fl);
+    json_object_set_new(o, "src_endpoint", src);
+
+    if (ds_present(a->policy_version)) {
+        pol = json_object();
+        json_object_set_new(pol, "name", json_string("ds_policy"));
+        ds_set_str(pol, "uid", a->policy_version, DS_AUDIT_CAP_DEFAULT,
+                   &fl);
+        json_object_set_new(pol, "is_applied", json_true());
+        json_object_set_new(o, "policy", pol);
+    }
+
+    ds = json_object();
+    json_object_set_new(ds, "type", json_string("alert"));
+    json_object_set_new(ds, "pid", json_integer(a->pid));
+    json_object_set_new(ds, "alert", ds_audit_alert_object(a, &fl));
+    unm = json_object();
+    json_object_set_new(unm, "dsgw", ds);
+    json_object_set_new(o, "unmapped", unm);
+
+    return o;
+}
+
+
 /* ------------------------------------------------------------- seal */
 
 static json_t *

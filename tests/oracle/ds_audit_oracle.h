@@ -16,6 +16,10 @@ json_t *ds_audit_lifecycle_record(ds_audit_format_t fmt, const char *type,
     int64_t time_ms, const char *instance, long pid, uint64_t requests,
     uint64_t lost);
 
+/* an alert record (ds_audit_alert_t), without integrity */
+json_t *ds_audit_alert_record(ds_audit_format_t fmt,
+    const ds_audit_alert_t *a);
+
 /*
  * Adds the integrity block to rec (top-level "integrity", or
  * unmapped.dsgw.integrity plus metadata.sequence for OCSF records),

@@ -1376,6 +1376,108 @@ test_lifecycle_line_matches_jansson(void **state)
 }
 
 
+/* alert records: the writer against the oracle, and what they hold */
+static void
+test_alert_line_matches_jansson(void **state)
+{
+    static const char *const  recipients[] = {
+        "fraud-analytics", "", "r\xffx\x01\"y", NULL
+    };
+    static const char *const  metrics[] = {
+        "requests", "denials", "disclosed_bytes", "fail_open"
+    };
+
+    int               fmt, keyed;
+    char             *direct, *tree;
+    size_t            i, k, dlen, tlen;
+    json_t           *rec, *j, *al;
+    ds_audit_alert_t  al_in;
+    ds_audit_chain_t  a, b;
+
+    (void) state;
+
+    for (i = 0; recipients[i]; i++) {
+        for (k = 0; k < 4; k++) {
+            for (fmt = 0; fmt < 2; fmt++) {
+                for (keyed = 0; keyed < 2; keyed++) {
+                    memset(&al_in, 0, sizeof(al_in));
+                    al_in.time_ms = 1700000000123LL;
+                    al_in.instance = "gw-a";
+                    al_in.pid = 42;
+                    al_in.recipient = ds_audit_cstr(recipients[i]);
+                    al_in.request_id = ds_audit_cstr(k == 1 ? NULL
+                                                            : "req-1");
+                    al_in.policy_version = ds_audit_cstr(k == 2 ? NULL
+                                                                : "ab12");
+                    al_in.metric = metrics[k];
+                    al_in.action = (k == 1) ? "suspend" : "alert";
+                    al_in.window = ds_audit_cstr(k == 3 ? "1m" : "10s");
+                    al_in.window_ms = k == 3 ? 60000 : 10000;
+                    al_in.observed = 6 + (int64_t) k;
+                    al_in.threshold = 5;
+                    al_in.baseline = k == 0 ? 2 : -1;
+                    al_in.until_ms = k == 1 ? 1700000600123LL : 0;
+
+                    ds_audit_chain_init_id(&a, keyed ? seed : NULL,
+                                           keyed ? sizeof(seed) : 0, "al");
+                    ds_audit_chain_init_id(&b, keyed ? seed : NULL,
+                                           keyed ? sizeof(seed) : 0, "al");
+
+                    direct = ds_audit_alert_line(&a,
+                                 (ds_audit_format_t) fmt, &al_in, &dlen);
+                    rec = ds_audit_alert_record((ds_audit_format_t) fmt,
+                                                &al_in);
+                    tree = ds_audit_seal(&b, rec, &tlen);
+                    json_decref(rec);
+
+                    assert_non_null(direct);
+                    assert_non_null(tree);
+                    assert_int_equal(dlen, tlen);
+                    assert_memory_equal(direct, tree, dlen);
+
+                    /* what a SIEM reads off it */
+                    j = json_loadb(direct, dlen, 0, NULL);
+                    assert_non_null(j);
+                    al = fmt == DS_AUDIT_NATIVE
+                         ? json_object_get(j, "alert")
+                         : json_object_get(json_object_get(
+                               json_object_get(j, "unmapped"), "dsgw"),
+                               "alert");
+                    assert_non_null(al);
+                    assert_string_equal(json_string_value(
+                        json_object_get(al, "metric")), metrics[k]);
+                    assert_int_equal(json_integer_value(
+                        json_object_get(al, "observed")), 6 + (int) k);
+                    assert_int_equal(json_integer_value(
+                        json_object_get(al, "threshold")), 5);
+                    assert_true(k == 1
+                        ? json_integer_value(json_object_get(al, "until_ms"))
+                          == 1700000600123LL
+                        : json_is_null(json_object_get(al, "until_ms")));
+                    if (fmt == DS_AUDIT_NATIVE) {
+                        assert_string_equal(json_string_value(
+                            json_object_get(j, "type")), "alert");
+                    } else {
+                        assert_int_equal(json_integer_value(
+                            json_object_get(j, "severity_id")),
+                            (k == 1 || k == 3) ? 4 : 3);
+                    }
+                    json_decref(j);
+
+                    free(direct);
+                    free(tree);
+
+                    /* not a request record: chain-end does not count it */
+                    assert_int_equal(a.requests, 0);
+                    ds_audit_chain_free(&a);
+                    ds_audit_chain_free(&b);
+                }
+            }
+        }
+    }
+}
+
+
 /*
  * The member tables are what makes the writer's lines canonical: each
  * object's members sorted bytewise, and each object's members right
@@ -1519,6 +1621,7 @@ main(void)
         cmocka_unit_test(test_checkpoint_verify),
         cmocka_unit_test(test_direct_line_matches_jansson),
         cmocka_unit_test(test_lifecycle_line_matches_jansson),
+        cmocka_unit_test(test_alert_line_matches_jansson),
         cmocka_unit_test(test_member_tables_canonical),
         cmocka_unit_test(test_plain_prefix),
         cmocka_unit_test(test_query_name_rule),

@@ -982,6 +982,8 @@ test_reason_tables(void **state)
           "TEMPORARILY_UNAVAILABLE" },
         { DS_REASON_FILES_PROXY_NO_DIR, "files_proxy_no_dir", 403,
           "PERMISSION_DENIED" },
+        { DS_REASON_ANOMALY_SUSPENDED, "anomaly_suspended", 403,
+          "PERMISSION_DENIED" },
     };
     size_t  i;
 

@@ -279,6 +279,51 @@ test_grants(void **state)
 }
 
 
+/* alert rules: a suspension gone widens, a new one narrows */
+static void
+test_alert_rules(void **state)
+{
+    seen_t  s;
+
+    (void) state;
+
+#define ALERTS(a) \
+    POLICY("{\"id\": \"acme\", \"alerts\": [" a "]}")
+#define R_ALERT \
+    "{\"metric\": \"requests\", \"window\": \"1m\", \"above\": 600}"
+#define R_SUSP \
+    "{\"metric\": \"denials\", \"window\": \"5m\", \"factor\": 2.5," \
+    " \"min\": 20, \"action\": \"suspend\", \"suspend_for\": \"15m\"}"
+
+    /* the same rules in another order: no change */
+    assert_int_equal(diff(ALERTS(R_ALERT "," R_SUSP),
+                          ALERTS(R_SUSP "," R_ALERT), &s), 0);
+    assert_count(&s, 0);
+
+    assert_int_equal(diff(ALERTS(R_ALERT "," R_SUSP), ALERTS(""), &s), 1);
+    assert_seen(&s, "change|acme|alerts|alert rule removed: requests over "
+                "600 in 60s");
+    assert_seen(&s, "widen|acme|alerts|alert rule removed: denials over "
+                "2.500 x baseline (min 20) in 300s: suspend 900s");
+    assert_count(&s, 2);
+
+    assert_int_equal(diff(ALERTS(""), ALERTS(R_SUSP), &s), 0);
+    assert_seen(&s, "narrow|acme|alerts|alert rule added: denials over "
+                "2.500 x baseline (min 20) in 300s: suspend 900s");
+
+    /* a suspension's threshold raised: it goes and another comes */
+    assert_int_equal(diff(ALERTS(R_SUSP), ALERTS(
+        "{\"metric\": \"denials\", \"window\": \"5m\", \"factor\": 5,"
+        " \"min\": 20, \"action\": \"suspend\", \"suspend_for\": \"15m\"}"),
+        &s), 1);
+    assert_count(&s, 2);
+
+#undef ALERTS
+#undef R_ALERT
+#undef R_SUSP
+}
+
+
 static void
 test_places_and_limits(void **state)
 {
@@ -343,6 +388,7 @@ main(void)
         cmocka_unit_test(test_recipients_and_tokens),
         cmocka_unit_test(test_grants),
         cmocka_unit_test(test_places_and_limits),
+        cmocka_unit_test(test_alert_rules),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -497,6 +497,71 @@ test_expiring(void **state)
 }
 
 
+/* workers' Redis entries: claim, reload takeover, release, counts */
+static void
+test_redis(void **state)
+{
+    size_t         size;
+    char          *t;
+    void          *mem;
+    ds_metrics_t  *m;
+
+    (void) state;
+
+    size = ds_metrics_size(4);
+    mem = block(size);
+    m = ds_metrics_init(mem, size, 4, 1);
+    assert_non_null(m);
+
+    t = text(m, NULL);
+    assert_non_null(strstr(t, "ds_redis_connections{state=\"up\"} 0\n"));
+    assert_non_null(strstr(t, "ds_redis_connections{state=\"down\"} 0\n"));
+    assert_non_null(strstr(t, "ds_config_load_errors_total 0\n"));
+    free(t);
+
+    /* two workers; one connects, sends 3, reads 1 reply */
+    ds_metrics_redis_state(m, 0, 100, 0);
+    ds_metrics_redis_state(m, 1, 101, 0);
+    ds_metrics_redis_state(m, 0, 100, 1);
+    ds_metrics_redis_in_flight(m, 0, 100, 1);
+    ds_metrics_redis_in_flight(m, 0, 100, 1);
+    ds_metrics_redis_in_flight(m, 0, 100, 1);
+    ds_metrics_redis_in_flight(m, 0, 100, -1);
+    ds_metrics_redis_event(m, DS_METRICS_REDIS_TIMEOUT);
+    ds_metrics_redis_event(m, DS_METRICS_REDIS_RECONNECT);
+    ds_metrics_redis_event(m, DS_METRICS_REDIS_RECONNECT);
+    ds_metrics_load_error(m);
+    /* out of range: ignored */
+    ds_metrics_redis_state(m, DS_METRICS_WORKERS, 102, 1);
+
+    t = text(m, NULL);
+    assert_non_null(strstr(t, "ds_redis_connections{state=\"up\"} 1\n"));
+    assert_non_null(strstr(t, "ds_redis_connections{state=\"down\"} 1\n"));
+    assert_non_null(strstr(t, "ds_redis_commands_in_flight 2\n"));
+    assert_non_null(strstr(t, "ds_redis_command_timeouts_total 1\n"));
+    assert_non_null(strstr(t, "ds_redis_reconnects_total 2\n"));
+    assert_non_null(strstr(t, "ds_config_load_errors_total 1\n"));
+    free(t);
+
+    /* a reload: worker 0's successor takes the entry, in flight anew */
+    ds_metrics_redis_state(m, 0, 200, 0);
+    /* the old one's late replies and its exit leave it alone */
+    ds_metrics_redis_in_flight(m, 0, 100, -1);
+    ds_metrics_redis_state(m, 0, 100, -1);
+    ds_metrics_redis_in_flight(m, 0, 200, 1);
+    /* worker 1 exits for good */
+    ds_metrics_redis_state(m, 1, 101, -1);
+
+    t = text(m, NULL);
+    assert_non_null(strstr(t, "ds_redis_connections{state=\"up\"} 0\n"));
+    assert_non_null(strstr(t, "ds_redis_connections{state=\"down\"} 1\n"));
+    assert_non_null(strstr(t, "ds_redis_commands_in_flight 1\n"));
+    free(t);
+
+    free(mem);
+}
+
+
 int
 main(void)
 {
@@ -508,6 +573,7 @@ main(void)
         cmocka_unit_test(test_shared_processes),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_expiring),
+        cmocka_unit_test(test_redis),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

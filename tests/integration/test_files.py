@@ -135,7 +135,9 @@ def test_download_byte_identical(nginx, tmp_path, keys, store):
     assert r.status_code == 200
     assert r.headers["Content-Length"] == str(len(DATA))
     assert r.content == b""
-    assert store.requests()[-1]["method"] == "HEAD"
+    # the store logs a request after answering it: wait, do not race
+    wait_for(lambda: store.requests()[-1]["method"] == "HEAD",
+             what="the HEAD in the store's log")
 
     # one audit record per download, without the link itself
     wait_for(lambda: len(records(ng)) >= 6, what="audit records")

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ds_audit.h"
+#include "ds_buf.h"
 
 
 #define DS_AUDIT_RECORD_LABEL  "dsgw-audit-v1 record"    /* + NUL + C(R) */
@@ -27,16 +28,6 @@
 #define DS_AUDIT_RECORD_MAX    (DS_AUDIT_LINE_MAX - DS_AUDIT_SEAL_MAX)
 
 
-typedef struct {
-    char          *p;
-    size_t         len;
-    size_t         cap;
-    int            failed;
-    const void    *mark;        /* object where "mac" would be sorted in */
-    size_t         mark_at;     /* ... at this offset (0: not yet) */
-} ds_buf_t;
-
-
 /* what cleaning one string found */
 typedef struct {
     size_t         len;         /* bytes written to out */
@@ -45,25 +36,6 @@ typedef struct {
     unsigned       truncated:1; /* cut at the cap */
 } ds_clean_t;
 
-
-/* room for n more bytes and a NUL; -1 (and b->failed) without memory */
-int ds_buf_reserve(ds_buf_t *b, size_t n);
-void ds_buf_grow_add(ds_buf_t *b, const char *s, size_t n);
-
-
-/* records are built from many short pieces: the common case inline */
-static inline void
-ds_buf_add(ds_buf_t *b, const char *s, size_t n)
-{
-    if (b->len + n < b->cap && !b->failed) {
-        memcpy(b->p + b->len, s, n);
-        b->len += n;
-        b->p[b->len] = '\0';
-        return;
-    }
-
-    ds_buf_grow_add(b, s, n);
-}
 
 /*
  * Untrusted bytes to valid UTF-8 (invalid sequences and NUL become

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "ds_alert.h"
+#include "ds_buf.h"
 #include "ds_path.h"
 #include "ds_policy.h"
 
@@ -132,12 +133,7 @@ typedef struct {
 
 
 /* an output buffer that grows (malloc); free p when done */
-typedef struct {
-    char       *p;
-    size_t      len;
-    size_t      cap;
-    int         failed;                 /* out of memory: p is partial */
-} ds_metrics_buf_t;
+typedef ds_buf_t  ds_metrics_buf_t;
 
 
 /* bytes a table for max_recipients needs (its "(other)" and "(none)") */

@@ -15,49 +15,13 @@
 #include "ds_time.h"
 
 
-static int
-ds_mb_reserve(ds_metrics_buf_t *b, size_t n)
-{
-    size_t   cap;
-    char    *p;
-
-    if (b->failed) {
-        return -1;
-    }
-
-    if (b->len + n <= b->cap) {
-        return 0;
-    }
-
-    cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + n) {
-        cap *= 2;
-    }
-
-    p = realloc(b->p, cap);
-    if (p == NULL) {
-        b->failed = 1;
-        return -1;
-    }
-
-    b->p = p;
-    b->cap = cap;
-
-    return 0;
-}
-
-
+/* the writers below chain their results with | */
 static int
 ds_mb_add(ds_metrics_buf_t *b, const char *s, size_t n)
 {
-    if (ds_mb_reserve(b, n) != 0) {
-        return -1;
-    }
+    ds_buf_add(b, s, n);
 
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-
-    return 0;
+    return b->failed ? -1 : 0;
 }
 
 

@@ -12,7 +12,7 @@
 
 #include "dsctl.h"
 #include "dsctl_policy.h"
-#include "ds_policy_int.h"
+#include "ds_policy_ends.h"
 #include "ds_time.h"
 
 
@@ -35,12 +35,12 @@ typedef struct {
 
 
 static int
-dsctl_add(dsctl_items_t *l, int64_t ends, const char *kind,
-    const char *recipient, const char *id)
+dsctl_add(const ds_policy_end_t *e, void *ctx)
 {
-    dsctl_item_t  *a;
+    dsctl_items_t  *l = ctx;
+    dsctl_item_t   *a;
 
-    if (ends == DS_TIME_NONE || ends >= l->until) {
+    if (e->ends >= l->until) {
         return 0;
     }
 
@@ -53,32 +53,12 @@ dsctl_add(dsctl_items_t *l, int64_t ends, const char *kind,
         l->items = a;
     }
 
-    l->items[l->n].ends = ends;
-    l->items[l->n].kind = kind;
-    l->items[l->n].recipient = recipient;
-    l->items[l->n].id = id;
-    l->items[l->n].grant = NULL;
+    l->items[l->n].ends = e->ends;
+    l->items[l->n].kind = ds_end_kind_name(e->kind);
+    l->items[l->n].recipient = e->recipient->id;
+    l->items[l->n].id = e->id;
+    l->items[l->n].grant = e->grant;
     l->n++;
-
-    return 0;
-}
-
-
-static int
-dsctl_add_grant(dsctl_items_t *l, const ds_recipient_t *r,
-    const ds_grant_t *g, int64_t ends, const char *kind)
-{
-    size_t  n;
-
-    n = l->n;
-
-    if (dsctl_add(l, ends, kind, r->id, "grant") != 0) {
-        return -1;
-    }
-
-    if (l->n > n) {
-        l->items[n].grant = g;
-    }
 
     return 0;
 }
@@ -102,44 +82,9 @@ dsctl_cmp_items(const void *a, const void *b)
 static int
 dsctl_collect(const ds_policy_t *p, dsctl_items_t *l)
 {
-    const ds_recipient_t *const  *rs;
-    const ds_recipient_t         *r;
-    size_t                        i, j, n;
-    int                           rc;
+    int  rc;
 
-    n = ds_policy_recipients(p, &rs);
-    rc = 0;
-
-    for (i = 0; rc == 0 && i < n; i++) {
-        r = rs[i];
-
-        rc |= dsctl_add(l, r->valid_until, "contract", r->id,
-                        r->contract_id ? r->contract_id : "-");
-
-        for (j = 0; j < r->nattestations; j++) {
-            rc |= dsctl_add(l, r->attestations[j].expires, "attestation",
-                            r->id, r->attestations[j].type);
-        }
-
-        for (j = 0; j < r->ntokens; j++) {
-            rc |= dsctl_add(l, r->tokens[j].expires, "token", r->id,
-                            r->tokens[j].id);
-        }
-
-        /* recertification: past review_by, access ends */
-        rc |= dsctl_add(l, r->review_by, "review", r->id, "recipient");
-
-        for (j = 0; j < r->ngrants; j++) {
-            rc |= dsctl_add_grant(l, r, &r->grants[j],
-                                  r->grants[j].review_by, "review");
-
-            if (r->grants[j].approval.present) {
-                rc |= dsctl_add_grant(l, r, &r->grants[j],
-                                      r->grants[j].approval.expires,
-                                      "approval");
-            }
-        }
-    }
+    rc = ds_policy_each_end(p, dsctl_add, l);
 
     /* qsort(NULL, 0, ...) is undefined behaviour */
     if (l->n > 1) {

@@ -4,14 +4,40 @@
  */
 
 #include "ds_metrics.h"
-#include "ds_policy_int.h"
-#include "ds_time.h"
+#include "ds_policy_ends.h"
+
+
+typedef struct {
+    int64_t                  now_ms;
+    int64_t                  until;
+    ds_metrics_expiring_t   *out;
+} ds_metrics_soon_t;
 
 
 static int
-ds_metrics_ends_within(int64_t ends, int64_t now_ms, int64_t until)
+ds_metrics_count_end(const ds_policy_end_t *e, void *ctx)
 {
-    return ends != DS_TIME_NONE && ends >= now_ms && ends < until;
+    ds_metrics_soon_t  *s = ctx;
+
+    if (e->ends < s->now_ms || e->ends >= s->until) {
+        return 0;
+    }
+
+    switch (e->kind) {
+    case DS_END_CONTRACT:
+        s->out->contracts++;
+        break;
+    case DS_END_ATTESTATION:
+        s->out->attestations++;
+        break;
+    case DS_END_TOKEN:
+        s->out->tokens++;
+        break;
+    default:
+        break;                  /* reviews and approvals: not credentials */
+    }
+
+    return 0;
 }
 
 
@@ -19,37 +45,15 @@ void
 ds_metrics_expiring(const ds_policy_t *p, int64_t now_ms, int64_t within_ms,
     ds_metrics_expiring_t *out)
 {
-    const ds_recipient_t *const  *rs;
-    const ds_recipient_t         *r;
-    size_t                        i, j, n;
-    int64_t                       until;
+    ds_metrics_soon_t  s;
 
     out->tokens = 0;
     out->contracts = 0;
     out->attestations = 0;
 
-    if (p == NULL) {
-        return;
-    }
+    s.now_ms = now_ms;
+    s.until = now_ms + within_ms;
+    s.out = out;
 
-    until = now_ms + within_ms;
-    n = ds_policy_recipients(p, &rs);
-
-    for (i = 0; i < n; i++) {
-        r = rs[i];
-
-        out->contracts += ds_metrics_ends_within(r->valid_until, now_ms,
-                                                 until);
-
-        for (j = 0; j < r->nattestations; j++) {
-            out->attestations += ds_metrics_ends_within(
-                                     r->attestations[j].expires, now_ms,
-                                     until);
-        }
-
-        for (j = 0; j < r->ntokens; j++) {
-            out->tokens += ds_metrics_ends_within(r->tokens[j].expires,
-                                                  now_ms, until);
-        }
-    }
+    (void) ds_policy_each_end(p, ds_metrics_count_end, &s);
 }

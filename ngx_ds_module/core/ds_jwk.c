@@ -168,13 +168,26 @@ ds_jwk_rsa(json_t *jwk, const char **why)
         goto done;
     }
 
-    *why = "OpenSSL could not build the RSA key";
     bn = BN_bin2bn(n, (int) nn, NULL);
     be = BN_bin2bn(e, (int) ne, NULL);
     bld = OSSL_PARAM_BLD_new();
 
-    if (bn == NULL || be == NULL || bld == NULL
-        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn)
+    if (bn == NULL || be == NULL || bld == NULL) {
+        goto done;
+    }
+
+    /*
+     * fromdata takes any numbers; e = 1 (or an even e or n) would let
+     * anyone "sign", since verification would be the identity
+     */
+    if (!BN_is_odd(bn) || !BN_is_odd(be) || BN_is_one(be)) {
+        *why = "an RSA key needs an odd n and an odd e >= 3";
+        goto done;
+    }
+
+    *why = "OpenSSL could not build the RSA key";
+
+    if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn)
         || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be))
     {
         goto done;

@@ -538,13 +538,13 @@ ds_jwt_in(const char *s, const char *const *values, size_t n,
 int
 ds_jwt_aud_match(const ds_jwt_t *jwt, const char *const *auds, size_t n)
 {
-    return ds_jwt_claim_match(jwt, "aud", auds, n, NULL);
+    return ds_jwt_claim_match(jwt, "aud", auds, n, 1, NULL);
 }
 
 
 int
 ds_jwt_claim_match(const ds_jwt_t *jwt, const char *claim,
-    const char *const *values, size_t n, const char **matched)
+    const char *const *values, size_t n, int arrays, const char **matched)
 {
     size_t   i;
     json_t  *v, *m;
@@ -553,6 +553,10 @@ ds_jwt_claim_match(const ds_jwt_t *jwt, const char *claim,
 
     if (json_is_string(v)) {
         return ds_jwt_in(json_string_value(v), values, n, matched);
+    }
+
+    if (!arrays) {
+        return 0;
     }
 
     json_array_foreach(v, i, m) {

@@ -138,11 +138,12 @@ int ds_jwt_aud_match(const ds_jwt_t *jwt, const char *const *auds,
 
 /*
  * 1 if the claim named holds one of values: a string claim equal to a
- * value, or an array claim (groups) with a string member equal to one.
- * The matched value is stored in *matched.
+ * value, or, only if arrays (aud, groups), an array claim with a string
+ * member equal to one; a subject such as sub is one string, so an
+ * array there matches nothing. The matched value is stored in *matched.
  */
 int ds_jwt_claim_match(const ds_jwt_t *jwt, const char *claim,
-    const char *const *values, size_t n, const char **matched);
+    const char *const *values, size_t n, int arrays, const char **matched);
 
 /* jwt:<kid or ->:<16 hex of sha256(jti or the whole token)>, out >= 64 */
 void ds_jwt_token_id(const ds_jwt_t *jwt, const char *token, size_t len,

@@ -77,6 +77,44 @@ typedef struct {
 } ds_attestation_t;
 
 
+typedef struct ds_jwks_s  ds_jwks_t;
+typedef struct ds_issuer_s  ds_issuer_t;
+
+
+/* a recipient's "federation" entry: whose JWTs are this recipient's */
+typedef struct {
+    const char          *issuer_name;
+    const ds_issuer_t   *issuer;        /* resolved after every file */
+    const char         **audiences;     /* any may match aud */
+    size_t               naudiences;
+    const char          *subject_claim; /* "sub", "azp", ..., "groups" */
+    unsigned             membership:1;  /* an array claim (groups) */
+    const char         **subjects;
+    size_t               nsubjects;
+} ds_federation_t;
+
+
+/* one (recipient, entry) under its issuer, for the request path */
+typedef struct {
+    const ds_recipient_t   *recipient;
+    const ds_federation_t  *fed;
+} ds_fed_ref_t;
+
+
+/* top-level "issuers": an identity provider trusted for JWTs */
+struct ds_issuer_s {
+    const char          *issuer;        /* exact iss */
+    const char          *jwks_file;     /* as written, NULL if inline */
+    ds_jwks_t           *jwks;          /* owned (OpenSSL keys) */
+    unsigned             algorithms;    /* DS_JWT_* bits */
+    int64_t              leeway;        /* seconds */
+    int64_t              max_lifetime;  /* seconds, 0: none */
+    const char          *source;        /* file it came from */
+    ds_fed_ref_t        *refs;          /* malloc'ed */
+    size_t               nrefs;
+};
+
+
 typedef struct {
     const char          *id;
     unsigned char        sha256[DS_DIGEST_LEN];
@@ -128,6 +166,9 @@ struct ds_recipient_s {
     ds_rate_limit_t      rate_limit;
     ds_net_rules_t       networks;
     int64_t              review_by;     /* recertify before; then denied */
+
+    ds_federation_t     *federation;    /* JWTs of its own IdP (#15) */
+    size_t               nfederation;
 };
 
 
@@ -178,6 +219,11 @@ struct ds_policy_s {
     size_t               napproval_tags;
     unsigned             separate_author:1;  /* approver != author */
     const char          *approvals_source;   /* file that set it */
+
+    /* "issuers" (ds_policy_fed.c): malloc'ed, all files */
+    ds_issuer_t         *issuers;
+    size_t               nissuers;
+    size_t               cap_issuers;
 };
 
 
@@ -211,6 +257,18 @@ int ds_grant_covers(const ds_grant_t *g, ds_op_t op, const char *share,
  */
 const char *ds_grant_approval_tag(const ds_policy_t *p, const ds_grant_t *g,
     const ds_class_t **cls);
+
+/* ds_policy_fed.c */
+const ds_issuer_t *ds_policy_find_issuer(const ds_policy_t *p,
+    const char *iss);
+void ds_policy_free_issuers(ds_policy_t *p);
+
+/*
+ * ds_decide_jwt.c: the recipient a JWT bearer maps to, or NULL with v
+ * denied; *handled 0 when the bearer is not JWT-shaped at all
+ */
+const ds_recipient_t *ds_decide_jwt(const ds_policy_t *p,
+    const ds_facts_t *f, ds_verdict_t *v, int *handled);
 
 /* ds_country.c: ISO 3166-1 alpha-2 assigned codes (and XK) */
 int ds_country_code_valid(const char *s, size_t len);

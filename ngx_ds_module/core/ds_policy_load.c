@@ -818,7 +818,7 @@ ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r)
 {
     static const char *const  keys[] = {
         "id", "display_name", "status", "contract", "tokens", "countries",
-        "rate_limit", "grants", "networks", "review_by", NULL
+        "rate_limit", "grants", "networks", "review_by", "federation", NULL
     };
     const char               *status;
     json_t                   *arr, *v;
@@ -862,6 +862,7 @@ ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r)
         || ds_ld_rate_limit(ld, o, &r->rate_limit) != 0
         || ds_ld_networks(ld, o, &r->networks) != 0
         || ds_ld_time(ld, o, "review_by", &r->review_by) != 0
+        || ds_ld_federation(ld, o, r) != 0
         || ds_ld_get(ld, o, "tokens", JSON_ARRAY, 0, &arr) != 0)
     {
         return -1;

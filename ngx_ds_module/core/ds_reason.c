@@ -97,7 +97,27 @@ static const ds_reason_def_t  ds_reasons[DS_REASON_COUNT] = {
       "The file could not be fetched from storage; retry later" },
     { "files_proxy_no_dir", 403, "PERMISSION_DENIED",
       "Temporary table credentials are not available: files of this "
-      "data are served through the gateway only" }
+      "data are served through the gateway only" },
+    { "jwt_malformed", 401, "UNAUTHENTICATED",
+      "The bearer token is not a well-formed JWT" },
+    { "jwt_expired", 401, "UNAUTHENTICATED",
+      "The JWT has expired" },
+    { "jwt_not_yet_valid", 401, "UNAUTHENTICATED",
+      "The JWT is not valid yet" },
+    { "jwt_bad_signature", 401, "UNAUTHENTICATED",
+      "The JWT signature does not verify" },
+    { "jwt_issuer_unknown", 401, "UNAUTHENTICATED",
+      "The JWT issuer is not trusted" },
+    { "jwt_audience", 401, "UNAUTHENTICATED",
+      "The JWT audience is not accepted" },
+    { "jwt_subject", 401, "UNAUTHENTICATED",
+      "The JWT subject is not a recipient" },
+    { "jwt_alg", 401, "UNAUTHENTICATED",
+      "The JWT signing algorithm is not accepted" },
+    { "jwt_key_unknown", 401, "UNAUTHENTICATED",
+      "The JWT signing key is not known" },
+    { "jwt_lifetime", 401, "UNAUTHENTICATED",
+      "The JWT lifetime is longer than accepted" }
 };
 
 

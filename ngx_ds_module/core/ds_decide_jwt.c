@@ -1,0 +1,250 @@
+/*
+ * The decision's first step for a JWT bearer (issue #15): which
+ * recipient, if any, the token is. ds_decide() asks here only when the
+ * bearer is no static token of the policy; everything after the
+ * recipient (status, contract, grants, purpose, country, networks, the
+ * rate limit and live revocation) is the same as for static tokens.
+ *
+ * The token is read untrusted for its iss, which picks the issuer and
+ * so the keys; after the signature and the times verify, the issuer's
+ * federation entries are matched on aud and the subject claim. One
+ * recipient must match: none is jwt_audience or jwt_subject, two is
+ * ambiguous and also jwt_subject (fail closed).
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ds_jwt.h"
+#include "ds_policy_int.h"
+
+
+static void
+ds_jwt_deny(ds_verdict_t *v, ds_reason_t reason, const char *detail)
+{
+    v->allow = 0;
+    v->reason = reason;
+    v->http_status = ds_reason_http_status(reason);
+    snprintf(v->detail, sizeof(v->detail), "%s",
+             detail ? detail : ds_reason_message(reason));
+}
+
+
+/* every ds_jwt_rc_t to a reason and a message safe for the client */
+static void
+ds_jwt_deny_rc(ds_verdict_t *v, ds_jwt_rc_t rc)
+{
+    ds_reason_t  reason;
+    const char  *d;
+
+    d = NULL;
+
+    switch (rc) {
+    case DS_JWT_TOO_LONG:
+    case DS_JWT_MALFORMED:
+        reason = DS_REASON_JWT_MALFORMED;
+        d = "The JWT is not three strict base64url parts of JSON objects "
+            "with a string alg and NumericDate times";
+        break;
+    case DS_JWT_DUPLICATE:
+        reason = DS_REASON_JWT_MALFORMED;
+        d = "The JWT has a member twice in its header or claims";
+        break;
+    case DS_JWT_CRIT:
+        reason = DS_REASON_JWT_MALFORMED;
+        d = "The JWT has a crit header, which is not supported";
+        break;
+    case DS_JWT_EXP_MISSING:
+        reason = DS_REASON_JWT_MALFORMED;
+        d = "The JWT has no exp claim, which is required";
+        break;
+    case DS_JWT_ALG_NONE:
+        reason = DS_REASON_JWT_ALG;
+        d = "Unsigned JWTs (alg none) are not accepted";
+        break;
+    case DS_JWT_ALG_HMAC:
+        reason = DS_REASON_JWT_ALG;
+        d = "HMAC-signed JWTs (HS256, HS384, HS512) are not accepted";
+        break;
+    case DS_JWT_ALG_UNKNOWN:
+    case DS_JWT_ALG_DENIED:
+        reason = DS_REASON_JWT_ALG;
+        d = "The JWT signing algorithm is not accepted for this issuer";
+        break;
+    case DS_JWT_ALG_KEY:
+        reason = DS_REASON_JWT_ALG;
+        d = "The JWT signing algorithm does not fit the key its kid names";
+        break;
+    case DS_JWT_KEY_UNKNOWN:
+        reason = DS_REASON_JWT_KEY_UNKNOWN;
+        d = "No key of the issuer has the JWT's kid (or there is no kid "
+            "and the issuer has several keys)";
+        break;
+    case DS_JWT_SIG_LENGTH:
+    case DS_JWT_BAD_SIGNATURE:
+        reason = DS_REASON_JWT_BAD_SIGNATURE;
+        break;
+    case DS_JWT_ISSUER:
+        reason = DS_REASON_JWT_ISSUER_UNKNOWN;
+        break;
+    case DS_JWT_EXPIRED:
+        reason = DS_REASON_JWT_EXPIRED;
+        break;
+    case DS_JWT_NOT_YET_VALID:
+        reason = DS_REASON_JWT_NOT_YET_VALID;
+        d = "The JWT is not valid yet (nbf or iat is in the future)";
+        break;
+    case DS_JWT_LIFETIME:
+        reason = DS_REASON_JWT_LIFETIME;
+        d = "The JWT lives longer (exp after iat or nbf) than the data "
+            "provider accepts for this issuer";
+        break;
+    case DS_JWT_AUDIENCE:
+        reason = DS_REASON_JWT_AUDIENCE;
+        break;
+    case DS_JWT_SUBJECT:
+        reason = DS_REASON_JWT_SUBJECT;
+        break;
+    default:
+        reason = DS_REASON_SERVER_ERROR;
+        break;
+    }
+
+    ds_jwt_deny(v, reason, d);
+}
+
+
+/* the kid and the jti hash for the audit, from jwt:<kid>:<hash> */
+static void
+ds_jwt_ids(ds_verdict_t *v, const ds_jwt_t *jwt, const char *tok,
+    size_t len)
+{
+    const char  *colon;
+    size_t       n;
+
+    ds_jwt_token_id(jwt, tok, len, v->jwt.token_id, sizeof(v->jwt.token_id));
+
+    colon = strrchr(v->jwt.token_id, ':');
+    if (colon == NULL) {
+        return;
+    }
+
+    snprintf(v->jwt.jti_hash, sizeof(v->jwt.jti_hash), "%s", colon + 1);
+
+    if (jwt->kid != NULL) {
+        n = (size_t) (colon - (v->jwt.token_id + 4));
+        if (n >= sizeof(v->jwt.kid)) {
+            n = sizeof(v->jwt.kid) - 1;
+        }
+        memcpy(v->jwt.kid, v->jwt.token_id + 4, n);
+        v->jwt.kid[n] = '\0';
+    }
+}
+
+
+const ds_recipient_t *
+ds_decide_jwt(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v,
+    int *handled)
+{
+    size_t                 i;
+    ds_jwt_t               jwt;
+    ds_jwt_rc_t            rc;
+    ds_jwt_opts_t          opts;
+    const char            *matched, *claim;
+    const ds_issuer_t     *is;
+    const ds_fed_ref_t    *ref;
+    const ds_recipient_t  *r;
+    int                    aud_ok;
+
+    *handled = 0;
+
+    if (!ds_jwt_looks_like(f->token, f->token_len)) {
+        return NULL;
+    }
+
+    /* three dotted base64url parts: no static token is made like that */
+    *handled = 1;
+
+    rc = ds_jwt_parse(f->token, f->token_len, &jwt);
+    if (rc != DS_JWT_OK) {
+        ds_jwt_deny_rc(v, rc);
+        return NULL;
+    }
+
+    v->jwt.present = 1;
+    v->jwt.exp = jwt.has_exp ? jwt.exp : 0;
+    ds_jwt_ids(v, &jwt, f->token, f->token_len);
+
+    is = ds_policy_find_issuer(p, jwt.iss);
+    if (is == NULL) {
+        ds_jwt_deny(v, DS_REASON_JWT_ISSUER_UNKNOWN, jwt.iss == NULL
+                    ? "The JWT has no iss claim"
+                    : "The JWT issuer is not trusted by this data provider");
+        ds_jwt_free(&jwt);
+        return NULL;
+    }
+
+    v->jwt.issuer = is->issuer;
+
+    opts.issuer = is->issuer;
+    opts.algorithms = is->algorithms;
+    opts.leeway = is->leeway;
+    opts.max_lifetime = is->max_lifetime;
+
+    rc = ds_jwt_verify(&jwt, is->jwks, &opts, f->now_ms / 1000);
+    if (rc != DS_JWT_OK) {
+        ds_jwt_deny_rc(v, rc);
+        ds_jwt_free(&jwt);
+        return NULL;
+    }
+
+    r = NULL;
+    aud_ok = 0;
+    claim = NULL;
+    matched = NULL;
+
+    for (i = 0; i < is->nrefs; i++) {
+        ref = &is->refs[i];
+
+        if (!ds_jwt_aud_match(&jwt, ref->fed->audiences,
+                              ref->fed->naudiences))
+        {
+            continue;
+        }
+
+        aud_ok = 1;
+
+        if (!ds_jwt_claim_match(&jwt, ref->fed->subject_claim,
+                                ref->fed->subjects, ref->fed->nsubjects,
+                                ref->fed->membership, &matched))
+        {
+            continue;
+        }
+
+        if (r != NULL && r != ref->recipient) {
+            ds_jwt_deny(v, DS_REASON_JWT_SUBJECT, "The JWT matches more "
+                        "than one recipient; the data provider must make "
+                        "its federation entries distinct");
+            ds_jwt_free(&jwt);
+            return NULL;
+        }
+
+        if (r == NULL) {
+            r = ref->recipient;
+            claim = ref->fed->subject_claim;
+            v->jwt.subject = matched;
+        }
+    }
+
+    ds_jwt_free(&jwt);
+
+    if (r == NULL) {
+        ds_jwt_deny(v, aud_ok ? DS_REASON_JWT_SUBJECT
+                              : DS_REASON_JWT_AUDIENCE, NULL);
+        return NULL;
+    }
+
+    v->jwt.subject_claim = claim;
+
+    return r;
+}

@@ -606,7 +606,7 @@ ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
 
         /* not a static token: perhaps a JWT of a recipient's IdP */
         if (t == NULL) {
-            r = ds_decide_jwt(p, f, v, &handled);
+            r = ds_decide_jwt(p, f, d, v, &handled);
 
             if (handled && r == NULL) {
                 return;

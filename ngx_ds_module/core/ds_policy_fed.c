@@ -647,4 +647,7 @@ ds_policy_free_issuers(ds_policy_t *p)
     free(p->issuers);
     p->issuers = NULL;
     p->nissuers = 0;
+
+    free(p->jwt_cache);
+    p->jwt_cache = NULL;
 }

@@ -224,6 +224,13 @@ struct ds_policy_s {
     ds_issuer_t         *issuers;
     size_t               nissuers;
     size_t               cap_issuers;
+
+    /*
+     * verified JWTs (ds_decide_jwt.c): the one part of a loaded policy
+     * that changes, allocated on first use, so each nginx worker (and
+     * dsctl) has its own; freed with the policy, so never stale
+     */
+    struct ds_jwt_cache_s  *jwt_cache;
 };
 
 
@@ -268,7 +275,8 @@ void ds_policy_free_issuers(ds_policy_t *p);
  * denied; *handled 0 when the bearer is not JWT-shaped at all
  */
 const ds_recipient_t *ds_decide_jwt(const ds_policy_t *p,
-    const ds_facts_t *f, ds_verdict_t *v, int *handled);
+    const ds_facts_t *f, const unsigned char digest[DS_DIGEST_LEN],
+    ds_verdict_t *v, int *handled);
 
 /* ds_country.c: ISO 3166-1 alpha-2 assigned codes (and XK) */
 int ds_country_code_valid(const char *s, size_t len);

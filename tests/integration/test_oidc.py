@@ -463,3 +463,43 @@ def test_json_schema_knows_federation(idp, tmp_path):
     bad = fed_policy(idp, "jwks.json")
     del bad["recipients"][0]["federation"][0]["audiences"]
     assert not v.is_valid(bad)
+
+
+def test_policy_explain_jwt(idp, tmp_path):
+    jwks = idp.write_jwks(tmp_path / "jwks.json")
+    path = write_policy(tmp_path / "policy.json", fed_policy(idp, jwks))
+    tokfile = tmp_path / "token.jwt"
+
+    tokfile.write_text(idp.token_for("dp-app") + "\n")
+    r = dsctl("policy", "explain", path, "--jwt", str(tokfile), "GET",
+              SHARES + "/provider_directory/schemas")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "decision:   allow" in r.stdout
+    assert "recipient:  distribution-partner" in r.stdout
+    assert "jwt issuer: " + idp.issuer in r.stdout
+    assert 'jwt match:  groups "dp-readers"' in r.stdout
+    assert "jwt kid:    " + idp.kid in r.stdout
+    assert "token id:   jwt:" + idp.kid + ":" in r.stdout
+    # the token is never echoed
+    assert tokfile.read_text().strip() not in r.stdout + r.stderr
+
+    # why not: a token for another audience
+    tokfile.write_text(idp.token_for("fraud-etl", aud="another-api"))
+    r = dsctl("policy", "explain", path, "--jwt", str(tokfile), "GET",
+              SHARES)
+    assert r.returncode == 1
+    assert "reason:     jwt_audience" in r.stdout
+    assert "jwt match:  - (no federation entry)" in r.stdout
+    assert "recipient:  -" in r.stdout
+
+    # expired at --at
+    tokfile.write_text(idp.token_for("fraud-etl"))
+    r = dsctl("policy", "explain", path, "--jwt", str(tokfile),
+              "--at", "2099-01-01T00:00:00Z", "GET", SHARES)
+    assert r.returncode == 1
+    assert "reason:     jwt_expired" in r.stdout
+
+    r = dsctl("policy", "explain", path, "--jwt", str(tmp_path / "none"),
+              "GET", SHARES)
+    assert r.returncode == 2
+    assert "--jwt" in r.stderr

@@ -426,6 +426,60 @@ test_downstream(void **state)
 }
 
 
+/* the per-process cache of verified tokens changes no answer */
+static void
+test_cache(void **state)
+{
+    char          c[512], *t;
+    ds_facts_t    f;
+    ds_verdict_t  v1, v2;
+
+    (void) state;
+
+    snprintf(c, sizeof(c), "{\"iss\": \"" ISS "\", \"sub\": \"svc-acme\", "
+             "\"aud\": \"ds\", \"exp\": %d, \"jti\": \"cache-1\"}",
+             NOW + 100);
+    t = tok(c);
+
+    decide(t, DS_OP_QUERY_TABLE, "sales", &v1);
+    decide(t, DS_OP_QUERY_TABLE, "sales", &v2);      /* a hit */
+    assert_int_equal(v1.reason, DS_REASON_ALLOWED);
+    assert_int_equal(v2.reason, DS_REASON_ALLOWED);
+    assert_string_equal(v2.recipient_id, "acme");
+    assert_ptr_equal(v2.token_id, v2.jwt.token_id);
+    assert_string_equal(v1.token_id, v2.token_id);
+    assert_string_equal(v2.jwt.issuer, ISS);
+    assert_string_equal(v2.jwt.subject, "svc-acme");
+    assert_string_equal(v2.jwt.kid, "k1");
+    assert_int_equal(v2.jwt.exp, NOW + 100);
+
+    /* the grants still apply on a hit */
+    decide(t, DS_OP_QUERY_TABLE, "beta", &v2);
+    assert_int_equal(v2.reason, DS_REASON_NOT_ENTITLED);
+
+    /* a cached token expires like any other: exp + the 60 s leeway */
+    memset(&f, 0, sizeof(f));
+    f.op = DS_OP_LIST_SHARES;
+    f.token = t;
+    f.token_len = strlen(t);
+    f.now_ms = (int64_t) (NOW + 159) * 1000;
+    ds_decide(policy, &f, &v2);
+    assert_int_equal(v2.reason, DS_REASON_ALLOWED);
+    f.now_ms = (int64_t) (NOW + 160) * 1000;
+    ds_decide(policy, &f, &v2);
+    assert_int_equal(v2.reason, DS_REASON_JWT_EXPIRED);
+    f.now_ms = (int64_t) NOW * 1000;
+    ds_decide(policy, &f, &v2);
+    assert_int_equal(v2.reason, DS_REASON_ALLOWED);
+
+    /* one byte changed is another token: verified, and refused */
+    t[strlen(t) - 3] = t[strlen(t) - 3] == 'A' ? 'B' : 'A';
+    decide(t, DS_OP_LIST_SHARES, NULL, &v2);
+    assert_int_equal(v2.reason, DS_REASON_JWT_BAD_SIGNATURE);
+    free(t);
+}
+
+
 static void
 load_fails(const char *text, const char *want)
 {
@@ -538,6 +592,7 @@ main(void)
         cmocka_unit_test(test_maps_to_recipient),
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_downstream),
+        cmocka_unit_test(test_cache),
         cmocka_unit_test(test_loader),
     };
 

@@ -592,6 +592,22 @@ ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
     if (f->token_id) {
         t = ds_policy_find_token_id(p, f->token_id);
 
+        /* a JWT's id: the recipient stands for the token (no exp here) */
+        if (t == NULL && f->jwt_recipient != NULL
+            && strncmp(f->token_id, "jwt:", 4) == 0)
+        {
+            r = ds_policy_find_recipient(p, f->jwt_recipient,
+                                         f->jwt_recipient_len);
+            if (r != NULL && r->nfederation > 0) {
+                memset(&jt, 0, sizeof(jt));
+                jt.id = f->token_id;
+                jt.not_before = DS_TIME_NONE;
+                jt.expires = DS_TIME_NONE;
+                jt.recipient = r;
+                t = &jt;
+            }
+        }
+
     } else if (f->token_malformed) {
         ds_deny(v, DS_REASON_TOKEN_MALFORMED);
         return;

@@ -132,6 +132,13 @@ typedef struct {
      * never handed out
      */
     int             files_proxy;
+    /*
+     * a file link handed to a JWT recipient (issue #15) names its token
+     * id, jwt:..., which no policy holds: with token_id so, the
+     * recipient the link names, if it still has federation entries
+     */
+    const char     *jwt_recipient;
+    size_t          jwt_recipient_len;
 } ds_facts_t;
 
 

@@ -693,6 +693,12 @@ ds_ld_token(ds_ld_t *ld, json_t *o, ds_recipient_t *r, ds_token_t *t)
         return -1;
     }
 
+    if (strncmp(t->id, "jwt:", 4) == 0) {
+        ds_ld_push(ld, "id", 0);
+        return ds_ld_fail(ld, "must not begin with \"jwt:\", the ids of "
+                          "JWT bearers (docs/oidc.md)");
+    }
+
     old = ds_ld_push(ld, "sha256", 0);
 
     if (len != 64) {

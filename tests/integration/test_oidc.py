@@ -25,6 +25,7 @@ from conftest import (PREFIX, TOKENS, UPSTREAM_TOKEN, bearer, dsctl,
                       make_policy, write_policy)
 from oidc_idp import ASSERTION_TYPE, TestIdP, b64u, sign_raw
 from test_audit import records, requests_of
+from test_files import keys  # noqa: F401  (fixture: dsctl files keygen)
 from test_ratelimit import redis_conf
 
 SHARES = PREFIX + "/shares"
@@ -503,3 +504,41 @@ def test_policy_explain_jwt(idp, tmp_path):
               "GET", SHARES)
     assert r.returncode == 2
     assert "--jwt" in r.stderr
+
+
+def test_file_proxy_links_of_a_jwt_recipient(nginx, idp, tmp_path, keys,
+                                             store, store_upstream):
+    # file proxy mode: links handed to a JWT recipient carry its jwt: id
+    # and are re-checked live through the recipient, as static ones are
+    from test_files_proxy import FILES, TABLE, files_of
+    jwks = idp.write_jwks(tmp_path / "jwks.json")
+    audit = str(tmp_path / "audit.log")
+    ng = nginx(policy=fed_policy(idp, jwks), upstream_port=store_upstream.port,
+               http_extra=("    ds_files_key k1 %s;\n    ds_audit_log %s;\n"
+                           % (keys["k1"], audit)),
+               location_extra=(
+                   "            proxy_set_header Accept-Encoding \"\";\n"
+                   "            ds_files_proxy http://$host:$server_port"
+                   "%s;\n" % FILES),
+               server_extra=("        location %s {\n"
+                             "            ds_files on;\n"
+                             "            proxy_pass $ds_file_url;\n"
+                             "        }\n" % FILES))
+    tok = idp.token_for("fraud-etl")
+    r = requests.post(ng.url(TABLE + "/query"), json={}, timeout=10,
+                      headers={"Authorization": "Bearer " + tok})
+    assert r.status_code == 200, r.text
+    links = files_of(r.content)
+    assert len(links) == 3
+    for f in links.values():
+        d = requests.get(f["url"], timeout=10)
+        assert d.status_code == 200, d.text
+        assert len(d.content) > 0
+
+    recs = [json.loads(x) for x in open(audit) if '"type":"request"' in x]
+    downloads = [x for x in recs if x.get("file")]
+    assert len(downloads) == 3
+    assert all(x["recipient"] == "fraud-analytics" for x in downloads)
+    assert all(x["token_id"] == recs[0]["token_id"] for x in downloads)
+    assert recs[0]["token_id"].startswith("jwt:")
+    assert tok not in open(audit).read()

@@ -20,6 +20,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 
+#include "ds_decide_file.h"
 #include "ds_policy.h"
 #include "ds_time.h"
 #include "jwt_b64.h"
@@ -480,6 +481,53 @@ test_cache(void **state)
 }
 
 
+/* file proxy mode: a link handed to a JWT recipient is re-checked live */
+static void
+test_file_link(void **state)
+{
+    ds_verdict_t      v;
+    ds_cap_claims_t   c;
+    ds_file_names_t   names;
+    static const char  tid[] = "jwt:k1:0123456789abcdef";
+
+    (void) state;
+
+    memset(&c, 0, sizeof(c));
+    c.recipient = "acme";
+    c.recipient_len = 4;
+    c.token_id = tid;
+    c.token_id_len = sizeof(tid) - 1;
+    c.share = "sales";
+    c.share_len = 5;
+    c.schema = "s";
+    c.schema_len = 1;
+    c.table = "t";
+    c.table_len = 1;
+
+    ds_decide_file(policy, &c, NULL, NULL, (int64_t) NOW * 1000, &names, &v);
+    assert_int_equal(v.reason, DS_REASON_ALLOWED);
+    assert_string_equal(v.recipient_id, "acme");
+    assert_string_equal(v.token_id, tid);
+
+    /* the grant is what decides, as for a static token's link */
+    c.share = "beta";
+    c.share_len = 4;
+    ds_decide_file(policy, &c, NULL, NULL, (int64_t) NOW * 1000, &names, &v);
+    assert_int_equal(v.reason, DS_REASON_NOT_ENTITLED);
+
+    /* a suspended recipient; one that does not exist */
+    c.share = "sales";
+    c.share_len = 5;
+    c.recipient = "gone";
+    ds_decide_file(policy, &c, NULL, NULL, (int64_t) NOW * 1000, &names, &v);
+    assert_int_equal(v.reason, DS_REASON_RECIPIENT_SUSPENDED);
+    c.recipient = "nope";
+    ds_decide_file(policy, &c, NULL, NULL, (int64_t) NOW * 1000, &names, &v);
+    assert_int_equal(v.reason, DS_REASON_TOKEN_UNKNOWN);
+    assert_int_equal(v.http_status, 403);
+}
+
+
 static void
 load_fails(const char *text, const char *want)
 {
@@ -573,6 +621,13 @@ test_loader(void **state)
         ds_policy_free(pol);
     }
 
+    /* static token ids cannot pose as JWT ids */
+    POL(ISSUER(""), "{\"id\": \"a\", \"tokens\": [{\"id\": \"jwt:x\", "
+        "\"sha256\": \"" "0000000000000000000000000000000000000000000000"
+        "000000000000000000\"}]}");
+    load_fails(p, "$.recipients[0].tokens[0].id: must not begin with "
+               "\"jwt:\"");
+
     /* an issuer twice across two documents is caught */
     snprintf(p, sizeof(p), "{\"version\": 1, \"issuers\": {" ISSUER("") ", "
              ISSUER("") "}, \"recipients\": []}", jwk_text, jwk_text);
@@ -593,6 +648,7 @@ main(void)
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_downstream),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_file_link),
         cmocka_unit_test(test_loader),
     };
 

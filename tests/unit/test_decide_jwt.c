@@ -22,6 +22,7 @@
 
 #include "ds_decide_file.h"
 #include "ds_policy.h"
+#include "ds_policy_diff.h"
 #include "ds_time.h"
 #include "jwt_b64.h"
 
@@ -528,6 +529,118 @@ test_file_link(void **state)
 }
 
 
+typedef struct {
+    char    lines[32][700];
+    size_t  n;
+} seen_t;
+
+
+static void
+collect(void *data, const ds_diff_item_t *it)
+{
+    seen_t  *s = data;
+
+    if (s->n < 32) {
+        snprintf(s->lines[s->n++], sizeof(s->lines[0]), "%s|%s|%s|%s",
+                 ds_diff_kind_name(it->kind),
+                 it->recipient ? it->recipient : "-", it->subject,
+                 it->text);
+    }
+}
+
+
+static int
+seen(const seen_t *s, const char *line)
+{
+    size_t  i;
+
+    for (i = 0; i < s->n; i++) {
+        if (strcmp(s->lines[i], line) == 0) {
+            return 1;
+        }
+    }
+
+    fprintf(stderr, "not seen: %s\n", line);
+    for (i = 0; i < s->n; i++) {
+        fprintf(stderr, "  %s\n", s->lines[i]);
+    }
+    return 0;
+}
+
+
+/* dsctl policy diff: more tokens let in is a widening */
+static void
+test_diff(void **state)
+{
+    char          a[8192], b[8192], err[DS_ERR_MAX], k1[2048];
+    size_t        w;
+    seen_t        s;
+    ds_policy_t  *pa, *pb;
+
+    (void) state;
+
+    jwk_of(rsa, "k1", k1, sizeof(k1));
+
+#define DOC(buf, keys, extra, fed)                                         \
+    snprintf(buf, sizeof(buf), "{\"version\": 1, \"issuers\": {\"" ISS     \
+             "\": {\"jwks\": {\"keys\": [" keys "]}" extra "}}, "          \
+             "\"recipients\": [{\"id\": \"a\", \"federation\": [" fed    \
+             "]}]}", jwk_text, k1)
+
+    DOC(a, "%s%.0s", "", "{\"issuer\": \"" ISS "\", \"audiences\": "
+        "[\"ds\", \"x\"], \"subjects\": [\"s1\", \"s2\"]}");
+    DOC(b, "%s, %s", ", \"algorithms\": [\"RS256\"], \"leeway\": 120",
+        "{\"issuer\": \"" ISS "\", \"audiences\": [\"ds\", \"y\"], "
+        "\"subjects\": [\"s1\", \"s3\"]}, {\"issuer\": \"" ISS "\", "
+        "\"audiences\": [\"ds\"], \"subject_claim\": \"groups\", "
+        "\"subjects\": [\"g\"]}");
+
+    pa = ds_policy_load_buffer("old.json", a, strlen(a), err, sizeof(err));
+    pb = ds_policy_load_buffer("new.json", b, strlen(b), err, sizeof(err));
+    if (pa == NULL || pb == NULL) {
+        fail_msg("%s", err);
+    }
+
+    memset(&s, 0, sizeof(s));
+    w = ds_policy_diff(pa, pb, collect, &s);
+
+    assert_true(seen(&s, "widen|-|issuer " ISS "|key k1 added"));
+    assert_true(seen(&s, "narrow|-|issuer " ISS "|algorithms removed: "
+                     "RS384, RS512, PS256, ES256, ES384, EdDSA"));
+    assert_true(seen(&s, "widen|-|issuer " ISS "|leeway 60s -> 120s"));
+    assert_true(seen(&s, "widen|a|federation " ISS " sub|subjects added: "
+                     "s3"));
+    assert_true(seen(&s, "narrow|a|federation " ISS " sub|subjects "
+                     "removed: s2"));
+    assert_true(seen(&s, "widen|a|federation " ISS " sub|audiences added: "
+                     "y"));
+    assert_true(seen(&s, "narrow|a|federation " ISS " sub|audiences "
+                     "removed: x"));
+    assert_true(seen(&s, "widen|a|federation " ISS " groups|federation "
+                     "entry added: groups g"));
+    assert_int_equal(w, 5);
+
+    /* and back: the reverse of each */
+    memset(&s, 0, sizeof(s));
+    w = ds_policy_diff(pb, pa, collect, &s);
+    assert_true(seen(&s, "narrow|-|issuer " ISS "|key k1 removed"));
+    assert_true(seen(&s, "narrow|a|federation " ISS " groups|federation "
+                     "entry removed"));
+    assert_true(seen(&s, "widen|-|issuer " ISS "|algorithms added: RS384, "
+                     "RS512, PS256, ES256, ES384, EdDSA"));
+
+    /* the same policy: nothing */
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(ds_policy_diff(pa, pa, collect, &s), 0);
+    assert_int_equal(s.n, 0);
+
+    ds_policy_free(pa);
+    ds_policy_free(pb);
+    (void) w;
+#undef DOC
+}
+
+
 static void
 load_fails(const char *text, const char *want)
 {
@@ -649,6 +762,7 @@ main(void)
         cmocka_unit_test(test_downstream),
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_file_link),
+        cmocka_unit_test(test_diff),
         cmocka_unit_test(test_loader),
     };
 

@@ -146,7 +146,7 @@ class TestIdP:
     def token_endpoint(self):
         return self.issuer + "/token"
 
-    def start(self):
+    def start(self, port=0):
         idp = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -194,7 +194,7 @@ class TestIdP:
                     "token_type": "Bearer", "expires_in": idp.ttl,
                     "scope": form.get("scope", "")})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever,
                          daemon=True).start()

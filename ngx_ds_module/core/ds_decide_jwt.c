@@ -254,18 +254,112 @@ ds_jwt_keep(const ds_policy_t *p, const unsigned char *digest,
 }
 
 
+typedef struct {
+    const ds_recipient_t  *r;
+    const char            *claim;
+    const char            *matched;     /* the policy's value */
+    int                    ambiguous;
+} ds_jwt_match_t;
+
+
+/* the entries holding (claim, value) whose audience the token has */
+static void
+ds_jwt_lookup(const ds_issuer_t *is, const ds_jwt_t *jwt, const char *claim,
+    const char *value, ds_jwt_match_t *m)
+{
+    int                  cmp;
+    size_t               lo, hi, mid;
+    const ds_fed_key_t  *key;
+    const ds_fed_ref_t  *ref;
+
+    lo = 0;
+    hi = is->nkeys;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        cmp = strcmp(is->keys[mid].claim, claim);
+        if (cmp == 0) {
+            cmp = strcmp(is->keys[mid].value, value);
+        }
+        if (cmp < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+
+    for ( /* void */ ; lo < is->nkeys; lo++) {
+        key = &is->keys[lo];
+
+        if (strcmp(key->claim, claim) != 0 || strcmp(key->value, value) != 0)
+        {
+            break;
+        }
+
+        ref = &is->refs[key->ref];
+
+        if (!ds_jwt_aud_match(jwt, ref->fed->audiences,
+                              ref->fed->naudiences))
+        {
+            continue;
+        }
+
+        if (m->r != NULL && m->r != ref->recipient) {
+            m->ambiguous = 1;
+            return;
+        }
+
+        if (m->r == NULL) {
+            m->r = ref->recipient;
+            m->claim = ref->fed->subject_claim;
+            m->matched = key->value;
+        }
+    }
+}
+
+
+/* some entry of the issuer accepts one of the token's audiences */
+static int
+ds_jwt_aud_known(const ds_issuer_t *is, const ds_jwt_t *jwt)
+{
+    size_t       i;
+    json_t      *aud, *e;
+    const char  *s;
+
+    aud = json_object_get(jwt->claims, "aud");
+
+    if (json_is_string(aud)) {
+        s = json_string_value(aud);
+        return bsearch(&s, is->auds, is->nauds, sizeof(char *),
+                       ds_fed_str_cmp) != NULL;
+    }
+
+    json_array_foreach(aud, i, e) {
+        s = json_string_value(e);
+        if (s != NULL && bsearch(&s, is->auds, is->nauds, sizeof(char *),
+                                 ds_fed_str_cmp) != NULL)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 const ds_recipient_t *
 ds_decide_jwt(const ds_policy_t *p, const ds_facts_t *f,
     const unsigned char digest[DS_DIGEST_LEN], ds_verdict_t *v,
     int *handled)
 {
-    size_t                 i;
+    size_t                 i, k;
+    json_t                *c, *e;
     ds_jwt_t               jwt;
     ds_jwt_rc_t            rc;
     ds_jwt_opts_t          opts;
-    const char            *matched, *claim;
+    const char            *claim;
+    ds_jwt_match_t         m;
     const ds_issuer_t     *is;
-    const ds_fed_ref_t    *ref;
     const ds_recipient_t  *r;
     int                    aud_ok;
 
@@ -316,43 +410,41 @@ ds_decide_jwt(const ds_policy_t *p, const ds_facts_t *f,
         return NULL;
     }
 
-    r = NULL;
-    aud_ok = 0;
-    claim = NULL;
-    matched = NULL;
+    memset(&m, 0, sizeof(m));
 
-    for (i = 0; i < is->nrefs; i++) {
-        ref = &is->refs[i];
+    for (k = 0; k < is->nclaims && !m.ambiguous; k++) {
+        c = json_object_get(jwt.claims, is->claims[k]);
 
-        if (!ds_jwt_aud_match(&jwt, ref->fed->audiences,
-                              ref->fed->naudiences))
-        {
+        if (json_is_string(c)) {
+            ds_jwt_lookup(is, &jwt, is->claims[k], json_string_value(c), &m);
             continue;
         }
 
-        aud_ok = 1;
-
-        if (!ds_jwt_claim_match(&jwt, ref->fed->subject_claim,
-                                ref->fed->subjects, ref->fed->nsubjects,
-                                ref->fed->membership, &matched))
-        {
+        /* membership for group claims; a subject is one string */
+        if (strcmp(is->claims[k], "groups") != 0) {
             continue;
         }
 
-        if (r != NULL && r != ref->recipient) {
-            ds_jwt_deny(v, DS_REASON_JWT_SUBJECT, "The JWT matches more "
-                        "than one recipient; the data provider must make "
-                        "its federation entries distinct");
-            ds_jwt_free(&jwt);
-            return NULL;
-        }
-
-        if (r == NULL) {
-            r = ref->recipient;
-            claim = ref->fed->subject_claim;
-            v->jwt.subject = matched;
+        json_array_foreach(c, i, e) {
+            if (json_is_string(e) && !m.ambiguous) {
+                ds_jwt_lookup(is, &jwt, is->claims[k], json_string_value(e),
+                              &m);
+            }
         }
     }
+
+    if (m.ambiguous) {
+        ds_jwt_deny(v, DS_REASON_JWT_SUBJECT, "The JWT matches more than "
+                    "one recipient; the data provider must make its "
+                    "federation entries distinct");
+        ds_jwt_free(&jwt);
+        return NULL;
+    }
+
+    r = m.r;
+    claim = m.claim;
+    v->jwt.subject = m.matched;
+    aud_ok = (r != NULL) || ds_jwt_aud_known(is, &jwt);
 
     ds_jwt_free(&jwt);
 

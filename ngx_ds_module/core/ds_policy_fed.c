@@ -558,24 +558,138 @@ ds_fed_fail(ds_ld_t *ld, size_t i, size_t j, const char *msg)
 }
 
 
+int
+ds_fed_key_cmp(const void *a, const void *b)
+{
+    int                  c;
+    const ds_fed_key_t  *x = a, *y = b;
+
+    c = strcmp(x->claim, y->claim);
+    if (c == 0) {
+        c = strcmp(x->value, y->value);
+    }
+    if (c == 0) {
+        /* load order within one (claim, value): messages name the first */
+        c = (x->ref > y->ref) - (x->ref < y->ref);
+    }
+
+    return c;
+}
+
+
+int
+ds_fed_str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+
 /*
- * After every file: each entry's issuer is configured; no two
- * recipients claim the same (issuer, claim, value) for a common
- * audience, or one token would be two recipients'. (Entries on
- * different claims can still both match a token: the request path
- * denies that as ambiguous.) Then each issuer gets its entries.
+ * The issuer's index: every (claim, value) of its entries and every
+ * audience, sorted, so a token costs a few binary searches however
+ * many recipients share the issuer; and so is the load-time check that
+ * no two recipients claim one (claim, value) for a common audience (or
+ * one token would be two recipients'), which compares only entries
+ * with equal keys. (Entries on different claims can still both match a
+ * token: the request path denies that as ambiguous.)
  */
+static int
+ds_fed_index(ds_ld_t *ld, ds_issuer_t *is)
+{
+    char                   msg[768];
+    size_t                 i, j, k, n, na;
+    const char            *aud, *sub;
+    const ds_fed_ref_t    *a, *b;
+    const ds_federation_t *fe;
+
+    for (i = 0, n = 0, na = 0; i < is->nrefs; i++) {
+        n += is->refs[i].fed->nsubjects;
+        na += is->refs[i].fed->naudiences;
+    }
+
+    is->keys = malloc((n ? n : 1) * sizeof(ds_fed_key_t));
+    is->auds = malloc((na ? na : 1) * sizeof(char *));
+    if (is->keys == NULL || is->auds == NULL) {
+        snprintf(ld->err, ld->err_size, "out of memory");
+        return -1;
+    }
+
+    for (i = 0; i < is->nrefs; i++) {
+        fe = is->refs[i].fed;
+
+        for (j = 0; j < fe->nsubjects; j++) {
+            is->keys[is->nkeys].claim = fe->subject_claim;
+            is->keys[is->nkeys].value = fe->subjects[j];
+            is->keys[is->nkeys].ref = i;
+            is->nkeys++;
+        }
+
+        for (j = 0; j < fe->naudiences; j++) {
+            is->auds[is->nauds++] = fe->audiences[j];
+        }
+
+        for (k = 0; k < is->nclaims; k++) {
+            if (strcmp(is->claims[k], fe->subject_claim) == 0) {
+                break;
+            }
+        }
+
+        if (k == is->nclaims
+            && is->nclaims < sizeof(is->claims) / sizeof(is->claims[0]))
+        {
+            is->claims[is->nclaims++] = fe->subject_claim;
+        }
+    }
+
+    qsort(is->keys, is->nkeys, sizeof(ds_fed_key_t), ds_fed_key_cmp);
+    qsort(is->auds, is->nauds, sizeof(char *), ds_fed_str_cmp);
+
+    for (i = 0; i < is->nkeys; i = j) {
+        for (j = i + 1; j < is->nkeys
+                        && strcmp(is->keys[j].claim, is->keys[i].claim) == 0
+                        && strcmp(is->keys[j].value, is->keys[i].value) == 0;
+             j++)
+        {
+            /* void */
+        }
+
+        /* one (claim, value): two recipients with a common audience? */
+        for (k = i + 1; k < j; k++) {
+            for (n = i; n < k; n++) {
+                a = &is->refs[is->keys[n].ref];
+                b = &is->refs[is->keys[k].ref];
+
+                if (a->recipient != b->recipient
+                    && ds_fed_overlap(b->fed->audiences, b->fed->naudiences,
+                                      a->fed->audiences, a->fed->naudiences,
+                                      &aud))
+                {
+                    sub = is->keys[k].value;
+                    snprintf(msg, sizeof(msg), "%s \"%.200s\" for "
+                             "audience \"%.100s\" is also recipient "
+                             "\"%s\"'s: one token would be two "
+                             "recipients'", b->fed->subject_claim, sub, aud,
+                             a->recipient->id);
+                    return ds_fed_fail(ld, b->ri, b->fj, msg);
+                }
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* after every file: each entry's issuer is configured; then the index */
 int
 ds_ld_check_federation(ds_ld_t *ld)
 {
     char                    msg[768];
-    size_t                  i, j, k;
+    size_t                  i, j;
     ds_policy_t            *p;
     ds_issuer_t            *is;
     ds_fed_ref_t           *ref;
-    const char             *aud, *sub;
     ds_federation_t        *fe;
-    const ds_federation_t  *other;
 
     p = ld->p;
 
@@ -592,27 +706,6 @@ ds_ld_check_federation(ds_ld_t *ld)
 
             fe->issuer = is;
 
-            for (k = 0; k < is->nrefs; k++) {
-                other = is->refs[k].fed;
-
-                if (is->refs[k].recipient != p->recipients[i]
-                    && strcmp(other->subject_claim, fe->subject_claim) == 0
-                    && ds_fed_overlap(fe->subjects, fe->nsubjects,
-                                      other->subjects, other->nsubjects,
-                                      &sub)
-                    && ds_fed_overlap(fe->audiences, fe->naudiences,
-                                      other->audiences, other->naudiences,
-                                      &aud))
-                {
-                    snprintf(msg, sizeof(msg), "%s \"%.200s\" for "
-                             "audience \"%.100s\" is also recipient "
-                             "\"%s\"'s: one token would be two "
-                             "recipients'", fe->subject_claim, sub, aud,
-                             is->refs[k].recipient->id);
-                    return ds_fed_fail(ld, i, j, msg);
-                }
-            }
-
             /* powers of two: realloc when nrefs is 0, 1, 2, 4, 8 ... */
             if ((is->nrefs & (is->nrefs - 1)) == 0) {
                 ref = realloc(is->refs, (is->nrefs ? is->nrefs * 2 : 1)
@@ -626,7 +719,15 @@ ds_ld_check_federation(ds_ld_t *ld)
 
             is->refs[is->nrefs].recipient = p->recipients[i];
             is->refs[is->nrefs].fed = fe;
+            is->refs[is->nrefs].ri = i;
+            is->refs[is->nrefs].fj = j;
             is->nrefs++;
+        }
+    }
+
+    for (i = 0; i < p->nissuers; i++) {
+        if (ds_fed_index(ld, &p->issuers[i]) != 0) {
+            return -1;
         }
     }
 
@@ -642,6 +743,8 @@ ds_policy_free_issuers(ds_policy_t *p)
     for (i = 0; i < p->nissuers; i++) {
         ds_jwks_free(p->issuers[i].jwks);
         free(p->issuers[i].refs);
+        free(p->issuers[i].keys);
+        free(p->issuers[i].auds);
     }
 
     free(p->issuers);

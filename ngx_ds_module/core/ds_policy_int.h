@@ -98,7 +98,17 @@ typedef struct {
 typedef struct {
     const ds_recipient_t   *recipient;
     const ds_federation_t  *fed;
+    size_t                  ri;         /* indexes, for load messages */
+    size_t                  fj;
 } ds_fed_ref_t;
+
+
+/* one (claim, value) of an entry: the issuer's index, sorted */
+typedef struct {
+    const char             *claim;
+    const char             *value;
+    size_t                  ref;        /* into the issuer's refs */
+} ds_fed_key_t;
 
 
 /* top-level "issuers": an identity provider trusted for JWTs */
@@ -112,6 +122,17 @@ struct ds_issuer_s {
     const char          *source;        /* file it came from */
     ds_fed_ref_t        *refs;          /* malloc'ed */
     size_t               nrefs;
+
+    /*
+     * the request path's index (malloc'ed): every (claim, value) of
+     * the entries, sorted; every audience, sorted; the claims in use
+     */
+    ds_fed_key_t        *keys;
+    size_t               nkeys;
+    const char         **auds;
+    size_t               nauds;
+    const char          *claims[8];
+    size_t               nclaims;
 };
 
 
@@ -268,6 +289,8 @@ const char *ds_grant_approval_tag(const ds_policy_t *p, const ds_grant_t *g,
 /* ds_policy_fed.c */
 const ds_issuer_t *ds_policy_find_issuer(const ds_policy_t *p,
     const char *iss);
+int ds_fed_key_cmp(const void *a, const void *b);
+int ds_fed_str_cmp(const void *a, const void *b);
 void ds_policy_free_issuers(ds_policy_t *p);
 
 /*

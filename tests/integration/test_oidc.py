@@ -22,7 +22,7 @@ import requests
 from jwcrypto import jwk
 
 from conftest import (PREFIX, TOKENS, UPSTREAM_TOKEN, bearer, dsctl,
-                      make_policy, write_policy)
+                      make_policy, wait_for, write_policy)
 from oidc_idp import ASSERTION_TYPE, TestIdP, b64u, sign_raw
 from test_audit import records, requests_of
 from test_files import keys  # noqa: F401  (fixture: dsctl files keygen)
@@ -113,6 +113,15 @@ def gw(nginx, idp, tmp_path):
     return ng, log
 
 
+def audited(log, n):
+    """the request records, once n are written (the log phase runs
+    after the answer reached the client)"""
+    def enough():
+        return os.path.exists(log) and len(requests_of(records(log))) >= n
+    wait_for(enough, what="%d audit records" % n)
+    return requests_of(records(log))
+
+
 def profile(ng, idp, cid, secret):
     return {"shareCredentialsVersion": 2, "type": "oauth_client_credentials",
             "endpoint": ng.url(PREFIX), "tokenEndpoint": idp.token_endpoint,
@@ -162,10 +171,10 @@ def test_oauth_client_credentials_profile_end_to_end(gw, idp, upstream):
     assert client.token not in json.dumps(upstream.requests())
 
     # audit: issuer, subject, kid, jti hash, exp; never the token
+    reqs = audited(log, 2)
     text = open(log).read()
     assert client.token not in text
     assert client.token.split(".")[2] not in text
-    reqs = requests_of(records(log))
     assert len(reqs) == 2
     for rec in reqs:
         assert rec["recipient"] == "fraud-analytics"
@@ -192,7 +201,7 @@ def test_groups_and_static_tokens_side_by_side(gw, idp, upstream):
     # a static token of the same policy still works, with no jwt record
     r = requests.get(ng.url(SHARES), headers=bearer("dist"), timeout=10)
     assert r.status_code == 200
-    recs = requests_of(records(log))
+    recs = audited(log, 2)
     assert recs[-1]["token_id"] == "dp-1"
     assert recs[-1]["jwt"] is None
     assert recs[-2]["jwt"]["subject"] == "dp-readers"
@@ -325,10 +334,10 @@ def test_hostile_tokens(gw, idp, upstream):
                    "aud": ["other", AUD], "iat": now, "exp": now + 600})
     assert get(ng, ok).status_code == 200
 
+    reasons = [r["reason"] for r in audited(log, len(cases) + 1)]
     text = open(log).read()
     for name, tok, reason in cases:
         assert tok not in text, name
-    reasons = [r["reason"] for r in requests_of(records(log))]
     assert reasons == [c[2] for c in cases] + ["allowed"]
 
 
@@ -535,7 +544,7 @@ def test_file_proxy_links_of_a_jwt_recipient(nginx, idp, tmp_path, keys,
         assert d.status_code == 200, d.text
         assert len(d.content) > 0
 
-    recs = [json.loads(x) for x in open(audit) if '"type":"request"' in x]
+    recs = audited(audit, 4)
     downloads = [x for x in recs if x.get("file")]
     assert len(downloads) == 3
     assert all(x["recipient"] == "fraud-analytics" for x in downloads)

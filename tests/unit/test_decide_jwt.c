@@ -641,6 +641,67 @@ test_diff(void **state)
 }
 
 
+/* many recipients on one issuer: each token finds its own (indexed) */
+static void
+test_many_recipients(void **state)
+{
+    char          *doc, *o, err[DS_ERR_MAX], c[512], *t;
+    size_t         i, n, cap;
+    ds_policy_t   *big, *saved;
+    ds_verdict_t   v;
+
+    (void) state;
+
+    n = 30000;
+    cap = 200 + strlen(jwk_text) + n * 256;
+    doc = malloc(cap);
+    assert_non_null(doc);
+    o = doc + snprintf(doc, cap, "{\"version\": 1, \"issuers\": {\"" ISS2
+                       "\": {\"jwks\": {\"keys\": [%s]}}}, \"recipients\": [",
+                       jwk_text);
+    for (i = 0; i < n; i++) {
+        o += snprintf(o, cap - (size_t) (o - doc), "%s{\"id\": \"r%zu\", "
+                      "\"federation\": [{\"issuer\": \"" ISS2 "\", "
+                      "\"audiences\": [\"ds\"], \"subjects\": "
+                      "[\"svc-%zu\"]}], \"grants\": [{\"share\": \"s\"}]}",
+                      i ? ", " : "", i, i);
+    }
+    snprintf(o, cap - (size_t) (o - doc), "]}");
+
+    big = ds_policy_load_buffer("big.json", doc, strlen(doc), err,
+                                sizeof(err));
+    free(doc);
+    if (big == NULL) {
+        fail_msg("%s", err);
+    }
+
+    saved = policy;
+    policy = big;
+
+    for (i = 0; i < n; i += 9999) {
+        snprintf(c, sizeof(c), "{\"iss\": \"" ISS2 "\", \"sub\": "
+                 "\"svc-%zu\", \"aud\": \"ds\", \"exp\": %d}", i,
+                 NOW + 60);
+        t = sign(rsa_other, "{\"alg\": \"RS256\", \"kid\": \"o1\"}", c);
+        decide(t, DS_OP_LIST_SHARES, NULL, &v);
+        assert_int_equal(v.reason, DS_REASON_ALLOWED);
+        snprintf(c, sizeof(c), "r%zu", i);
+        assert_string_equal(v.recipient_id, c);
+        free(t);
+    }
+
+    snprintf(c, sizeof(c), "{\"iss\": \"" ISS2 "\", \"sub\": \"svc-x\", "
+             "\"aud\": \"ds\", \"exp\": %d}", NOW + 60);
+    t = sign(rsa_other, "{\"alg\": \"RS256\", \"kid\": \"o1\"}", c);
+    decide(t, DS_OP_LIST_SHARES, NULL, &v);
+    assert_int_equal(v.reason, DS_REASON_JWT_SUBJECT);
+    free(t);
+
+    policy = saved;
+    ds_policy_free(big);
+}
+
+
 static void
 load_fails(const char *text, const char *want)
 {
@@ -763,6 +824,7 @@ main(void)
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_file_link),
         cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_many_recipients),
         cmocka_unit_test(test_loader),
     };
 

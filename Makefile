@@ -116,6 +116,15 @@ $(BUILD)/list_cost: bench/list_cost.c $(CORE_HDRS) $(BUILD)/libdscore.a
 bench-list: $(BUILD)/list_cost
 	$(BUILD)/list_cost 35000 131072 1048576 8388608
 
+# a JWT bearer's decision against a static token's (docs/oidc.md)
+.PHONY: bench-jwt
+$(BUILD)/jwt_cost: bench/jwt_cost.c $(CORE_HDRS) tests/unit/jwt_b64.h \
+                   $(BUILD)/libdscore.a
+	$(CC) $(DS_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libdscore.a $(DS_LIBS)
+
+bench-jwt: $(BUILD)/jwt_cost
+	$(BUILD)/jwt_cost 20000
+
 # the data plane: a 64 MB download and a 10,000-file answer (bench/README.md)
 bench-dataplane: all
 	@scripts/deps.sh bench

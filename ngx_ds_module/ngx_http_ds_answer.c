@@ -13,6 +13,8 @@
 
 static ngx_buf_t *ngx_http_ds_error_body_code(ngx_http_request_t *r,
     const char *code, const char *message);
+static ngx_str_t *ngx_http_ds_bearer_jwt(ngx_http_request_t *r,
+    ds_reason_t reason);
 
 
 static ngx_str_t  ngx_http_ds_json_type =
@@ -215,6 +217,53 @@ ngx_http_ds_error_body_code(ngx_http_request_t *r, const char *code,
 }
 
 
+/*
+ * A JWT refused (issue #15): RFC 6750 3's error_description, the
+ * reason's fixed message (never the token, never a claim), so OAuth
+ * clients can show why; the reason code is in the JSON body. Only
+ * %x20-21 / %x23-5B / %x5D-7E may appear there.
+ */
+static ngx_str_t *
+ngx_http_ds_bearer_jwt(ngx_http_request_t *r, ds_reason_t reason)
+{
+    size_t       mlen;
+    u_char      *p;
+    ngx_str_t   *v;
+    const char  *m;
+
+    if (reason < DS_REASON_JWT_MALFORMED || reason > DS_REASON_JWT_LIFETIME)
+    {
+        return &ngx_http_ds_bearer_invalid;
+    }
+
+    m = ds_reason_message(reason);
+    mlen = ngx_strlen(m);
+
+    v = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, ngx_http_ds_bearer_invalid.len
+                             + sizeof(", error_description=\"\"") - 1 + mlen);
+    if (v == NULL || p == NULL) {
+        return &ngx_http_ds_bearer_invalid;
+    }
+
+    v->data = p;
+    p = ngx_cpymem(p, ngx_http_ds_bearer_invalid.data,
+                   ngx_http_ds_bearer_invalid.len);
+    p = ngx_cpymem(p, ", error_description=\"",
+                   sizeof(", error_description=\"") - 1);
+
+    for ( /* void */ ; *m; m++) {
+        *p++ = (*m < 0x20 || *m > 0x7e || *m == '"' || *m == '\\')
+               ? ' ' : (u_char) *m;
+    }
+
+    *p++ = '"';
+    v->len = p - v->data;
+
+    return v;
+}
+
+
 ngx_int_t
 ngx_http_ds_send_error(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ngx_uint_t status, ds_reason_t reason, const char *message)
@@ -261,7 +310,7 @@ ngx_http_ds_send_error(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
                                    &ngx_http_ds_www_authenticate,
                                    reason == DS_REASON_TOKEN_MISSING
                                    ? &ngx_http_ds_bearer
-                                   : &ngx_http_ds_bearer_invalid)
+                                   : ngx_http_ds_bearer_jwt(r, reason))
             != NGX_OK)
         {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

@@ -538,6 +538,17 @@ ngx_http_ds_audit_fill(ngx_http_request_t *r,
 
     rq->disclosure = ctx->disclosure;
     ngx_http_ds_files_audit(r, ctx, rq);
+
+    /* what the verdict kept of a JWT bearer; never the token itself */
+    if (ngx_http_ds_decided(ctx) && ctx->verdict.jwt.present) {
+        rq->has_jwt = 1;
+        rq->jwt_issuer = ds_audit_cstr(ctx->verdict.jwt.issuer);
+        rq->jwt_subject = ds_audit_cstr(ctx->verdict.jwt.subject);
+        rq->jwt_kid = ds_audit_cstr(ctx->verdict.jwt.kid[0]
+                                    ? ctx->verdict.jwt.kid : NULL);
+        rq->jwt_jti_hash = ds_audit_cstr(ctx->verdict.jwt.jti_hash);
+        rq->jwt_exp = ctx->verdict.jwt.exp;
+    }
 }
 
 

@@ -28,7 +28,9 @@ typedef enum {
     NGX_HTTP_DS_VAR_COUNTRY,
     NGX_HTTP_DS_VAR_DECISION,
     NGX_HTTP_DS_VAR_REASON,
-    NGX_HTTP_DS_VAR_POLICY_VERSION
+    NGX_HTTP_DS_VAR_POLICY_VERSION,
+    NGX_HTTP_DS_VAR_JWT_ISSUER,
+    NGX_HTTP_DS_VAR_JWT_SUBJECT
 } ngx_http_ds_var_e;
 
 
@@ -66,6 +68,13 @@ static ngx_http_variable_t  ngx_http_ds_vars[] = {
 
     { ngx_string("ds_policy_version"), NULL, ngx_http_ds_variable,
       NGX_HTTP_DS_VAR_POLICY_VERSION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    /* a JWT bearer's trusted issuer and matched subject (issue #15) */
+    { ngx_string("ds_jwt_issuer"), NULL, ngx_http_ds_variable,
+      NGX_HTTP_DS_VAR_JWT_ISSUER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ds_jwt_subject"), NULL, ngx_http_ds_variable,
+      NGX_HTTP_DS_VAR_JWT_SUBJECT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -168,6 +177,15 @@ ngx_http_ds_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
         case NGX_HTTP_DS_VAR_REASON:
             s = ds_reason_name(ctx->verdict.reason);
+            break;
+
+        /* the policy's own strings: what was matched, not what was sent */
+        case NGX_HTTP_DS_VAR_JWT_ISSUER:
+            s = ctx->verdict.jwt.issuer;
+            break;
+
+        case NGX_HTTP_DS_VAR_JWT_SUBJECT:
+            s = ctx->verdict.jwt.subject;
             break;
         }
     }

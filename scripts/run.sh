@@ -8,7 +8,8 @@
 #
 # Ports (override with the environment): DS_PORT (gateway, 8080),
 # DS_UPSTREAM_PORT (8081), DS_REDIS_PORT (6390), DS_STORE_PORT (8082),
-# DS_METRICS_PORT (9145: Prometheus metrics, loopback only).
+# DS_METRICS_PORT (9145: Prometheus metrics, loopback only),
+# DS_IDP_PORT (8083, the test identity provider, docs/oidc.md).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +20,7 @@ up_port=${DS_UPSTREAM_PORT:-8081}
 redis_port=${DS_REDIS_PORT:-6390}
 store_port=${DS_STORE_PORT:-8082}
 metrics_port=${DS_METRICS_PORT:-9145}
+idp_port=${DS_IDP_PORT:-8083}
 store_key=demo-store-signing-key
 nginx=${DS_NGINX:-/usr/sbin/nginx}
 upstream_secret=demo-upstream-credential
@@ -28,7 +30,7 @@ stop() {
         "$nginx" -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log" \
             -s quit 2>/dev/null || true
     fi
-    for f in upstream.pid store.pid redis.pid; do
+    for f in upstream.pid store.pid redis.pid idp.pid; do
         if [ -f "$run/$f" ]; then
             kill "$(cat "$run/$f")" 2>/dev/null || true
             rm -f "$run/$f"
@@ -61,6 +63,14 @@ wait_port() {
 stop
 mkdir -p "$run/logs" "$run/temp" "$run/profiles" "$run/objects"
 
+# the policy: policies/example, and a partner of a test identity
+# provider's (step 3b writes its file)
+rm -rf "$run/policy"
+mkdir -p "$run/policy"
+for f in "$repo"/policies/example/*.json; do
+    ln -s "$f" "$run/policy/"
+done
+
 # 1. redis, only on loopback, nothing persisted
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" \
     --appendonly no --daemonize yes --dir "$run" \
@@ -84,6 +94,19 @@ wait_port "$store_port" store
 echo $! > "$run/upstream.pid"
 wait_port "$up_port" upstream
 
+# 3b. an OAuth/OIDC identity provider on loopback: its JWKS, the policy
+# file trusting it for recipient oidc-demo, a v2 profile (docs/oidc.md)
+rm -f "$run/idp.ready"
+/usr/bin/python3 "$repo/scripts/demo_idp.py" --port "$idp_port" --run "$run" \
+    --endpoint "http://127.0.0.1:$port/delta-sharing/" \
+    > "$run/logs/idp.log" 2>&1 &
+echo $! > "$run/idp.pid"
+wait_port "$idp_port" "identity provider"
+for _ in $(seq 100); do
+    [ -f "$run/idp.ready" ] && break
+    sleep 0.1
+done
+
 # 3. a country database built by MaxMind's own writer
 perl "$repo/tests/tools/make_mmdb.pl" "$run/demo-country.mmdb" >/dev/null
 
@@ -94,7 +117,7 @@ perl "$repo/tests/tools/make_mmdb.pl" "$run/demo-country.mmdb" >/dev/null
 
 sed -e "s|@RUN@|$run|g" -e "s|@MODULE@|$build/ngx_http_ds_module.so|g" \
     -e "s|@PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$up_port|g" \
-    -e "s|@REDIS_PORT@|$redis_port|g" -e "s|@POLICY@|$repo/policies/example|g" \
+    -e "s|@REDIS_PORT@|$redis_port|g" -e "s|@POLICY@|$run/policy|g" \
     -e "s|@METRICS_PORT@|$metrics_port|g" \
     -e "s|@UPSTREAM_SECRET@|$upstream_secret|g" \
     -e "s|@USER@|$([ "$(id -u)" = 0 ] && echo 'user root;')|" \
@@ -123,6 +146,13 @@ ngx_ds is running:
   metrics   http://127.0.0.1:$metrics_port/metrics   (Prometheus text format; alerting rules and a Grafana dashboard in monitoring/)
   audit     $run/logs/audit.log   (verify: $build/dsctl audit verify $run/logs/audit.log --key $run/audit.key --open-ok)
   errors    $run/logs/error.log
+
+OAuth recipient oidc-demo (its own identity provider, docs/oidc.md):
+  idp       http://127.0.0.1:$idp_port/   (/token, /jwks, /.well-known/openid-configuration)
+  profile   $run/profiles/oidc-demo.share   (shareCredentialsVersion 2, oauth_client_credentials)
+  try       TOKEN=\$(curl -s -u oidc-demo-etl:demo-client-secret -d grant_type=client_credentials \\
+                   -d scope=delta-sharing http://127.0.0.1:$idp_port/token | jq -r .access_token)
+            curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$port/delta-sharing/shares
 
 Stop it with: make stop   (or scripts/run.sh stop)
 TXT

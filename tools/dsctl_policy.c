@@ -3,6 +3,7 @@
  * see it, through the same core the gateway runs.
  */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@ dsctl_policy_usage(FILE *out)
         "--author-from-git]\n"
         "                          [--base OLD]\n"
         "       dsctl policy explain PATH (--token-id ID | --recipient ID |"
-        " --token-stdin)\n"
+        " --token-stdin |\n"
+        "                            --jwt FILE)\n"
         "                            METHOD URI [--purpose P] [--country CC]\n"
         "                            [--ip ADDRESS]\n"
         "                            [--at RFC3339] [--prefix /delta-sharing]"
@@ -287,11 +289,11 @@ dsctl_recipient_token(const ds_policy_t *p, const char *id, int64_t at)
 
 
 static int
-dsctl_read_token(char *buf, size_t size, size_t *len)
+dsctl_read_token(FILE *in, char *buf, size_t size, size_t *len)
 {
     size_t  n;
 
-    n = fread(buf, 1, size, stdin);
+    n = fread(buf, 1, size, in);
     if (n == size) {
         return -1;
     }
@@ -370,6 +372,25 @@ dsctl_print_verdict(const ds_facts_t *f, const ds_verdict_t *v,
     printf("address:    %s\n", ip ? ip : "- (unknown)");
     printf("at:         %s\n", at);
     dsctl_print_rate(&v->rate_limit);
+
+    /* what was read of a JWT bearer: which issuer, which entry matched */
+    if (v->jwt.present) {
+        printf("jwt issuer: %s\n", v->jwt.issuer ? v->jwt.issuer
+                                   : "- (iss missing or not in issuers)");
+        if (v->jwt.subject) {
+            printf("jwt match:  %s \"%s\"\n", v->jwt.subject_claim,
+                   v->jwt.subject);
+        } else {
+            printf("jwt match:  - (no federation entry)\n");
+        }
+        printf("jwt kid:    %s\n", v->jwt.kid[0] ? v->jwt.kid : "-");
+        if (v->jwt.exp) {
+            ds_time_format_rfc3339(v->jwt.exp * 1000, at, sizeof(at));
+            printf("jwt exp:    %s\n", at);
+        } else {
+            printf("jwt exp:    -\n");
+        }
+    }
 }
 
 
@@ -401,6 +422,7 @@ typedef struct {
     const char  *token_id;
     const char  *recipient;
     int          token_stdin;
+    const char  *jwt;
     const char  *method;
     const char  *uri;
     const char  *purpose;
@@ -437,6 +459,8 @@ dsctl_explain_args(int argc, char **argv, dsctl_explain_args_t *a)
                 a->token_id = argv[++i];
             } else if (strcmp(argv[i], "--recipient") == 0) {
                 a->recipient = argv[++i];
+            } else if (strcmp(argv[i], "--jwt") == 0) {
+                a->jwt = argv[++i];
             } else if (strcmp(argv[i], "--purpose") == 0) {
                 a->purpose = argv[++i];
             } else if (strcmp(argv[i], "--country") == 0) {
@@ -468,10 +492,10 @@ dsctl_explain_args(int argc, char **argv, dsctl_explain_args_t *a)
     }
 
     if ((a->token_id != NULL) + (a->recipient != NULL) + a->token_stdin
-        != 1)
+        + (a->jwt != NULL) != 1)
     {
         fprintf(stderr, "dsctl: give exactly one of --token-id, "
-                "--recipient, --token-stdin\n");
+                "--recipient, --token-stdin, --jwt\n");
         return -1;
     }
 
@@ -495,6 +519,7 @@ dsctl_policy_explain(int argc, char **argv)
     char                   err[DS_ERR_MAX], country[3];
     static char            token[DS_TOKEN_MAX + 2];
     size_t                 plen;
+    FILE                  *jf;
     struct sockaddr_in     sin;
     struct sockaddr_in6    sin6;
 
@@ -546,11 +571,32 @@ dsctl_policy_explain(int argc, char **argv)
     }
 
     if (a.token_stdin) {
-        if (dsctl_read_token(token, sizeof(token) - 1, &f.token_len) != 0) {
+        if (dsctl_read_token(stdin, token, sizeof(token) - 1, &f.token_len)
+            != 0)
+        {
             fprintf(stderr, "dsctl: --token-stdin: no token (or longer than "
                     "%d bytes) on stdin\n", DS_TOKEN_MAX);
             return DSCTL_USAGE;
         }
+        f.token = token;
+    }
+
+    /* a JWT from a file (an access token the partner's IdP issued) */
+    if (a.jwt) {
+        jf = fopen(a.jwt, "r");
+        if (jf == NULL
+            || dsctl_read_token(jf, token, sizeof(token) - 1, &f.token_len)
+               != 0)
+        {
+            fprintf(stderr, "dsctl: --jwt %s: %s\n", a.jwt, jf == NULL
+                    ? strerror(errno) : "empty, or longer than the bearer "
+                                        "cap");
+            if (jf) {
+                fclose(jf);
+            }
+            return DSCTL_USAGE;
+        }
+        fclose(jf);
         f.token = token;
     }
 

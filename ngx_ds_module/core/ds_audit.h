@@ -97,6 +97,18 @@ typedef struct {
 
     /* what a query answer handed out; NULL: not a query answer */
     const ds_disclosure_t  *disclosure;
+
+    /*
+     * a JWT bearer (issue #15): the issuer and subject the policy
+     * matched, the kid, a hash of the jti (or of the token), exp in
+     * seconds (0: none); never the token or other claims
+     */
+    int                 has_jwt;
+    ds_audit_str_t      jwt_issuer;
+    ds_audit_str_t      jwt_subject;
+    ds_audit_str_t      jwt_kid;
+    ds_audit_str_t      jwt_jti_hash;
+    int64_t             jwt_exp;
 } ds_audit_req_t;
 
 

@@ -26,6 +26,7 @@ typedef enum {
     DS_N_FILE,
     DS_N_INSTANCE,
     DS_N_INTEGRITY,
+    DS_N_JWT,
     DS_N_LIST_ITEMS,
     DS_N_LOST,
     DS_N_METHOD,
@@ -66,7 +67,8 @@ const ds_wmember_t  ds_audit_native_members[DS_N_MEMBERS] = {
     ds_top("bytes_sent"), ds_top("client_ip"), ds_top("country"),
     ds_top("decision"), ds_top("disclosure"), ds_top("duration_ms"),
     ds_top("file"), ds_top("instance"),
-    ds_wm("integrity", DS_W_INTEGRITY, -1), ds_top("list_items"),
+    ds_wm("integrity", DS_W_INTEGRITY, -1), ds_top("jwt"),
+    ds_top("list_items"),
     ds_top("lost"), ds_top("method"), ds_top("operation"), ds_top("path"),
     ds_top("pid"), ds_top("policy_version"), ds_top("purpose"),
     ds_top("query"), ds_top("rate_limit"), ds_top("reason"),
@@ -206,6 +208,33 @@ ds_audit_list_items_write(const ds_audit_req_t *rq, ds_buf_t *b)
     ds_buf_int(b, rq->items_in);
     ds_buf_add(b, ",\"out\":", 7);
     ds_buf_int(b, rq->items_out);
+    ds_buf_add(b, "}", 1);
+}
+
+
+/*
+ * a JWT bearer's {"exp":..,"issuer":..,"jti_hash":..,"kid":..,
+ * "subject":..}, strings cleaned, null when absent
+ */
+void
+ds_audit_jwt_write(ds_writer_t *w, const ds_audit_req_t *rq, ds_buf_t *b)
+{
+    ds_buf_add(b, "{\"exp\":", 7);
+
+    if (rq->jwt_exp) {
+        ds_buf_int(b, rq->jwt_exp);
+    } else {
+        ds_buf_add(b, "null", 4);
+    }
+
+    ds_buf_add(b, ",\"issuer\":", 10);
+    ds_w_string(w, b, rq->jwt_issuer, DS_AUDIT_CAP_DEFAULT, "jwt", NULL);
+    ds_buf_add(b, ",\"jti_hash\":", 12);
+    ds_w_string(w, b, rq->jwt_jti_hash, DS_AUDIT_CAP_DEFAULT, "jwt", NULL);
+    ds_buf_add(b, ",\"kid\":", 7);
+    ds_w_string(w, b, rq->jwt_kid, DS_AUDIT_CAP_DEFAULT, "jwt", NULL);
+    ds_buf_add(b, ",\"subject\":", 11);
+    ds_w_string(w, b, rq->jwt_subject, DS_AUDIT_CAP_DEFAULT, "jwt", NULL);
     ds_buf_add(b, "}", 1);
 }
 
@@ -368,6 +397,14 @@ ds_audit_native_request(ds_writer_t *w, const void *data)
         ds_buf_add(&w->v, "null", 4);
     }
     ds_w_end(w, DS_N_DISCLOSURE);
+
+    ds_w_begin(w, DS_N_JWT);
+    if (rq->has_jwt) {
+        ds_audit_jwt_write(w, rq, &w->v);
+    } else {
+        ds_buf_add(&w->v, "null", 4);
+    }
+    ds_w_end(w, DS_N_JWT);
 
     if (w->sanitized) {
         ds_w_raw(w, DS_N_SANITIZED, "true", 4);

@@ -101,6 +101,7 @@ typedef enum {
     DS_O_G_FILE,
     DS_O_G_INSTANCE,
     DS_O_G_INTEGRITY,
+    DS_O_G_JWT,
     DS_O_G_LIST_ITEMS,
     DS_O_G_LOST,
     DS_O_G_OPERATION,
@@ -214,6 +215,7 @@ const ds_wmember_t  ds_audit_ocsf_members[DS_O_MEMBERS] = {
     [DS_O_G_FILE] = ds_wm("file", V, DS_O_DSGW),
     [DS_O_G_INSTANCE] = ds_wm("instance", V, DS_O_DSGW),
     [DS_O_G_INTEGRITY] = ds_wm("integrity", DS_W_INTEGRITY, DS_O_DSGW),
+    [DS_O_G_JWT] = ds_wm("jwt", V, DS_O_DSGW),
     [DS_O_G_LIST_ITEMS] = ds_wm("list_items", V, DS_O_DSGW),
     [DS_O_G_LOST] = ds_wm("lost", V, DS_O_DSGW),
     [DS_O_G_OPERATION] = ds_wm("operation", V, DS_O_DSGW),
@@ -617,6 +619,12 @@ ds_ocsf_unmapped(ds_writer_t *w, const ds_audit_req_t *rq)
         ds_w_begin(w, DS_O_G_FILE);
         ds_audit_file_write(w, rq, &w->v);
         ds_w_end(w, DS_O_G_FILE);
+    }
+
+    if (rq->has_jwt) {
+        ds_w_begin(w, DS_O_G_JWT);
+        ds_audit_jwt_write(w, rq, &w->v);
+        ds_w_end(w, DS_O_G_JWT);
     }
 
     if (w->sanitized) {

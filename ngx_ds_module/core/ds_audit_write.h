@@ -161,6 +161,8 @@ void ds_audit_disclosure_write(ds_writer_t *w, const ds_disclosure_t *d,
     ds_buf_t *b);
 void ds_audit_file_write(ds_writer_t *w, const ds_audit_req_t *rq,
     ds_buf_t *b);
+void ds_audit_jwt_write(ds_writer_t *w, const ds_audit_req_t *rq,
+    ds_buf_t *b);
 
 /*
  * Fills with caps /1, /4, /16 until the record fits DS_AUDIT_LINE_MAX,

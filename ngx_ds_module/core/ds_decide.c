@@ -572,7 +572,9 @@ ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
     const ds_net_rules_t  *nets[1];
     unsigned char          d[DS_DIGEST_LEN];
     ds_ctx_t               c;
+    ds_token_t             jt;
     int64_t                now;
+    int                    handled;
 
     memset(v, 0, sizeof(*v));
     memset(&c, 0, sizeof(c));
@@ -590,6 +592,22 @@ ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
     if (f->token_id) {
         t = ds_policy_find_token_id(p, f->token_id);
 
+        /* a JWT's id: the recipient stands for the token (no exp here) */
+        if (t == NULL && f->jwt_recipient != NULL
+            && strncmp(f->token_id, "jwt:", 4) == 0)
+        {
+            r = ds_policy_find_recipient(p, f->jwt_recipient,
+                                         f->jwt_recipient_len);
+            if (r != NULL && r->nfederation > 0) {
+                memset(&jt, 0, sizeof(jt));
+                jt.id = f->token_id;
+                jt.not_before = DS_TIME_NONE;
+                jt.expires = DS_TIME_NONE;
+                jt.recipient = r;
+                t = &jt;
+            }
+        }
+
     } else if (f->token_malformed) {
         ds_deny(v, DS_REASON_TOKEN_MALFORMED);
         return;
@@ -601,6 +619,24 @@ ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
     } else {
         ds_token_digest(f->token, f->token_len, d);
         t = ds_policy_find_token(p, d);
+
+        /* not a static token: perhaps a JWT of a recipient's IdP */
+        if (t == NULL) {
+            r = ds_decide_jwt(p, f, d, v, &handled);
+
+            if (handled && r == NULL) {
+                return;
+            }
+
+            if (handled) {
+                memset(&jt, 0, sizeof(jt));
+                jt.id = v->jwt.token_id;
+                jt.not_before = DS_TIME_NONE;   /* exp was checked */
+                jt.expires = DS_TIME_NONE;
+                jt.recipient = r;
+                t = &jt;
+            }
+        }
     }
 
     if (t == NULL) {

@@ -85,6 +85,12 @@ ds_decide_file(const ds_policy_t *p, const ds_cap_claims_t *c,
     f.table = names->table;
     f.token_id = names->token_id;
     f.now_ms = now_ms;
+
+    /* handed to a JWT recipient: the link's recipient vouches */
+    if (strncmp(names->token_id, "jwt:", 4) == 0) {
+        f.jwt_recipient = c->recipient;
+        f.jwt_recipient_len = c->recipient_len;
+    }
     f.country = country;
     f.sockaddr = sa;
 

@@ -72,6 +72,18 @@ typedef enum {
     DS_REASON_FILES_PROXY_NO_DIR,       /* file proxy: no directory-wide
                                            temporary credentials */
     DS_REASON_ANOMALY_SUSPENDED,        /* an alert rule's "suspend" */
+    /* JWT bearers from a recipient's identity provider (issue #15) */
+    DS_REASON_JWT_MALFORMED,            /* JSON, members, crit, no exp */
+    DS_REASON_JWT_EXPIRED,
+    DS_REASON_JWT_NOT_YET_VALID,        /* nbf or iat in the future */
+    DS_REASON_JWT_BAD_SIGNATURE,
+    DS_REASON_JWT_ISSUER_UNKNOWN,       /* iss not in the policy */
+    DS_REASON_JWT_AUDIENCE,             /* no federation entry's aud */
+    DS_REASON_JWT_SUBJECT,              /* no (or >1) recipient matches */
+    DS_REASON_JWT_ALG,                  /* none, HS*, off the list, or
+                                           not the key's */
+    DS_REASON_JWT_KEY_UNKNOWN,          /* no key with that kid */
+    DS_REASON_JWT_LIFETIME,             /* exp too far after iat/nbf */
     DS_REASON_COUNT
 } ds_reason_t;
 
@@ -122,6 +134,13 @@ typedef struct {
      * never handed out
      */
     int             files_proxy;
+    /*
+     * a file link handed to a JWT recipient (issue #15) names its token
+     * id, jwt:..., which no policy holds: with token_id so, the
+     * recipient the link names, if it still has federation entries
+     */
+    const char     *jwt_recipient;
+    size_t          jwt_recipient_len;
 } ds_facts_t;
 
 
@@ -142,6 +161,24 @@ typedef struct {
     size_t                  purpose_len;
     ds_rate_limit_t         rate_limit;     /* what applies to this call */
     char                    detail[384];    /* safe for the client to see */
+
+    /*
+     * a JWT bearer (issue #15), as far as it was read: present once it
+     * parsed; issuer once its iss is a configured issuer (the policy's
+     * copy); subject once a federation entry matched (the policy's
+     * value). token_id above then points to token_id here. The token
+     * itself is never kept.
+     */
+    struct {
+        unsigned            present:1;
+        const char         *issuer;
+        const char         *subject;
+        const char         *subject_claim;  /* "sub", "groups" ... */
+        char                kid[33];        /* tame subset; "" none */
+        char                jti_hash[17];   /* of jti, or the token */
+        int64_t             exp;            /* seconds; 0 none */
+        char                token_id[64];   /* jwt:<kid>:<jti_hash> */
+    } jwt;
 } ds_verdict_t;
 
 

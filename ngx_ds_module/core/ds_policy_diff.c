@@ -11,8 +11,7 @@
 #include <string.h>
 
 #include "ds_http.h"
-#include "ds_policy_diff.h"
-#include "ds_policy_int.h"
+#include "ds_policy_diff_int.h"
 
 
 #define DS_DIFF_TEXT  512
@@ -66,6 +65,18 @@ ds_subject(ds_diff_t *d, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(d->subject, sizeof(d->subject), fmt, ap);
     va_end(ap);
+}
+
+
+/* for ds_policy_diff_fed.c */
+static void
+ds_fed_emit(void *data, ds_diff_kind_t kind, const char *subject,
+    const char *text)
+{
+    ds_diff_t  *d = data;
+
+    ds_subject(d, "%s", subject);
+    ds_emit(d, kind, "%s", text);
 }
 
 
@@ -881,6 +892,7 @@ ds_diff_recipient(ds_diff_t *d, const ds_recipient_t *o,
 
     ds_diff_contract(d, o, n);
     ds_diff_tokens(d, o, n);
+    ds_diff_federation(o, n, ds_fed_emit, d);
     ds_diff_grants(d, o, n);
     ds_diff_alerts(d, o, n);
 }
@@ -892,7 +904,14 @@ ds_recipient_alone(ds_diff_t *d, const ds_recipient_t *r, int added)
     d->recipient = r->id;
     ds_subject(d, "recipient");
 
-    if (added) {
+    if (added && r->nfederation) {
+        ds_emit(d, DS_DIFF_WIDEN, "recipient added%s: %zu token(s), %zu "
+                "federation entr%s, %zu grant(s)",
+                r->suspended ? " (suspended)" : "", r->ntokens,
+                r->nfederation, r->nfederation == 1 ? "y" : "ies",
+                r->ngrants);
+
+    } else if (added) {
         ds_emit(d, DS_DIFF_WIDEN, "recipient added%s: %zu token(s), %zu "
                 "grant(s)", r->suspended ? " (suspended)" : "",
                 r->ntokens, r->ngrants);
@@ -1106,6 +1125,7 @@ ds_policy_diff(const ds_policy_t *old, const ds_policy_t *new,
     }
 
     ds_diff_classes(&d, old, new);
+    ds_diff_issuers(old, new, ds_fed_emit, &d);
 
     for (i = 0; i < new->nrecipients; i++) {
         n = new->recipients[i];

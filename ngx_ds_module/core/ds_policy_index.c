@@ -347,6 +347,7 @@ ds_policy_free(ds_policy_t *p)
     free(p->by_id.slots);
     free(p->recipients);
     free(p->classes);
+    ds_policy_free_issuers(p);
     ds_arena_free(&p->arena);
     free(p);
 }

@@ -78,6 +78,65 @@ typedef struct {
 } ds_attestation_t;
 
 
+typedef struct ds_jwks_s  ds_jwks_t;
+typedef struct ds_issuer_s  ds_issuer_t;
+
+
+/* a recipient's "federation" entry: whose JWTs are this recipient's */
+typedef struct {
+    const char          *issuer_name;
+    const ds_issuer_t   *issuer;        /* resolved after every file */
+    const char         **audiences;     /* any may match aud */
+    size_t               naudiences;
+    const char          *subject_claim; /* "sub", "azp", ..., "groups" */
+    unsigned             membership:1;  /* an array claim (groups) */
+    const char         **subjects;
+    size_t               nsubjects;
+} ds_federation_t;
+
+
+/* one (recipient, entry) under its issuer, for the request path */
+typedef struct {
+    const ds_recipient_t   *recipient;
+    const ds_federation_t  *fed;
+    size_t                  ri;         /* indexes, for load messages */
+    size_t                  fj;
+} ds_fed_ref_t;
+
+
+/* one (claim, value) of an entry: the issuer's index, sorted */
+typedef struct {
+    const char             *claim;
+    const char             *value;
+    size_t                  ref;        /* into the issuer's refs */
+} ds_fed_key_t;
+
+
+/* top-level "issuers": an identity provider trusted for JWTs */
+struct ds_issuer_s {
+    const char          *issuer;        /* exact iss */
+    const char          *jwks_file;     /* as written, NULL if inline */
+    ds_jwks_t           *jwks;          /* owned (OpenSSL keys) */
+    unsigned             algorithms;    /* DS_JWT_* bits */
+    int64_t              leeway;        /* seconds */
+    int64_t              max_lifetime;  /* seconds, 0: none */
+    const char          *source;        /* file it came from */
+    ds_fed_ref_t        *refs;          /* malloc'ed */
+    size_t               nrefs;
+
+    /*
+     * the request path's index (malloc'ed): every (claim, value) of
+     * the entries, sorted; every audience, sorted; the claims in use
+     */
+    ds_fed_key_t        *keys;
+    size_t               nkeys;
+    const char         **auds;
+    size_t               nauds;
+    const char          *claims[8];
+    size_t               nclaims;
+};
+
+
 typedef struct {
     const char          *id;
     unsigned char        sha256[DS_DIGEST_LEN];
@@ -131,6 +190,9 @@ struct ds_recipient_s {
     int64_t              review_by;     /* recertify before; then denied */
     ds_alert_rule_t     *alerts;        /* "alerts" */
     size_t               nalerts;
+
+    ds_federation_t     *federation;    /* JWTs of its own IdP (#15) */
+    size_t               nfederation;
 };
 
 
@@ -181,6 +243,18 @@ struct ds_policy_s {
     size_t               napproval_tags;
     unsigned             separate_author:1;  /* approver != author */
     const char          *approvals_source;   /* file that set it */
+
+    /* "issuers" (ds_policy_fed.c): malloc'ed, all files */
+    ds_issuer_t         *issuers;
+    size_t               nissuers;
+    size_t               cap_issuers;
+
+    /*
+     * verified JWTs (ds_decide_jwt.c): the one part of a loaded policy
+     * that changes, allocated on first use, so each nginx worker (and
+     * dsctl) has its own; freed with the policy, so never stale
+     */
+    struct ds_jwt_cache_s  *jwt_cache;
 };
 
 
@@ -214,6 +288,21 @@ int ds_grant_covers(const ds_grant_t *g, ds_op_t op, const char *share,
  */
 const char *ds_grant_approval_tag(const ds_policy_t *p, const ds_grant_t *g,
     const ds_class_t **cls);
+
+/* ds_policy_fed.c */
+const ds_issuer_t *ds_policy_find_issuer(const ds_policy_t *p,
+    const char *iss);
+int ds_fed_key_cmp(const void *a, const void *b);
+int ds_fed_str_cmp(const void *a, const void *b);
+void ds_policy_free_issuers(ds_policy_t *p);
+
+/*
+ * ds_decide_jwt.c: the recipient a JWT bearer maps to, or NULL with v
+ * denied; *handled 0 when the bearer is not JWT-shaped at all
+ */
+const ds_recipient_t *ds_decide_jwt(const ds_policy_t *p,
+    const ds_facts_t *f, const unsigned char digest[DS_DIGEST_LEN],
+    ds_verdict_t *v, int *handled);
 
 /* ds_country.c: ISO 3166-1 alpha-2 assigned codes (and XK) */
 int ds_country_code_valid(const char *s, size_t len);

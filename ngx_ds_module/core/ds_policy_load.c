@@ -693,6 +693,12 @@ ds_ld_token(ds_ld_t *ld, json_t *o, ds_recipient_t *r, ds_token_t *t)
         return -1;
     }
 
+    if (strncmp(t->id, "jwt:", 4) == 0) {
+        ds_ld_push(ld, "id", 0);
+        return ds_ld_fail(ld, "must not begin with \"jwt:\", the ids of "
+                          "JWT bearers (docs/oidc.md)");
+    }
+
     old = ds_ld_push(ld, "sha256", 0);
 
     if (len != 64) {
@@ -818,7 +824,8 @@ ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r)
 {
     static const char *const  keys[] = {
         "id", "display_name", "status", "contract", "tokens", "countries",
-        "rate_limit", "grants", "networks", "review_by", "alerts", NULL
+        "rate_limit", "grants", "networks", "review_by", "alerts",
+        "federation", NULL
     };
     const char               *status;
     json_t                   *arr, *v;
@@ -863,6 +870,7 @@ ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r)
         || ds_ld_networks(ld, o, &r->networks) != 0
         || ds_ld_time(ld, o, "review_by", &r->review_by) != 0
         || ds_ld_alerts(ld, o, r) != 0
+        || ds_ld_federation(ld, o, r) != 0
         || ds_ld_get(ld, o, "tokens", JSON_ARRAY, 0, &arr) != 0)
     {
         return -1;

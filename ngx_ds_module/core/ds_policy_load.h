@@ -49,6 +49,11 @@ int ds_ld_approvals(ds_ld_t *ld, json_t *v);
 int ds_ld_approval(ds_ld_t *ld, json_t *grant, ds_grant_t *g);
 int ds_ld_check_approvals(ds_ld_t *ld);
 
+/* ds_policy_fed.c */
+int ds_ld_issuers(ds_ld_t *ld, json_t *v);
+int ds_ld_federation(ds_ld_t *ld, json_t *obj, ds_recipient_t *r);
+int ds_ld_check_federation(ds_ld_t *ld);
+
 /* ds_policy_load.c, for ds_policy_class.c */
 int ds_ld_time(ds_ld_t *ld, json_t *obj, const char *key, int64_t *ms);
 int ds_ld_name(ds_ld_t *ld, json_t *obj, const char *key, int required,

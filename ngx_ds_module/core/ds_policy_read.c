@@ -269,7 +269,7 @@ ds_max_lifetime(ds_ld_t *ld, ds_stream_t *s)
 }
 
 
-/* "classifications", "approvals": one JSON value each */
+/* "classifications", "approvals", "issuers": one JSON value each */
 static int
 ds_setting(ds_ld_t *ld, ds_stream_t *s, const char *key)
 {
@@ -282,7 +282,8 @@ ds_setting(ds_ld_t *ld, ds_stream_t *s, const char *key)
     }
 
     rc = (*key == 'c') ? ds_ld_classifications(ld, v)
-                       : ds_ld_approvals(ld, v);
+         : (*key == 'i') ? ds_ld_issuers(ld, v)
+                         : ds_ld_approvals(ld, v);
 
     json_decref(v);
     ld->jlen = 1;
@@ -369,7 +370,8 @@ ds_document(ds_ld_t *ld, ds_stream_t *s)
             rc = ds_max_lifetime(ld, s);
 
         } else if (strcmp(key, "classifications") == 0
-                   || strcmp(key, "approvals") == 0)
+                   || strcmp(key, "approvals") == 0
+                   || strcmp(key, "issuers") == 0)
         {
             rc = ds_setting(ld, s, key);
 
@@ -708,6 +710,10 @@ ds_ld_run(const char *path, const char *data, size_t len, char *err,
 
     if (rc == 0) {
         rc = ds_ld_check_approvals(&ld);
+    }
+
+    if (rc == 0) {
+        rc = ds_ld_check_federation(&ld);
     }
 
     dlen = sizeof(d);

@@ -100,7 +100,27 @@ static const ds_reason_def_t  ds_reasons[DS_REASON_COUNT] = {
       "data are served through the gateway only" },
     { "anomaly_suspended", 403, "PERMISSION_DENIED",
       "Access for this recipient is suspended for a while after unusual "
-      "activity" }
+      "activity" },
+    { "jwt_malformed", 401, "UNAUTHENTICATED",
+      "The bearer token is not a well-formed JWT" },
+    { "jwt_expired", 401, "UNAUTHENTICATED",
+      "The JWT has expired" },
+    { "jwt_not_yet_valid", 401, "UNAUTHENTICATED",
+      "The JWT is not valid yet" },
+    { "jwt_bad_signature", 401, "UNAUTHENTICATED",
+      "The JWT signature does not verify" },
+    { "jwt_issuer_unknown", 401, "UNAUTHENTICATED",
+      "The JWT issuer is not trusted" },
+    { "jwt_audience", 401, "UNAUTHENTICATED",
+      "The JWT audience is not accepted" },
+    { "jwt_subject", 401, "UNAUTHENTICATED",
+      "The JWT subject is not a recipient" },
+    { "jwt_alg", 401, "UNAUTHENTICATED",
+      "The JWT signing algorithm is not accepted" },
+    { "jwt_key_unknown", 401, "UNAUTHENTICATED",
+      "The JWT signing key is not known" },
+    { "jwt_lifetime", 401, "UNAUTHENTICATED",
+      "The JWT lifetime is longer than accepted" }
 };
 
 

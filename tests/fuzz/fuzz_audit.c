@@ -171,6 +171,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rq.rl_state = take_str(&in);
     rq.policy_version = take_str(&in);
     rq.body_sha256 = take_str(&in);
+    rq.has_jwt = (data[0] & 8) != 0;
+    rq.jwt_exp = (int64_t) take_u64(&in, 8);
+    rq.jwt_issuer = take_str(&in);
+    rq.jwt_subject = take_str(&in);
+    rq.jwt_kid = take_str(&in);
+    rq.jwt_jti_hash = take_str(&in);
 
     ds_audit_chain_init_id(&c, keyed ? seed : NULL, keyed ? sizeof(seed) : 0,
                            "gw-fuzz.1.00112233445566778899aabbccddeeff");

@@ -159,6 +159,27 @@ ds_audit_disclosure(const ds_disclosure_t *d, ds_audit_flags_t *fl)
 
 
 static json_t *
+ds_audit_jwt(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
+{
+    json_t  *o;
+
+    o = json_object();
+    json_object_set_new(o, "exp", ds_int_or_null(rq->jwt_exp != 0,
+                                                  rq->jwt_exp));
+    json_object_set_new(o, "issuer", ds_audit_string(rq->jwt_issuer,
+                        DS_AUDIT_CAP_DEFAULT, "jwt", fl));
+    json_object_set_new(o, "jti_hash", ds_audit_string(rq->jwt_jti_hash,
+                        DS_AUDIT_CAP_DEFAULT, "jwt", fl));
+    json_object_set_new(o, "kid", ds_audit_string(rq->jwt_kid,
+                        DS_AUDIT_CAP_DEFAULT, "jwt", fl));
+    json_object_set_new(o, "subject", ds_audit_string(rq->jwt_subject,
+                        DS_AUDIT_CAP_DEFAULT, "jwt", fl));
+
+    return o;
+}
+
+
+static json_t *
 ds_audit_query(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
 {
     size_t           pos;
@@ -299,6 +320,9 @@ ds_audit_native(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
     json_object_set_new(o, "disclosure", rq->disclosure
                         ? ds_audit_disclosure(rq->disclosure, fl)
                         : json_null());
+
+    json_object_set_new(o, "jwt", rq->has_jwt ? ds_audit_jwt(rq, fl)
+                                              : json_null());
 
     ds_set_flags(o, fl);
 
@@ -732,6 +756,10 @@ ds_audit_ocsf(const ds_audit_req_t *rq, ds_audit_flags_t *fl)
         ds_set_str(it, "id", rq->file_id, DS_AUDIT_CAP_DEFAULT, fl);
         ds_set_str(it, "range", rq->file_range, DS_AUDIT_CAP_DEFAULT, fl);
         json_object_set_new(ds, "file", it);
+    }
+
+    if (rq->has_jwt) {
+        json_object_set_new(ds, "jwt", ds_audit_jwt(rq, fl));
     }
 
     ds_set_flags(ds, fl);

@@ -1216,7 +1216,8 @@ rng_request(ds_audit_req_t *rq, char bufs[][6000], size_t size)
         &rq->client_ip, &rq->country, &rq->user_agent, &rq->decision,
         &rq->reason, &rq->upstream_status, &rq->share, &rq->schema,
         &rq->table, &rq->purpose, &rq->rl_state, &rq->policy_version,
-        &rq->body_sha256, &rq->file_id, &rq->file_range
+        &rq->body_sha256, &rq->file_id, &rq->file_range,
+        &rq->jwt_issuer, &rq->jwt_subject, &rq->jwt_kid, &rq->jwt_jti_hash
     };
     int                       big;
     size_t                    i;
@@ -1247,13 +1248,15 @@ rng_request(ds_audit_req_t *rq, char bufs[][6000], size_t size)
     rq->has_file = (int) (rng() & 1);
     rq->request_length = (int64_t) (rng() % 20000);
     rq->disclosure = rng() % 3 ? NULL : rng_disclosure();
+    rq->has_jwt = (int) (rng() & 1);
+    rq->jwt_exp = (int64_t) (rng() % 4 ? rng() % 4102444800ULL : 0);
 }
 
 
 static void
 test_direct_line_matches_jansson(void **state)
 {
-    static char       bufs[24][6000];
+    static char       bufs[28][6000];
     int               fmt, keyed, truncated, sanitized, capped;
     char             *direct, *tree, id[64];
     size_t            i, k, dlen, tlen;

@@ -984,6 +984,20 @@ test_reason_tables(void **state)
           "PERMISSION_DENIED" },
         { DS_REASON_ANOMALY_SUSPENDED, "anomaly_suspended", 403,
           "PERMISSION_DENIED" },
+        { DS_REASON_JWT_MALFORMED, "jwt_malformed", 401, "UNAUTHENTICATED" },
+        { DS_REASON_JWT_EXPIRED, "jwt_expired", 401, "UNAUTHENTICATED" },
+        { DS_REASON_JWT_NOT_YET_VALID, "jwt_not_yet_valid", 401,
+          "UNAUTHENTICATED" },
+        { DS_REASON_JWT_BAD_SIGNATURE, "jwt_bad_signature", 401,
+          "UNAUTHENTICATED" },
+        { DS_REASON_JWT_ISSUER_UNKNOWN, "jwt_issuer_unknown", 401,
+          "UNAUTHENTICATED" },
+        { DS_REASON_JWT_AUDIENCE, "jwt_audience", 401, "UNAUTHENTICATED" },
+        { DS_REASON_JWT_SUBJECT, "jwt_subject", 401, "UNAUTHENTICATED" },
+        { DS_REASON_JWT_ALG, "jwt_alg", 401, "UNAUTHENTICATED" },
+        { DS_REASON_JWT_KEY_UNKNOWN, "jwt_key_unknown", 401,
+          "UNAUTHENTICATED" },
+        { DS_REASON_JWT_LIFETIME, "jwt_lifetime", 401, "UNAUTHENTICATED" },
     };
     size_t  i;
 

@@ -35,6 +35,7 @@ typedef struct {
     ngx_str_t       addr;               /* as written, for messages */
     u_char         *host;               /* IP literal or socket path */
     int             port;               /* 0: unix socket */
+    ngx_str_t       username;           /* empty: AUTH password only */
     ngx_str_t       password;           /* empty: no AUTH */
     ngx_int_t       db;
     ngx_str_t       prefix;             /* NUL-terminated */

@@ -125,6 +125,8 @@ static void ngx_http_ds_redis_cleanup(void *privdata);
 /* one per worker process */
 static ngx_http_ds_redis_conn_t  ngx_http_ds_redis_conn;
 
+static ngx_str_t  ngx_http_ds_redis_default = ngx_string("default");
+
 
 ngx_int_t
 ngx_http_ds_redis_conn_init(ngx_cycle_t *cycle,
@@ -421,19 +423,28 @@ ngx_http_ds_redis_attach(redisAsyncContext *ac)
 static void
 ngx_http_ds_redis_setup(redisAsyncContext *ac)
 {
-    const char                     *argv[2];
-    size_t                          argvlen[2];
+    int                             argc;
+    const char                     *argv[3];
+    size_t                          argvlen[3];
     u_char                          db[NGX_INT_T_LEN];
     ngx_http_ds_redis_main_conf_t  *rmcf = ngx_http_ds_redis_conn.conf;
 
     if (rmcf->password.len) {
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        argv[1] = (const char *) rmcf->password.data;
-        argvlen[1] = rmcf->password.len;
+        argc = 0;
+        argv[argc] = "AUTH";
+        argvlen[argc++] = 4;
+
+        /* Redis 6 ACL: AUTH username password */
+        if (rmcf->username.len) {
+            argv[argc] = (const char *) rmcf->username.data;
+            argvlen[argc++] = rmcf->username.len;
+        }
+
+        argv[argc] = (const char *) rmcf->password.data;
+        argvlen[argc++] = rmcf->password.len;
 
         (void) redisAsyncCommandArgv(ac, ngx_http_ds_redis_setup_reply,
-                                     "AUTH", 2, argv, argvlen);
+                                     "AUTH", argc, argv, argvlen);
     }
 
     if (rmcf->db) {
@@ -524,6 +535,7 @@ static void
 ngx_http_ds_redis_setup_reply(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
+    ngx_str_t                 *user;
     redisReply                *rep = reply;
     ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
 
@@ -533,9 +545,22 @@ ngx_http_ds_redis_setup_reply(redisAsyncContext *ac, void *reply,
 
     if (rep->type == REDIS_REPLY_ERROR) {
         /* Redis' message never echoes the password */
-        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
-                      "ds_redis: %s on %V failed: %*s", (char *) privdata,
-                      &conn->conf->addr, (size_t) rep->len, rep->str);
+        if (ngx_strcmp(privdata, "AUTH") == 0) {
+            user = conn->conf->username.len ? &conn->conf->username
+                                            : &ngx_http_ds_redis_default;
+
+            ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                          "ds_redis: AUTH on %V failed, authentication "
+                          "as user \"%V\" refused: %*s",
+                          &conn->conf->addr, user, (size_t) rep->len,
+                          rep->str);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                          "ds_redis: %s on %V failed: %*s",
+                          (char *) privdata, &conn->conf->addr,
+                          (size_t) rep->len, rep->str);
+        }
 
         /* inside a callback hiredis defers the free until we return */
         conn->refused = 1;

@@ -248,7 +248,10 @@ ngx_http_ds_redis_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-/* ds_redis ADDRESS [password_file=PATH] [db=N] [prefix=ds:] */
+/*
+ * ds_redis ADDRESS [username=NAME] [password_file=PATH] [db=N]
+ *          [prefix=ds:]
+ */
 static char *
 ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -285,6 +288,22 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "username=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            /* sent as one RESP bulk string: any byte but none is fine */
+            if (s.len == 0 || s.len > 256) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ds_redis: username= takes 1 to 256 "
+                                   "bytes");
+                return NGX_CONF_ERROR;
+            }
+
+            rmcf->username = s;
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
             rmcf->db = ngx_atoi(value[i].data + 3, value[i].len - 3);
 
@@ -317,6 +336,14 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* an ACL user without its password would log in as "default" */
+    if (rmcf->username.len && rmcf->password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ds_redis: username=%V needs password_file=",
+                           &rmcf->username);
         return NGX_CONF_ERROR;
     }
 

@@ -30,6 +30,7 @@ typedef struct {
     const char  *kind;          /* "recipient", "token" or "list" */
     const char  *id;
     const char  *addr;
+    const char  *username;      /* Redis 6 ACL user, with a password */
     const char  *password_file;
     const char  *prefix;
     long         db;
@@ -48,6 +49,8 @@ dsctl_revoke_usage(FILE *out, const char *cmd)
         "ADDR: HOST:PORT, [IPv6]:PORT or unix:/path/to/redis.sock\n"
         "options:\n"
         "  --password-file F   file holding the Redis password (AUTH)\n"
+        "  --username U        Redis ACL user (AUTH U password); needs\n"
+        "                      --password-file\n"
         "  --db N              Redis database number (default 0)\n"
         "  --prefix P          key prefix, as in ds_redis (default ds:)\n"
         "  --audit FILE        audit file (repeatable): print until when\n"
@@ -79,6 +82,9 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
 
             if (strcmp(argv[i], "--redis") == 0) {
                 o->addr = argv[++i];
+
+            } else if (strcmp(argv[i], "--username") == 0) {
+                o->username = argv[++i];
 
             } else if (strcmp(argv[i], "--password-file") == 0) {
                 o->password_file = argv[++i];
@@ -151,6 +157,12 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
         return -1;
     }
 
+    if (o->username && (o->username[0] == '\0' || !o->password_file)) {
+        fprintf(stderr, "dsctl: --username needs a name and "
+                "--password-file\n");
+        return -1;
+    }
+
     if (!ds_gcra_prefix_valid(o->prefix, strlen(o->prefix))) {
         fprintf(stderr, "dsctl: invalid --prefix \"%s\"\n", o->prefix);
         return -1;
@@ -218,10 +230,10 @@ dsctl_revoke_command(redisContext *c, const char *what, int argc,
 static redisContext *
 dsctl_revoke_connect(const dsctl_revoke_opts_t *o)
 {
-    int              port;
+    int              port, argc;
     char             host[256], password[4096];
     char             db[16];
-    const char      *colon, *argv[2];
+    const char      *colon, *argv[3];
     redisReply      *r;
     redisContext    *c;
     struct timeval   tv = { 5, 0 };
@@ -271,9 +283,13 @@ dsctl_revoke_connect(const dsctl_revoke_opts_t *o)
             return NULL;
         }
 
-        argv[0] = "AUTH";
-        argv[1] = password;
-        r = dsctl_revoke_command(c, "AUTH", 2, argv);
+        argc = 0;
+        argv[argc++] = "AUTH";
+        if (o->username) {
+            argv[argc++] = o->username;
+        }
+        argv[argc++] = password;
+        r = dsctl_revoke_command(c, "AUTH", argc, argv);
         memset(password, 0, sizeof(password));
 
         if (r == NULL) {

@@ -250,7 +250,8 @@ ngx_http_ds_redis_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
 /*
  * ds_redis ADDRESS [username=NAME] [password_file=PATH] [db=N]
- *          [prefix=ds:]
+ *          [prefix=ds:] [tls ca=FILE [cert=FILE key=FILE]
+ *          [server_name=NAME] [verify=on|off]]
  */
 static char *
 ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -273,6 +274,7 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ngx_str_set(&rmcf->prefix, "ds:");
+    rmcf->tls_verify = NGX_CONF_UNSET;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -302,6 +304,15 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             rmcf->username = s;
             continue;
+        }
+
+        switch (ngx_http_ds_redis_tls_param(cf, rmcf, &value[i])) {
+        case NGX_OK:
+            continue;
+        case NGX_DECLINED:
+            break;
+        default:
+            return NGX_CONF_ERROR;
         }
 
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
@@ -347,6 +358,11 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    rv = ngx_http_ds_redis_tls_init(cf, rmcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
     rmcf->enabled = 1;
 
     return NGX_CONF_OK;
@@ -354,17 +370,19 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * IP:PORT, [IPv6]:PORT or unix:/path. Host names are refused: hiredis
- * 0.14 resolves them with a blocking getaddrinfo() inside connect, which
- * would stall the worker on every reconnect.
+ * IP:PORT, [IPv6]:PORT or unix:/path, turned into a sockaddr once for
+ * the connection's ngx_event_connect_peer(). Host names are refused: no
+ * lookup may block a worker at reconnection.
  */
 static char *
 ngx_http_ds_redis_parse_addr(ngx_conf_t *cf,
     ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *addr)
 {
-    u_char     *colon, *host;
-    size_t      host_len;
-    ngx_int_t   port;
+    u_char              *colon, *host;
+    size_t               host_len;
+    ngx_int_t            port;
+    ngx_addr_t           peer;
+    struct sockaddr_un  *sun;
 #if (NGX_HAVE_INET6)
     u_char      buf[16];
 #endif
@@ -372,16 +390,33 @@ ngx_http_ds_redis_parse_addr(ngx_conf_t *cf,
     rmcf->addr = *addr;
 
     if (addr->len > 5 && ngx_strncmp(addr->data, "unix:", 5) == 0) {
-        /* value strings are NUL-terminated: the path can be used as is */
-        rmcf->host = addr->data + 5;
-        rmcf->port = 0;
+        host = addr->data + 5;
+        host_len = addr->len - 5;
 
-        if (rmcf->host[0] != '/') {
+        if (host[0] != '/') {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "ds_redis: unix socket path \"%s\" must be "
-                               "absolute", rmcf->host);
+                               "absolute", host);
             return NGX_CONF_ERROR;
         }
+
+        if (host_len >= sizeof(((struct sockaddr_un *) 0)->sun_path)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ds_redis: unix socket path \"%s\" is too "
+                               "long", host);
+            return NGX_CONF_ERROR;
+        }
+
+        sun = ngx_pcalloc(cf->pool, sizeof(struct sockaddr_un));
+        if (sun == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        sun->sun_family = AF_UNIX;
+        ngx_memcpy(sun->sun_path, host, host_len);
+
+        rmcf->sockaddr = (struct sockaddr *) sun;
+        rmcf->socklen = sizeof(struct sockaddr_un);
 
         return NGX_CONF_OK;
     }
@@ -435,14 +470,15 @@ ngx_http_ds_redis_parse_addr(ngx_conf_t *cf,
         goto invalid;
     }
 
-    rmcf->host = ngx_pnalloc(cf->pool, host_len + 1);
-    if (rmcf->host == NULL) {
-        return NGX_CONF_ERROR;
+    /* a literal: nginx parses it without any lookup */
+    if (ngx_parse_addr_port(cf->pool, &peer, addr->data, addr->len)
+        != NGX_OK)
+    {
+        goto invalid;
     }
 
-    ngx_memcpy(rmcf->host, host, host_len);
-    rmcf->host[host_len] = '\0';
-    rmcf->port = (int) port;
+    rmcf->sockaddr = peer.sockaddr;
+    rmcf->socklen = peer.socklen;
 
     return NGX_CONF_OK;
 
@@ -450,8 +486,8 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "ds_redis: \"%V\" is not IP:PORT, [IPv6]:PORT or "
-                       "unix:/path; host names are not accepted because "
-                       "hiredis would resolve them blocking the worker",
+                       "unix:/path; host names are not accepted: their "
+                       "lookup would block the worker",
                        addr);
 
     return NGX_CONF_ERROR;

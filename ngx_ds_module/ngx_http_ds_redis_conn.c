@@ -125,6 +125,7 @@ typedef struct {
     unsigned                        exiting:1;
     unsigned                        script_loading:1;
     unsigned                        refused:1;    /* slow backoff next */
+    unsigned                        answered:1;   /* a reply came on c */
 } ngx_http_ds_redis_conn_t;
 
 
@@ -424,6 +425,7 @@ ngx_http_ds_redis_connect(void)
     conn->c = c;
     conn->state = NGX_HTTP_DS_REDIS_CONNECTING;
     conn->script_loading = 0;
+    conn->answered = 0;
     conn->out_pos = 0;
     conn->out_len = 0;
 
@@ -819,6 +821,7 @@ ngx_http_ds_redis_read_handler(ngx_event_t *rev)
             cb = conn->q[conn->q_head];
             conn->q_head = (conn->q_head + 1) % conn->q_size;
             conn->q_n--;
+            conn->answered = 1;
 
             cb.fn(reply, cb.data);
             freeReplyObject(reply);
@@ -847,6 +850,15 @@ protocol:
     return;
 
 lost:
+
+    /*
+     * Closed before the first reply: a server that takes connections
+     * and drops them (a TLS client certificate it wants, maxclients) is
+     * refusing, not down, and 10 ms probing would only hammer it.
+     */
+    if (!conn->answered) {
+        conn->refused = 1;
+    }
 
     if (ngx_http_ds_redis_log_failure()) {
         ngx_log_error(NGX_LOG_ERR, conn->log, 0,
@@ -888,6 +900,10 @@ ngx_http_ds_redis_write_handler(ngx_event_t *wev)
         }
 
         if (n == NGX_ERROR) {
+            if (!conn->answered) {
+                conn->refused = 1;      /* as for a read, see there */
+            }
+
             if (ngx_http_ds_redis_log_failure()) {
                 ngx_log_error(NGX_LOG_ERR, conn->log, 0,
                               "ds_redis: connection to %V lost: write "

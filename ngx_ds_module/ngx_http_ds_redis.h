@@ -4,7 +4,8 @@
  * ngx_http_ds_redis_check.c (the request side) and
  * ngx_http_ds_redis_conn.c (the per-worker connection: an nginx peer
  * connection, nginx timers, hiredis' reply reader) and
- * ngx_http_ds_redis_tls.c (nginx's TLS on that connection).
+ * ngx_http_ds_redis_tls.c (nginx's TLS on that connection) and
+ * ngx_http_ds_redis_resolve.c (host names through nginx's resolver).
  */
 
 #ifndef _NGX_HTTP_DS_REDIS_H_INCLUDED_
@@ -35,6 +36,9 @@ typedef struct {
     ngx_str_t       addr;               /* as written, for messages */
     struct sockaddr *sockaddr;          /* IP literal or unix path */
     socklen_t       socklen;
+    ngx_str_t       host_name;          /* else: a name to resolve */
+    ngx_uint_t      port;               /* ... and its port */
+    ngx_resolver_t *resolver;           /* the http-level resolver */
     ngx_flag_t      tls;                /* ds_redis ... tls */
     ngx_flag_t      tls_verify;         /* verify=, on by default */
     ngx_str_t       tls_ca;             /* ca=, cert=, key=: file names */
@@ -94,6 +98,16 @@ void ngx_http_ds_redis_tls_start(ngx_connection_t *c,
     ngx_http_ds_redis_main_conf_t *rmcf);
 void ngx_http_ds_redis_tls_close(ngx_connection_t *c);
 #endif
+
+/* ngx_http_ds_redis_resolve.c: host names through nginx's resolver */
+typedef void (*ngx_http_ds_redis_resolved_pt)(struct sockaddr *sockaddr,
+    socklen_t socklen);
+
+char *ngx_http_ds_redis_resolve_init(ngx_conf_t *cf,
+    ngx_http_ds_redis_main_conf_t *rmcf);
+ngx_int_t ngx_http_ds_redis_resolve(ngx_http_ds_redis_main_conf_t *rmcf,
+    ngx_http_ds_redis_resolved_pt handler);
+void ngx_http_ds_redis_resolve_cancel(void);
 
 /* the TLS handshake of c is over: ok, or refused (slow backoff) */
 void ngx_http_ds_redis_conn_ready(ngx_connection_t *c, ngx_int_t ok);

@@ -7,8 +7,9 @@
  * for what it is good at: its RESP reply parser (redisReader). Commands
  * are formatted by the core (ds_resp_command) straight into the output
  * buffer; every command queues its reply callback in a FIFO, since Redis
- * answers in order. Nothing here blocks: no DNS (addresses are literals,
- * checked at configuration), no blocking connect, no blocking write.
+ * answers in order. Nothing here blocks: a host name goes through
+ * nginx's resolver (ngx_http_ds_redis_resolve.c), connects and writes
+ * are non-blocking.
  *
  * Writes are batched: a command queued while the connection is up posts
  * the write event, so every command queued in one event cycle goes out
@@ -126,10 +127,15 @@ typedef struct {
     unsigned                        script_loading:1;
     unsigned                        refused:1;    /* slow backoff next */
     unsigned                        answered:1;   /* a reply came on c */
+    unsigned                        resolving:1;  /* the name, first */
 } ngx_http_ds_redis_conn_t;
 
 
 static void ngx_http_ds_redis_connect(void);
+static void ngx_http_ds_redis_resolved(struct sockaddr *sockaddr,
+    socklen_t socklen);
+static void ngx_http_ds_redis_connect_peer(struct sockaddr *sockaddr,
+    socklen_t socklen);
 static void ngx_http_ds_redis_connected(ngx_http_ds_redis_conn_t *conn);
 static void ngx_http_ds_redis_close(ngx_http_ds_redis_conn_t *conn);
 static void ngx_http_ds_redis_schedule_retry(void);
@@ -214,6 +220,11 @@ ngx_http_ds_redis_conn_exit(void)
 
     if (conn->retry_timer.timer_set) {
         ngx_del_timer(&conn->retry_timer);
+    }
+
+    if (conn->resolving) {
+        ngx_http_ds_redis_resolve_cancel();
+        conn->resolving = 0;
     }
 
     if (conn->c) {
@@ -351,14 +362,10 @@ ngx_http_ds_redis_conn_ready(ngx_connection_t *c, ngx_int_t ok)
 static void
 ngx_http_ds_redis_connect(void)
 {
-    ngx_int_t                       rc;
-    ngx_err_t                       err;
-    ngx_connection_t               *c;
-    ngx_peer_connection_t          *pc;
     ngx_http_ds_redis_conn_t       *conn = &ngx_http_ds_redis_conn;
     ngx_http_ds_redis_main_conf_t  *rmcf = conn->conf;
 
-    if (conn->c || conn->exiting) {
+    if (conn->c || conn->resolving || conn->exiting) {
         return;
     }
 
@@ -376,12 +383,65 @@ ngx_http_ds_redis_connect(void)
         }
     }
 
+    if (rmcf->host_name.len == 0) {
+        ngx_http_ds_redis_connect_peer(rmcf->sockaddr, rmcf->socklen);
+        return;
+    }
+
+    /* requests meanwhile get the failure mode: c is still NULL */
+    conn->resolving = 1;
+
+    if (ngx_http_ds_redis_resolve(rmcf, ngx_http_ds_redis_resolved)
+        != NGX_OK)
+    {
+        conn->resolving = 0;
+        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                      "ds_redis: cannot start resolving %V",
+                      &rmcf->host_name);
+        conn->refused = 1;
+        ngx_http_ds_redis_schedule_retry();
+    }
+}
+
+
+static void
+ngx_http_ds_redis_resolved(struct sockaddr *sockaddr, socklen_t socklen)
+{
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    conn->resolving = 0;
+
+    if (conn->exiting) {
+        return;
+    }
+
+    if (sockaddr == NULL) {
+        /* logged by the resolver side; a wrong name is not an outage */
+        conn->refused = 1;
+        ngx_http_ds_redis_schedule_retry();
+        return;
+    }
+
+    ngx_http_ds_redis_connect_peer(sockaddr, socklen);
+}
+
+
+static void
+ngx_http_ds_redis_connect_peer(struct sockaddr *sockaddr, socklen_t socklen)
+{
+    ngx_int_t                       rc;
+    ngx_err_t                       err;
+    ngx_connection_t               *c;
+    ngx_peer_connection_t          *pc;
+    ngx_http_ds_redis_conn_t       *conn = &ngx_http_ds_redis_conn;
+    ngx_http_ds_redis_main_conf_t  *rmcf = conn->conf;
+
     pc = &conn->pc;
     ngx_memzero(pc, sizeof(ngx_peer_connection_t));
 
-    /* IP literals or a unix path only (configuration): no DNS here */
-    pc->sockaddr = rmcf->sockaddr;
-    pc->socklen = rmcf->socklen;
+    /* an address, never a name: DNS went through nginx's resolver */
+    pc->sockaddr = sockaddr;
+    pc->socklen = socklen;
     pc->name = &rmcf->addr;
     pc->get = ngx_event_get_peer;
     pc->log = &conn->quiet_log;

@@ -26,6 +26,7 @@ static char *ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ds_redis_parse_addr(ngx_conf_t *cf,
     ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *addr);
+static ngx_uint_t ngx_http_ds_redis_host_name(u_char *p, size_t len);
 static char *ngx_http_ds_redis_read_password(ngx_conf_t *cf,
     ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *path);
 static ngx_int_t ngx_http_ds_redis_init_process(ngx_cycle_t *cycle);
@@ -183,6 +184,11 @@ ngx_http_ds_redis_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (!rmcf->enabled) {
         return NGX_CONF_OK;
+    }
+
+    /* here: the resolver directive may come after ds_redis */
+    if (ngx_http_ds_redis_resolve_init(cf, rmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (rmcf->connect_timeout == 0 || rmcf->command_timeout == 0) {
@@ -371,8 +377,8 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * IP:PORT, [IPv6]:PORT or unix:/path, turned into a sockaddr once for
- * the connection's ngx_event_connect_peer(). Host names are refused: no
- * lookup may block a worker at reconnection.
+ * the connection's ngx_event_connect_peer(); or HOST:PORT, resolved by
+ * nginx's resolver at each connection (ngx_http_ds_redis_resolve.c).
  */
 static char *
 ngx_http_ds_redis_parse_addr(ngx_conf_t *cf,
@@ -467,7 +473,24 @@ ngx_http_ds_redis_parse_addr(ngx_conf_t *cf,
 #endif
 
     } else if (ngx_inet_addr(host, host_len) == INADDR_NONE) {
-        goto invalid;
+        /* a host name, resolved by nginx's resolver at each connect */
+        if (host_len > 253 || !ngx_http_ds_redis_host_name(host, host_len))
+        {
+            goto invalid;
+        }
+
+        /* NUL-terminated: it may be the TLS server_name (SNI) too */
+        rmcf->host_name.data = ngx_pnalloc(cf->pool, host_len + 1);
+        if (rmcf->host_name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(rmcf->host_name.data, host, host_len);
+        rmcf->host_name.data[host_len] = '\0';
+        rmcf->host_name.len = host_len;
+        rmcf->port = (ngx_uint_t) port;
+
+        return NGX_CONF_OK;
     }
 
     /* a literal: nginx parses it without any lookup */
@@ -485,12 +508,33 @@ ngx_http_ds_redis_parse_addr(ngx_conf_t *cf,
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "ds_redis: \"%V\" is not IP:PORT, [IPv6]:PORT or "
-                       "unix:/path; host names are not accepted: their "
-                       "lookup would block the worker",
-                       addr);
+                       "ds_redis: \"%V\" is not HOST:PORT, IP:PORT, "
+                       "[IPv6]:PORT or unix:/path", addr);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* letters, digits, '-' and '.': what DNS names are made of */
+static ngx_uint_t
+ngx_http_ds_redis_host_name(u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || p[0] == '.' || p[0] == '-') {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+              || (p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '.'
+              || p[i] == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -126,7 +126,12 @@ ngx_http_ds_redis_tls_init(ngx_conf_t *cf,
         rmcf->tls_verify = 1;
     }
 
-    if (rmcf->sockaddr->sa_family == AF_UNIX) {
+    /* a host name is the name its certificate must carry */
+    if (rmcf->tls_server_name.len == 0 && rmcf->host_name.len) {
+        rmcf->tls_server_name = rmcf->host_name;
+    }
+
+    if (rmcf->sockaddr && rmcf->sockaddr->sa_family == AF_UNIX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ds_redis: tls is for TCP addresses, not a "
                            "unix socket");

@@ -12,6 +12,8 @@ worker count, keepalive to one shared fast upstream nginx):
   d_buf   d with `buffer=64k flush=1s` (extra: the buffered audit writer)
   d_ocsf  d with `format=ocsf` (extra: OCSF records)
   e       d + ds_redis (real redis-server) with limits that never trip
+  e_tls   e over TLS to the same redis-server (its --tls-port; CA and
+          certificate made by openssl at start; ratio vs e)
   b_100k  b with a 100,000-recipient policy (policy-size run; vs b)
   a_list, b_list, e_list   GET /shares (list filter runs; vs a_list)
 
@@ -57,7 +59,7 @@ TABLE_PATH = ("/delta-sharing/shares/claims/schemas/medical/tables/"
               "medical_claims/metadata")
 LIST_PATH = "/delta-sharing/shares"
 
-MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "e"]
+MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "e", "e_tls"]
 LIST = ["a_list", "b_list", "e_list"]
 SIZE = ["b", "b_100k"]
 
@@ -353,6 +355,7 @@ def case_table(args, paths):
                   "flush=1s"),
         "d_ocsf": ("d_ocsf", TABLE_PATH, "a", "d with OCSF records"),
         "e": ("e", TABLE_PATH, "a", "+ Redis rate limit (never trips)"),
+        "e_tls": ("e_tls", TABLE_PATH, "e", "e with TLS to Redis"),
         "b_100k": ("b_100k", TABLE_PATH, "b", "b with %d recipients"
                    % args.size),
         "a_list": ("a", LIST_PATH, "a_list", "GET /shares, plain"),
@@ -362,7 +365,7 @@ def case_table(args, paths):
     }
 
 
-def gateway_specs(args, files, redis_port):
+def gateway_specs(args, files, redis_port, redis_tls_port=None):
     """gateway -> (module?, policy, http, server, location extras)."""
     enforce = ("            ds_enforce on;\n"
                "            ds_prefix /delta-sharing;\n")
@@ -378,6 +381,9 @@ def gateway_specs(args, files, redis_port):
                   % (files["audit_log_ocsf"], files["audit_key"]))
     redis = ("    ds_redis 127.0.0.1:%d;\n"
              "    ds_redis_failure_mode closed;\n" % (redis_port or 0))
+    redis_tls = ("    ds_redis 127.0.0.1:%d tls ca=%s;\n"
+                 "    ds_redis_failure_mode closed;\n"
+                 % (redis_tls_port or 0, files["tls_ca"]))
     return {
         "a": (False, None, "", "", ""),
         "b": (True, files["basic_10"], "", "", enforce),
@@ -389,6 +395,8 @@ def gateway_specs(args, files, redis_port):
                    enforce),
         "e": (True, files["full_10"], geo_http + audit + redis, realip,
               enforce + "            ds_rate_limit on;\n"),
+        "e_tls": (True, files["full_10"], geo_http + audit + redis_tls,
+                  realip, enforce + "            ds_rate_limit on;\n"),
         "b_100k": (True, files["basic_big"], "", "", enforce),
     }
 
@@ -426,7 +434,7 @@ def probe(name, ng, files, redis_port):
         return "unknown token answered %d, not 401" % st
     if "finance" in body:
         return "list filter did not hide an unentitled share: " + body[:160]
-    if name in ("c", "d", "d_buf", "d_ocsf", "e"):
+    if name in ("c", "d", "d_buf", "d_ocsf", "e", "e_tls"):
         st, _ = http(ng.port, TABLE_PATH, bench_headers(
             **{"X-Forwarded-For": XFF_CN}))
         if st != 403:
@@ -435,7 +443,7 @@ def probe(name, ng, files, redis_port):
             **{"X-DS-Purpose": None}))
         if st != 403:
             return "no purpose answered %d, not 403: purpose inactive" % st
-    if name in ("d", "e", "d_buf", "d_ocsf"):
+    if name in ("d", "e", "e_tls", "d_buf", "d_ocsf"):
         log_path = files["audit_log_buf" if name == "d_buf"
                          else "audit_log_ocsf" if name == "d_ocsf"
                          else "audit_log"]
@@ -447,7 +455,7 @@ def probe(name, ng, files, redis_port):
             size = 0
         if size == 0:
             return "no audit records in %s" % log_path
-    if name == "e":
+    if name in ("e", "e_tls"):
         # the limit is so high that its key expires at once: look for
         # the limiter's headers and for the script's calls in Redis
         st, body = http(ng.port, TABLE_PATH, bench_headers())
@@ -461,6 +469,27 @@ def probe(name, ng, files, redis_port):
         if not re.search(r"cmdstat_(evalsha|eval):calls=[1-9]", r.stdout):
             return "no EVALSHA reached Redis: limiter inactive"
     return None
+
+
+def make_redis_tls(work, ca_crt, port):
+    """A CA and a server certificate for 127.0.0.1 (openssl); the
+    redis-server arguments of its TLS port."""
+    def ossl(*a):
+        subprocess.run(["openssl"] + list(a), cwd=work, check=True,
+                       capture_output=True, timeout=60)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+         "redis-ca.key", "-out", ca_crt, "-days", "2", "-subj", "/CN=bench")
+    with open(os.path.join(work, "redis-srv.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "redis-srv.key",
+         "-out", "redis-srv.csr", "-subj", "/CN=127.0.0.1")
+    ossl("x509", "-req", "-in", "redis-srv.csr", "-CA", ca_crt, "-CAkey",
+         "redis-ca.key", "-CAcreateserial", "-out", "redis-srv.crt", "-days",
+         "2", "-extfile", "redis-srv.ext")
+    return ["--tls-port", str(port),
+            "--tls-cert-file", os.path.join(work, "redis-srv.crt"),
+            "--tls-key-file", os.path.join(work, "redis-srv.key"),
+            "--tls-ca-cert-file", ca_crt, "--tls-auth-clients", "no"]
 
 
 def med(xs):
@@ -511,6 +540,7 @@ def run(args):
         "audit_log": os.path.join(work, "audit.log"),
         "audit_log_buf": os.path.join(work, "audit-buf.log"),
         "audit_log_ocsf": os.path.join(work, "audit-ocsf.log"),
+        "tls_ca": os.path.join(work, "redis-ca.crt"),
     }
     gen = os.path.join(HERE, "gen_policy.py")
     for key, n, kind in (("basic_1", 1, "basic"), ("basic_10", 10, "basic"),
@@ -526,14 +556,18 @@ def run(args):
         f.write(os.urandom(32).hex() + "\n")
     os.chmod(files["audit_key"], 0o600)
 
-    # ---- redis (for e)
-    redis_port = redis_proc = None
-    if "e" in gateways_needed:
+    # ---- redis (for e; e_tls: the same server's TLS port)
+    redis_port = redis_tls_port = redis_proc = None
+    if {"e", "e_tls"} & set(gateways_needed):
         redis_port = free_port()
+        tls_args = []
+        if "e_tls" in gateways_needed:
+            redis_tls_port = free_port()
+            tls_args = make_redis_tls(work, files["tls_ca"], redis_tls_port)
         p = subprocess.Popen(
             [REDIS_SERVER, "--port", str(redis_port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", work,
-             "--logfile", os.path.join(work, "redis.log")],
+             "--logfile", os.path.join(work, "redis.log")] + tls_args,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         register(p, work)
         redis_proc = p
@@ -553,7 +587,7 @@ def run(args):
     up.start(work)
 
     # ---- gateways: config test, start, probe
-    specs = gateway_specs(args, files, redis_port)
+    specs = gateway_specs(args, files, redis_port, redis_tls_port)
     gateways, not_run = {}, {}
     for g in gateways_needed:
         ng = Nginx(g, work, "")

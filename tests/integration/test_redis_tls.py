@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from conftest import REDIS_CLI, REDIS_SERVER, Redis, free_port, wait_for
+from conftest import (REDIS_CLI, REDIS_SERVER, Redis, dsctl, free_port,
+                      wait_for)
 from test_ratelimit import get, limited_policy, redis_conf
 
 DAYS = "30"
@@ -305,3 +306,44 @@ def test_bad_tls_configurations_rejected(nginx, pki, tmp_path, request):
         rc, out = ng.test_config()
         assert rc != 0, extra
         assert message in out, (extra, out)
+
+
+def test_dsctl_revokes_over_tls(nginx, tls_redis, pki):
+    redis = tls_redis(auth_clients="optional")
+    addr = "127.0.0.1:%d" % redis.port
+    ca = os.path.join(pki, "ca.crt")
+    ng = nginx(policy=limited_policy({"requests": 1000, "per": "minute"}),
+               http_extra=tls_conf(redis, pki, "ca={pki}/ca.crt"))
+    assert get(ng).status_code == 200
+
+    r = dsctl("revoke", "recipient", "fraud-analytics", "--redis", addr,
+              "--tls", "--ca", ca)
+    assert r.returncode == 0, r.stderr
+    assert get(ng).status_code == 403
+    # by name (SNI + name check), with a client certificate
+    r = dsctl("revoke", "list", "--redis", addr, "--tls", "--ca", ca,
+              "--server-name", "redis.test",
+              "--cert", os.path.join(pki, "client.crt"),
+              "--key", os.path.join(pki, "client.key"))
+    assert r.returncode == 0, r.stderr
+    assert "recipient fraud-analytics" in r.stdout
+    r = dsctl("unrevoke", "recipient", "fraud-analytics", "--redis", addr,
+              "--tls", "--ca", ca)
+    assert r.returncode == 0, r.stderr
+    assert get(ng).status_code == 200
+
+    # refused: another CA, another name, no TLS options without --tls
+    r = dsctl("revoke", "list", "--redis", addr, "--tls", "--ca",
+              os.path.join(pki, "other-ca.crt"))
+    assert r.returncode == 2
+    assert "TLS certificate of %s refused" % addr in r.stderr
+    r = dsctl("revoke", "list", "--redis", addr, "--tls", "--ca", ca,
+              "--server-name", "wrong.test")
+    assert r.returncode == 2
+    assert "refused" in r.stderr
+    r = dsctl("revoke", "list", "--redis", addr, "--ca", ca)
+    assert r.returncode == 2
+    assert "need --tls" in r.stderr
+    r = dsctl("revoke", "list", "--redis", addr, "--tls")
+    assert r.returncode == 2
+    assert "--tls needs --ca" in r.stderr

@@ -9,8 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import (REDIS_CLI, REDIS_SERVER, Redis, dsctl, free_port,
-                      wait_for)
+from conftest import Redis, dsctl, free_port, wait_for
 from test_ratelimit import get, limited_policy, redis_conf
 
 GW_PASS = "gw-Pa55-7qkz-secret"
@@ -29,14 +28,8 @@ class AclRedis(Redis):
     """redis-server with the two ACL users; the default user stays for
     the test's own redis-cli."""
 
-    def start(self):
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self.workdir,
-             "--logfile", os.path.join(self.workdir, "redis.log"),
-             "--user"] + GW_ACL + ["--user"] + CTL_ACL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: self.ping(), what="redis on %d" % self.port)
+    def args(self):
+        return Redis.args(self) + ["--user"] + GW_ACL + ["--user"] + CTL_ACL
 
 
 @pytest.fixture
@@ -58,7 +51,7 @@ def pw_file(tmp_path, name, text):
 def test_acl_user_gets_exact_limits_and_revocation(nginx, acl_redis,
                                                    tmp_path):
     # the user really is restricted: nothing outside the list
-    r = subprocess.run([REDIS_CLI, "-p", str(acl_redis.port), "--user", "gw",
+    r = subprocess.run(acl_redis.cli_argv() + ["--user", "gw",
                         "--pass", GW_PASS, "--no-auth-warning", "PING"],
                        capture_output=True, text=True, timeout=5)
     assert "NOPERM" in r.stdout + r.stderr

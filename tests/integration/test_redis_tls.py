@@ -19,7 +19,7 @@ import pytest
 
 from conftest import (REDIS_CLI, REDIS_SERVER, Redis, dsctl, free_port,
                       wait_for)
-from test_ratelimit import get, limited_policy, redis_conf
+from test_ratelimit import get, limited_policy
 
 DAYS = "30"
 
@@ -126,9 +126,15 @@ def tls_redis(tmp_path, pki):
         r.stop()
 
 
-def tls_conf(redis, pki, params, **kw):
-    params = params.replace("{pki}", pki)
-    return redis_conf(redis, " tls " + params, **kw)
+def tls_conf(redis, pki, params, failure_mode=None):
+    # its own ds_redis line: these tests choose their TLS parameters
+    # whatever DS_REDIS_TLS says
+    lines = ["ds_redis 127.0.0.1:%d tls %s;"
+             % (redis.port, params.replace("{pki}", pki)),
+             "add_header X-DS-RateLimit $ds_ratelimit always;"]
+    if failure_mode:
+        lines.append("ds_redis_failure_mode %s;" % failure_mode)
+    return "\n".join("    " + l for l in lines)
 
 
 def test_exact_limits_and_revocation_over_tls(nginx, tls_redis, pki):

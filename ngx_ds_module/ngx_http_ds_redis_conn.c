@@ -235,6 +235,14 @@ ngx_http_ds_redis_conn_exit(void)
         redisReaderFree(conn->reader);
         conn->reader = NULL;
     }
+
+    /* close() emptied the queue; nothing queues once exiting is set */
+    ngx_free(conn->q);
+    ngx_free(conn->out);
+    conn->q = NULL;
+    conn->out = NULL;
+    conn->q_size = 0;
+    conn->out_size = 0;
 }
 
 

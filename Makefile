@@ -16,7 +16,7 @@ CFLAGS   ?= -g -O2
 DS_CFLAGS = $(CPPFLAGS) $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror \
             -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
             -Ingx_ds_module/core -Itools
-DS_LIBS   = -ljansson -lmaxminddb -lhiredis -lcrypto
+DS_LIBS   = -ljansson -lmaxminddb -lhiredis -lssl -lcrypto
 
 CORE_SRCS := $(wildcard ngx_ds_module/core/*.c)
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)

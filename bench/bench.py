@@ -13,6 +13,8 @@ worker count, keepalive to one shared fast upstream nginx):
   d_ocsf  d with `format=ocsf` (extra: OCSF records)
   d_metrics  d with `ds_metrics_zone` (ratio vs d: what metrics cost)
   e       d + ds_redis (real redis-server) with limits that never trip
+  e_tls   e over TLS to the same redis-server (its --tls-port; CA and
+          certificate made by openssl at start; ratio vs e)
   b_100k  b with a 100,000-recipient policy (policy-size run; vs b)
   a_list, b_list, e_list   GET /shares (list filter runs; vs a_list)
   e_unix  e with Redis over a unix socket instead of loopback TCP
@@ -70,9 +72,10 @@ TABLE_PATH = ("/delta-sharing/shares/claims/schemas/medical/tables/"
 LIST_PATH = "/delta-sharing/shares"
 LIST500_PATH = "/delta-sharing/shares?maxResults=500"
 
-MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "d_metrics", "e", "e_unix"]
+MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "d_metrics", "e", "e_tls",
+        "e_unix"]
 PEERS = ["p_stock", "p_lua"]
-REDIS_GATEWAYS = ("e", "e_unix", "p_lua")
+REDIS_GATEWAYS = ("e", "e_tls", "e_unix", "p_lua")
 LIST = ["a_list", "b_list", "e_list", "a_list500", "b_list500"]
 SIZE = ["b", "b_100k"]
 
@@ -370,6 +373,7 @@ def case_table(args, paths):
         "d_metrics": ("d_metrics", TABLE_PATH, "d", "d with ds_metrics_zone "
                       "(Prometheus counters)"),
         "e": ("e", TABLE_PATH, "a", "+ Redis rate limit (never trips)"),
+        "e_tls": ("e_tls", TABLE_PATH, "e", "e with TLS to Redis"),
         "e_unix": ("e_unix", TABLE_PATH, "a", "e, Redis over a unix socket"),
         "p_stock": ("p_stock", TABLE_PATH, "a", "peer: stock nginx map + "
                     "geoip2 + limit_req + JSON access_log"),
@@ -388,7 +392,7 @@ def case_table(args, paths):
     }
 
 
-def gateway_specs(args, files, redis_port):
+def gateway_specs(args, files, redis_port, redis_tls_port=None):
     """gateway -> (module?, policy, http, server, location extras)."""
     enforce = ("            ds_enforce on;\n"
                "            ds_prefix /delta-sharing;\n")
@@ -408,6 +412,9 @@ def gateway_specs(args, files, redis_port):
              "    ds_redis_failure_mode closed;\n" % (redis_port or 0))
     redis_unix = ("    ds_redis unix:%s;\n"
                   "    ds_redis_failure_mode closed;\n" % files["redis_sock"])
+    redis_tls = ("    ds_redis 127.0.0.1:%d tls ca=%s;\n"
+                 "    ds_redis_failure_mode closed;\n"
+                 % (redis_tls_port or 0, files["tls_ca"]))
     return {
         "a": (False, None, "", "", ""),
         "b": (True, files["basic_10"], "", "", enforce),
@@ -426,6 +433,8 @@ def gateway_specs(args, files, redis_port):
                    realip, enforce + "            ds_rate_limit on;\n"),
         "p_stock": peer_stock(files),
         "p_lua": peer_lua(files, redis_port),
+        "e_tls": (True, files["full_10"], geo_http + audit + redis_tls,
+                  realip, enforce + "            ds_rate_limit on;\n"),
         "b_100k": (True, files["basic_big"], "", "", enforce),
     }
 
@@ -601,7 +610,7 @@ def probe(name, ng, files, redis_port):
         return "unknown token answered %d, not 401" % st
     if "finance" in body and name not in PEERS:
         return "list filter did not hide an unentitled share: " + body[:160]
-    if name in ("c", "d", "d_buf", "d_ocsf", "d_metrics", "e",
+    if name in ("c", "d", "d_buf", "d_ocsf", "d_metrics", "e", "e_tls",
                 "e_unix") + tuple(PEERS):
         st, _ = http(ng.port, TABLE_PATH, bench_headers(
             **{"X-Forwarded-For": XFF_CN}))
@@ -611,7 +620,7 @@ def probe(name, ng, files, redis_port):
             **{"X-DS-Purpose": None}))
         if st != 403:
             return "no purpose answered %d, not 403: purpose inactive" % st
-    if name in ("d", "e", "e_unix", "d_buf", "d_ocsf",
+    if name in ("d", "e", "e_tls", "e_unix", "d_buf", "d_ocsf",
                 "d_metrics") + tuple(PEERS):
         log_path = files["audit_log_buf" if name == "d_buf"
                          else "audit_log_ocsf" if name == "d_ocsf"
@@ -643,6 +652,27 @@ def probe(name, ng, files, redis_port):
         if not re.search(r"cmdstat_(evalsha|eval):calls=[1-9]", r.stdout):
             return "no EVALSHA reached Redis: limiter inactive"
     return None
+
+
+def make_redis_tls(work, ca_crt, port):
+    """A CA and a server certificate for 127.0.0.1 (openssl); the
+    redis-server arguments of its TLS port."""
+    def ossl(*a):
+        subprocess.run(["openssl"] + list(a), cwd=work, check=True,
+                       capture_output=True, timeout=60)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+         "redis-ca.key", "-out", ca_crt, "-days", "2", "-subj", "/CN=bench")
+    with open(os.path.join(work, "redis-srv.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "redis-srv.key",
+         "-out", "redis-srv.csr", "-subj", "/CN=127.0.0.1")
+    ossl("x509", "-req", "-in", "redis-srv.csr", "-CA", ca_crt, "-CAkey",
+         "redis-ca.key", "-CAcreateserial", "-out", "redis-srv.crt", "-days",
+         "2", "-extfile", "redis-srv.ext")
+    return ["--tls-port", str(port),
+            "--tls-cert-file", os.path.join(work, "redis-srv.crt"),
+            "--tls-key-file", os.path.join(work, "redis-srv.key"),
+            "--tls-ca-cert-file", ca_crt, "--tls-auth-clients", "no"]
 
 
 def med(xs):
@@ -697,6 +727,7 @@ def run(args):
         "audit_log_lua": os.path.join(work, "audit-lua.log"),
         "redis_sock": os.path.join(work, "redis.sock"),
         "audit_log_metrics": os.path.join(work, "audit-metrics.log"),
+        "tls_ca": os.path.join(work, "redis-ca.crt"),
     }
     gen = os.path.join(HERE, "gen_policy.py")
     for key, n, kind in (("basic_1", 1, "basic"), ("basic_10", 10, "basic"),
@@ -712,15 +743,19 @@ def run(args):
         f.write(os.urandom(32).hex() + "\n")
     os.chmod(files["audit_key"], 0o600)
 
-    # ---- redis (for e)
-    redis_port = redis_proc = None
+    # ---- redis (for e; e_tls: the same server's TLS port)
+    redis_port = redis_tls_port = redis_proc = None
     if any(g in gateways_needed for g in REDIS_GATEWAYS):
         redis_port = free_port()
+        tls_args = []
+        if "e_tls" in gateways_needed:
+            redis_tls_port = free_port()
+            tls_args = make_redis_tls(work, files["tls_ca"], redis_tls_port)
         p = subprocess.Popen(
             [REDIS_SERVER, "--port", str(redis_port), "--bind", "127.0.0.1",
              "--unixsocket", files["redis_sock"], "--unixsocketperm", "700",
              "--save", "", "--appendonly", "no", "--dir", work,
-             "--logfile", os.path.join(work, "redis.log")],
+             "--logfile", os.path.join(work, "redis.log")] + tls_args,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         register(p, work)
         redis_proc = p
@@ -743,7 +778,7 @@ def run(args):
     up.start(work)
 
     # ---- gateways: config test, start, probe
-    specs = gateway_specs(args, files, redis_port)
+    specs = gateway_specs(args, files, redis_port, redis_tls_port)
     gateways, not_run = {}, {}
     for g in gateways_needed:
         ng = Nginx(g, work, "")

@@ -26,10 +26,10 @@
  *
  * A reply may arrive after nginx freed the request (client gone). The
  * waiting state therefore lives in a holder allocated with ngx_alloc(),
- * handed to hiredis as privdata, and tied to the request only through a
- * pool cleanup that clears holder->r: whichever side finishes last frees
- * the holder. Reply callbacks never run request code themselves (they
- * run inside hiredis, which may be freeing its context): they post the
+ * handed to the connection as its reply's data, and tied to the request
+ * only through a pool cleanup that clears holder->r: whichever side
+ * finishes last frees the holder. Reply callbacks never run request code themselves (they
+ * run inside the connection's read loop or its close): they post the
  * holder's event and the request resumes from nginx's posted queue.
  */
 
@@ -51,7 +51,7 @@ typedef struct {
     ngx_pool_cleanup_t    *cln;
     ngx_event_t            ev;          /* command timeout, then resume */
     ds_gcra_result_t       res;
-    unsigned               in_flight:1; /* hiredis holds it as privdata */
+    unsigned               in_flight:1; /* the connection holds it */
     unsigned               answered:1;  /* res is valid */
     unsigned               resent:1;    /* once, after a NOSCRIPT */
     const char            *argv[NGX_HTTP_DS_REDIS_ARGC];
@@ -69,8 +69,7 @@ static void ngx_http_ds_redis_hold(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ngx_pool_cleanup_t *cln,
     ngx_http_ds_redis_wait_t *w);
 static ngx_int_t ngx_http_ds_redis_send(ngx_http_ds_redis_wait_t *w);
-static void ngx_http_ds_redis_reply(redisAsyncContext *ac, void *reply,
-    void *privdata);
+static void ngx_http_ds_redis_reply(redisReply *rep, void *privdata);
 static ngx_int_t ngx_http_ds_redis_read_reply(ngx_http_ds_redis_wait_t *w,
     redisReply *rep);
 static void ngx_http_ds_redis_timeout(ngx_event_t *ev);
@@ -174,7 +173,7 @@ ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     size = sizeof(ngx_http_ds_redis_wait_t) + key_len + rid_len + tid_len
            + 3 * NGX_INT64_LEN;
 
-    /* registered first: once hiredis holds w, nothing may fail */
+    /* registered first: once the connection holds w, nothing may fail */
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
@@ -325,9 +324,8 @@ ngx_http_ds_redis_send(ngx_http_ds_redis_wait_t *w)
 
 
 static void
-ngx_http_ds_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
+ngx_http_ds_redis_reply(redisReply *rep, void *privdata)
 {
-    redisReply                *rep = reply;
     ngx_http_ds_redis_wait_t  *w = privdata;
 
     /* one callback per command queued (a NOSCRIPT resend queues anew) */
@@ -443,7 +441,7 @@ ngx_http_ds_redis_timeout(ngx_event_t *ev)
                   "ds_redis: no reply from %V within %M ms",
                   &rmcf->addr, rmcf->command_timeout);
 
-    /* hiredis still holds w: its callback frees it, r stays out of it */
+    /* the connection holds w: its callback frees it, r stays out of it */
     w->r = NULL;
     w->cln->handler = NULL;
 

@@ -1,53 +1,60 @@
 /*
- * The worker's one Redis connection: hiredis' async API driven by nginx
- * events and timers.
+ * The worker's one Redis connection, driven by nginx alone: an nginx
+ * peer connection (ngx_event_connect_peer), nginx read/write handlers
+ * and nginx timers; TLS, when configured, is nginx's own
+ * (ngx_http_ds_redis_tls.c) on the same connection, so plaintext and TLS
+ * share this one code path through c->recv and c->send. hiredis is kept
+ * for what it is good at: its RESP reply parser (redisReader). Commands
+ * are formatted by the core (ds_resp_command) straight into the output
+ * buffer; every command queues its reply callback in a FIFO, since Redis
+ * answers in order. Nothing here blocks: a host name goes through
+ * nginx's resolver (ngx_http_ds_redis_resolve.c), connects and writes
+ * are non-blocking.
  *
- * hiredis 0.14 has no timeouts and never touches the event loop itself:
- * it asks for read/write interest through the ev hooks below, which map
- * them onto an nginx connection wrapping hiredis' socket. nginx runs
- * epoll edge-triggered, so a read handler must drain the socket (hiredis
- * reads at most 16 KB per call) and a write interest raised while the
- * socket is already writable must be served without waiting for an edge
- * that will never come. Connect timeout and reconnection with capped
- * exponential backoff are nginx timers; command timeouts belong to the
- * requests (ngx_http_ds_redis_check.c) and report back here so a Redis
- * that accepts connections but never answers gets its connection
- * rebuilt.
+ * Writes are batched: a command queued while the connection is up posts
+ * the write event, so every command queued in one event cycle goes out
+ * in one send() (that batching is the pipelining). nginx runs epoll edge
+ * triggered: the read handler reads until EAGAIN (yielding to the other
+ * connections after a number of rounds), the write handler writes until
+ * EAGAIN and then waits for the next edge.
+ *
+ * Connect timeout and reconnection are nginx timers; command timeouts
+ * belong to the requests (ngx_http_ds_redis_check.c) and report back
+ * here so a Redis that accepts connections but never answers gets its
+ * connection rebuilt.
  *
  * Recovery: while Redis is down (connect refused, connection lost,
  * connect timed out) the worker probes with a plain connect attempt,
  * every 10 ms for the first second of the outage, then backing off to
  * 250 ms; a request that finds Redis down also starts a probe if none
  * ran in the last 20 ms. There is never more than one attempt in flight
- * per worker (conn.ac), so a Redis that stays down sees at most 4
+ * per worker (conn.c), so a Redis that stays down sees at most 4
  * connects a second from an idle worker, and a Redis that comes back is
  * used again within about 20 ms under traffic. A Redis that answers but
- * refuses (AUTH, SELECT or SCRIPT LOAD errors, a stuck connection) is
- * not down but misconfigured or overloaded: that keeps the slow backoff
- * (100 ms doubling to 500 ms), since reconnecting faster cannot help.
+ * refuses (AUTH, SELECT or SCRIPT LOAD errors, a stuck connection, a
+ * failed TLS handshake) is not down but misconfigured or overloaded:
+ * that keeps the slow backoff (100 ms doubling to 500 ms), since
+ * reconnecting faster cannot help.
  *
  * Each connection starts with SCRIPT LOAD, pipelined after AUTH and
  * SELECT and before any request's EVALSHA: Redis answers in order, so
  * the script is cached by the time the first EVALSHA runs, also on a
  * Redis that restarted empty or a promoted replica. Requests never send
- * the script text (an EVAL per queued request after a failover was
- * megabytes of script for nothing). A NOSCRIPT can still come from a
- * SCRIPT FLUSH under a live connection: one SCRIPT LOAD is queued for
- * all the requests that met it, whatever their number.
+ * the script text. A NOSCRIPT can still come from a SCRIPT FLUSH under a
+ * live connection: one SCRIPT LOAD is queued for all the requests that
+ * met it, whatever their number.
  *
- * hiredis frees a context on any error and then runs every pending
- * reply callback with a NULL reply: the callbacks must not re-enter
- * request processing (the request side only posts events), and nothing
- * here may touch a context after a call that can free it; the cleanup
- * hook, which hiredis runs on every free, clears conn.ac.
+ * Closing the connection answers every queued callback with NULL, in
+ * order; callbacks must not re-enter request processing (the request
+ * side only posts events). A callback may close the connection (a
+ * refused AUTH): the read loop notices through conn.gen and stops.
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
+#include <ngx_event_connect.h>
 #include <ngx_http.h>
-
-#include <hiredis/sds.h>
 
 #include "ngx_http_ds_redis.h"
 #include "ngx_http_ds_metrics.h"
@@ -68,20 +75,44 @@
 
 /* reads per event before yielding to the other connections */
 #define NGX_HTTP_DS_REDIS_READ_ROUNDS   64
+#define NGX_HTTP_DS_REDIS_READ_BUF      16384
+#define NGX_HTTP_DS_REDIS_OUT_MIN       4096
+#define NGX_HTTP_DS_REDIS_QUEUE_MIN     64
 
 
 typedef enum {
     NGX_HTTP_DS_REDIS_DOWN = 0,
-    NGX_HTTP_DS_REDIS_CONNECTING,
+    NGX_HTTP_DS_REDIS_CONNECTING,       /* TCP, then TLS handshake */
     NGX_HTTP_DS_REDIS_UP
 } ngx_http_ds_redis_state_e;
 
 
 typedef struct {
+    ngx_http_ds_redis_reply_pt      fn;
+    void                           *data;
+} ngx_http_ds_redis_cb_t;
+
+
+typedef struct {
     ngx_http_ds_redis_main_conf_t  *conf;
-    redisAsyncContext              *ac;
+    ngx_peer_connection_t           pc;
     ngx_connection_t               *c;
+    redisReader                    *reader;
     ngx_http_ds_redis_state_e       state;
+    ngx_uint_t                      gen;          /* bumped on close */
+
+    /* commands formatted, not yet written: out[pos..len) */
+    u_char                         *out;
+    size_t                          out_pos;
+    size_t                          out_len;
+    size_t                          out_size;
+
+    /* reply callbacks, in the order of the commands: a ring */
+    ngx_http_ds_redis_cb_t         *q;
+    ngx_uint_t                      q_head;
+    ngx_uint_t                      q_n;
+    ngx_uint_t                      q_size;
+
     ngx_msec_t                      backoff;
     ngx_msec_t                      probe;        /* next probe delay */
     ngx_msec_t                      down_since;   /* 0: not down */
@@ -92,39 +123,44 @@ typedef struct {
     ngx_event_t                     connect_timer;
     ngx_event_t                     retry_timer;
     ngx_log_t                      *log;
+    ngx_log_t                       quiet_log;    /* for connect() */
     unsigned                        exiting:1;
     unsigned                        script_loading:1;
     unsigned                        refused:1;    /* slow backoff next */
+    unsigned                        answered:1;   /* a reply came on c */
+    unsigned                        resolving:1;  /* the name, first */
 } ngx_http_ds_redis_conn_t;
 
 
 static void ngx_http_ds_redis_connect(void);
+static void ngx_http_ds_redis_resolved(struct sockaddr *sockaddr,
+    socklen_t socklen);
+static void ngx_http_ds_redis_connect_peer(struct sockaddr *sockaddr,
+    socklen_t socklen);
+static void ngx_http_ds_redis_connected(ngx_http_ds_redis_conn_t *conn);
+static void ngx_http_ds_redis_close(ngx_http_ds_redis_conn_t *conn);
 static void ngx_http_ds_redis_schedule_retry(void);
 static ngx_uint_t ngx_http_ds_redis_log_failure(void);
-static ngx_int_t ngx_http_ds_redis_attach(redisAsyncContext *ac);
-static void ngx_http_ds_redis_setup(redisAsyncContext *ac);
-static void ngx_http_ds_redis_setup_reply(redisAsyncContext *ac,
-    void *reply, void *privdata);
-static ngx_int_t ngx_http_ds_redis_load_script(redisAsyncContext *ac);
-static void ngx_http_ds_redis_script_reply(redisAsyncContext *ac,
-    void *reply, void *privdata);
-static void ngx_http_ds_redis_on_connect(const redisAsyncContext *ac,
-    int status);
-static void ngx_http_ds_redis_on_disconnect(const redisAsyncContext *ac,
-    int status);
+static ngx_int_t ngx_http_ds_redis_queue(ngx_http_ds_redis_conn_t *conn,
+    ngx_http_ds_redis_reply_pt fn, void *data, int argc, const char **argv,
+    const size_t *argvlen);
+static void ngx_http_ds_redis_setup(ngx_http_ds_redis_conn_t *conn);
+static void ngx_http_ds_redis_setup_reply(redisReply *rep, void *data);
+static ngx_int_t ngx_http_ds_redis_load_script(
+    ngx_http_ds_redis_conn_t *conn);
+static void ngx_http_ds_redis_script_reply(redisReply *rep, void *data);
+static void ngx_http_ds_redis_connect_handler(ngx_event_t *wev);
 static void ngx_http_ds_redis_read_handler(ngx_event_t *rev);
 static void ngx_http_ds_redis_write_handler(ngx_event_t *wev);
+static void ngx_http_ds_redis_dummy_handler(ngx_event_t *ev);
 static void ngx_http_ds_redis_connect_timeout(ngx_event_t *ev);
 static void ngx_http_ds_redis_retry(ngx_event_t *ev);
-static void ngx_http_ds_redis_add_read(void *privdata);
-static void ngx_http_ds_redis_del_read(void *privdata);
-static void ngx_http_ds_redis_add_write(void *privdata);
-static void ngx_http_ds_redis_del_write(void *privdata);
-static void ngx_http_ds_redis_cleanup(void *privdata);
 
 
 /* one per worker process */
 static ngx_http_ds_redis_conn_t  ngx_http_ds_redis_conn;
+
+static ngx_str_t  ngx_http_ds_redis_default = ngx_string("default");
 
 
 ngx_int_t
@@ -139,6 +175,25 @@ ngx_http_ds_redis_conn_init(ngx_cycle_t *cycle,
     conn->log = cycle->log;
     conn->backoff = NGX_HTTP_DS_REDIS_BACKOFF_MIN;
     conn->probe = NGX_HTTP_DS_REDIS_PROBE_FAST;
+
+    /*
+     * ngx_event_connect_peer() logs a refused connect() at error level
+     * itself; probing every 10 ms must not, so it gets a log that says
+     * nothing and this file logs the outage (see log_failure).
+     */
+    conn->quiet_log = *cycle->log;
+    conn->quiet_log.log_level = NGX_LOG_EMERG;
+
+    conn->q_size = NGX_HTTP_DS_REDIS_QUEUE_MIN;
+    conn->q = ngx_alloc(conn->q_size * sizeof(ngx_http_ds_redis_cb_t),
+                        cycle->log);
+
+    conn->out_size = NGX_HTTP_DS_REDIS_OUT_MIN;
+    conn->out = ngx_alloc(conn->out_size, cycle->log);
+
+    if (conn->q == NULL || conn->out == NULL) {
+        return NGX_ERROR;
+    }
 
     /* cancelable: they must not hold up a graceful worker shutdown */
     conn->connect_timer.handler = ngx_http_ds_redis_connect_timeout;
@@ -169,25 +224,40 @@ ngx_http_ds_redis_conn_exit(void)
         ngx_del_timer(&conn->retry_timer);
     }
 
-    if (conn->ac) {
-        redisAsyncFree(conn->ac);
+    if (conn->resolving) {
+        ngx_http_ds_redis_resolve_cancel();
+        conn->resolving = 0;
     }
+
+    if (conn->c) {
+        ngx_http_ds_redis_close(conn);
+    }
+
+    if (conn->reader) {
+        redisReaderFree(conn->reader);
+        conn->reader = NULL;
+    }
+
+    /* close() emptied the queue; nothing queues once exiting is set */
+    ngx_free(conn->q);
+    ngx_free(conn->out);
+    conn->q = NULL;
+    conn->out = NULL;
+    conn->q_size = 0;
+    conn->out_size = 0;
 
     ngx_http_ds_metrics_redis_state(-1);
 }
 
 
 ngx_int_t
-ngx_http_ds_redis_conn_send(redisCallbackFn *fn, void *privdata, int argc,
-    const char **argv, const size_t *argvlen)
+ngx_http_ds_redis_conn_send(ngx_http_ds_redis_reply_pt fn, void *data,
+    int argc, const char **argv, const size_t *argvlen)
 {
-    int                        rc;
-    char                       buf[1024], *cmd;
-    size_t                     len;
     ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
 
-    /* while connecting, commands wait in hiredis' buffer */
-    if (conn->ac == NULL || conn->exiting) {
+    /* while connecting, commands wait in the output buffer */
+    if (conn->c == NULL || conn->exiting) {
 
         /*
          * Down: this request gets the failure mode (a connect to a
@@ -207,29 +277,13 @@ ngx_http_ds_redis_conn_send(redisCallbackFn *fn, void *privdata, int argc,
         return NGX_DECLINED;
     }
 
-    cmd = buf;
-    len = ds_resp_command(buf, sizeof(buf), argc, argv, argvlen);
-
-    if (len > sizeof(buf)) {
-        cmd = ngx_alloc(len, ngx_cycle->log);
-        if (cmd == NULL) {
-            return NGX_DECLINED;
-        }
-
-        (void) ds_resp_command(cmd, len, argc, argv, argvlen);
-    }
-
-    /* hiredis copies the bytes into its output buffer */
-    rc = redisAsyncFormattedCommand(conn->ac, fn, privdata, cmd, len);
-
-    if (cmd != buf) {
-        ngx_free(cmd);
-    }
-
-    if (rc != REDIS_OK) {
+    if (ngx_http_ds_redis_queue(conn, fn, data, argc, argv, argvlen)
+        != NGX_OK)
+    {
         return NGX_DECLINED;
     }
 
+    /* the reply callback (check.c) counts it out again */
     ngx_http_ds_metrics_redis_in_flight(1);
 
     return NGX_OK;
@@ -241,7 +295,7 @@ ngx_http_ds_redis_conn_reload_script(void)
 {
     ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
 
-    if (conn->ac == NULL || conn->exiting) {
+    if (conn->c == NULL || conn->exiting) {
         return NGX_DECLINED;
     }
 
@@ -254,7 +308,7 @@ ngx_http_ds_redis_conn_reload_script(void)
                   "ds_redis: script cache of %V flushed, loading the "
                   "script again", &conn->conf->addr);
 
-    return ngx_http_ds_redis_load_script(conn->ac);
+    return ngx_http_ds_redis_load_script(conn);
 }
 
 
@@ -287,7 +341,7 @@ ngx_http_ds_redis_conn_timed_out(void)
 
     ngx_http_ds_metrics_redis_timeout();
 
-    if (conn->ac == NULL
+    if (conn->c == NULL
         || ++conn->timeouts < NGX_HTTP_DS_REDIS_MAX_TIMEOUTS)
     {
         return;
@@ -304,7 +358,27 @@ ngx_http_ds_redis_conn_timed_out(void)
 
     conn->timeouts = 0;
     conn->refused = 1;
-    redisAsyncFree(conn->ac);
+    ngx_http_ds_redis_close(conn);
+}
+
+
+void
+ngx_http_ds_redis_conn_ready(ngx_connection_t *c, ngx_int_t ok)
+{
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    if (conn->c != c || conn->state != NGX_HTTP_DS_REDIS_CONNECTING) {
+        return;
+    }
+
+    if (!ok) {
+        /* a certificate or protocol problem: faster cannot help */
+        conn->refused = 1;
+        ngx_http_ds_redis_close(conn);
+        return;
+    }
+
+    ngx_http_ds_redis_connected(conn);
 }
 
 
@@ -313,9 +387,8 @@ ngx_http_ds_redis_connect(void)
 {
     ngx_http_ds_redis_conn_t       *conn = &ngx_http_ds_redis_conn;
     ngx_http_ds_redis_main_conf_t  *rmcf = conn->conf;
-    redisAsyncContext              *ac;
 
-    if (conn->ac || conn->exiting) {
+    if (conn->c || conn->resolving || conn->exiting) {
         return;
     }
 
@@ -323,104 +396,294 @@ ngx_http_ds_redis_connect(void)
     conn->attempts++;
     conn->refused = 0;
 
-    /* IP literals only (checked at configuration): no blocking DNS */
-    if (rmcf->port) {
-        ac = redisAsyncConnect((char *) rmcf->host, rmcf->port);
-
-    } else {
-        ac = redisAsyncConnectUnix((char *) rmcf->host);
-    }
-
-    if (ac == NULL) {
-        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
-                      "ds_redis: cannot allocate a connection to %V",
-                      &rmcf->addr);
-        ngx_http_ds_redis_schedule_retry();
-        return;
-    }
-
-    if (ac->err) {
-        if (ngx_http_ds_redis_log_failure()) {
+    if (conn->reader == NULL) {
+        conn->reader = redisReaderCreate();
+        if (conn->reader == NULL) {
             ngx_log_error(NGX_LOG_ERR, conn->log, 0,
-                          "ds_redis: cannot connect to %V: %s",
-                          &rmcf->addr, ac->errstr);
+                          "ds_redis: cannot allocate a reply reader");
+            ngx_http_ds_redis_schedule_retry();
+            return;
         }
+    }
 
-        redisAsyncFree(ac);
-        ngx_http_ds_redis_schedule_retry();
+    if (rmcf->host_name.len == 0) {
+        ngx_http_ds_redis_connect_peer(rmcf->sockaddr, rmcf->socklen);
         return;
     }
 
-    if (ngx_http_ds_redis_attach(ac) != NGX_OK) {
-        redisAsyncFree(ac);
+    /* requests meanwhile get the failure mode: c is still NULL */
+    conn->resolving = 1;
+
+    if (ngx_http_ds_redis_resolve(rmcf, ngx_http_ds_redis_resolved)
+        != NGX_OK)
+    {
+        conn->resolving = 0;
+        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                      "ds_redis: cannot start resolving %V",
+                      &rmcf->host_name);
+        conn->refused = 1;
         ngx_http_ds_redis_schedule_retry();
-        return;
     }
-
-    /* from here on the cleanup hook owns failure handling */
-    conn->ac = ac;
-    conn->state = NGX_HTTP_DS_REDIS_CONNECTING;
-    conn->script_loading = 0;
-
-    redisAsyncSetConnectCallback(ac, ngx_http_ds_redis_on_connect);
-    redisAsyncSetDisconnectCallback(ac, ngx_http_ds_redis_on_disconnect);
-
-    ngx_add_timer(&conn->connect_timer, rmcf->connect_timeout);
-
-    ngx_http_ds_redis_setup(ac);
 }
 
 
-static ngx_int_t
-ngx_http_ds_redis_attach(redisAsyncContext *ac)
+static void
+ngx_http_ds_redis_resolved(struct sockaddr *sockaddr, socklen_t socklen)
 {
-    ngx_int_t                  rc;
-    ngx_uint_t                 flag;
-    ngx_connection_t          *c;
     ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
 
-    c = ngx_get_connection(ac->c.fd, conn->log);
-    if (c == NULL) {
-        return NGX_ERROR;
+    conn->resolving = 0;
+
+    if (conn->exiting) {
+        return;
     }
+
+    if (sockaddr == NULL) {
+        /* logged by the resolver side; a wrong name is not an outage */
+        conn->refused = 1;
+        ngx_http_ds_redis_schedule_retry();
+        return;
+    }
+
+    ngx_http_ds_redis_connect_peer(sockaddr, socklen);
+}
+
+
+static void
+ngx_http_ds_redis_connect_peer(struct sockaddr *sockaddr, socklen_t socklen)
+{
+    ngx_int_t                       rc;
+    ngx_err_t                       err;
+    ngx_connection_t               *c;
+    ngx_peer_connection_t          *pc;
+    ngx_http_ds_redis_conn_t       *conn = &ngx_http_ds_redis_conn;
+    ngx_http_ds_redis_main_conf_t  *rmcf = conn->conf;
+
+    pc = &conn->pc;
+    ngx_memzero(pc, sizeof(ngx_peer_connection_t));
+
+    /* an address, never a name: DNS went through nginx's resolver */
+    pc->sockaddr = sockaddr;
+    pc->socklen = socklen;
+    pc->name = &rmcf->addr;
+    pc->get = ngx_event_get_peer;
+    pc->log = &conn->quiet_log;
+    pc->log_error = NGX_ERROR_ERR;
+    pc->tries = 1;
+
+    rc = ngx_event_connect_peer(pc);
+    err = ngx_socket_errno;
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        if (ngx_http_ds_redis_log_failure()) {
+            ngx_log_error(NGX_LOG_ERR, conn->log, err,
+                          "ds_redis: cannot connect to %V", &rmcf->addr);
+        }
+
+        pc->connection = NULL;
+        ngx_http_ds_redis_schedule_retry();
+        return;
+    }
+
+    c = pc->connection;
 
     c->data = conn;
     c->log = conn->log;
-    c->read->log = conn->log;
-    c->write->log = conn->log;
-    c->read->handler = ngx_http_ds_redis_read_handler;
-    c->write->handler = ngx_http_ds_redis_write_handler;
-    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+    c->pool = NULL;
 
-    if (ngx_add_conn && (ngx_event_flags & NGX_USE_CLEAR_EVENT)) {
-        /* epoll: both directions, edge-triggered, once for good */
-        rc = ngx_add_conn(c);
-
-    } else {
-        flag = (ngx_event_flags & NGX_USE_CLEAR_EVENT) ? NGX_CLEAR_EVENT
-                                                       : NGX_LEVEL_EVENT;
-        rc = ngx_add_event(c->read, NGX_READ_EVENT, flag);
-
-        /* the first writable event tells hiredis it is connected */
-        if (rc == NGX_OK) {
-            rc = ngx_add_event(c->write, NGX_WRITE_EVENT, flag);
+    /* TLS keeps its per-connection state in the connection's pool */
+    if (rmcf->tls) {
+        c->pool = ngx_create_pool(1024, conn->log);
+        if (c->pool == NULL) {
+            ngx_close_connection(c);
+            ngx_http_ds_redis_schedule_retry();
+            return;
         }
     }
-
-    if (rc != NGX_OK) {
-        ngx_free_connection(c);
-        c->fd = (ngx_socket_t) -1;
-        return NGX_ERROR;
-    }
+    c->read->log = conn->log;
+    c->write->log = conn->log;
+    c->read->handler = ngx_http_ds_redis_dummy_handler;
+    c->write->handler = ngx_http_ds_redis_connect_handler;
 
     conn->c = c;
+    conn->state = NGX_HTTP_DS_REDIS_CONNECTING;
+    conn->script_loading = 0;
+    conn->answered = 0;
+    conn->out_pos = 0;
+    conn->out_len = 0;
 
-    ac->ev.data = conn;
-    ac->ev.addRead = ngx_http_ds_redis_add_read;
-    ac->ev.delRead = ngx_http_ds_redis_del_read;
-    ac->ev.addWrite = ngx_http_ds_redis_add_write;
-    ac->ev.delWrite = ngx_http_ds_redis_del_write;
-    ac->ev.cleanup = ngx_http_ds_redis_cleanup;
+    /* queued now, written once connected: requests queue behind them */
+    ngx_http_ds_redis_setup(conn);
+
+    ngx_add_timer(&conn->connect_timer, rmcf->connect_timeout);
+
+    if (rc == NGX_OK) {
+        /* a unix socket connects at once */
+        ngx_http_ds_redis_connect_handler(c->write);
+    }
+}
+
+
+/* the write event of a connect in progress: did it work? */
+static void
+ngx_http_ds_redis_connect_handler(ngx_event_t *wev)
+{
+    int                        err;
+    socklen_t                  len;
+    ngx_connection_t          *c;
+    ngx_http_ds_redis_conn_t  *conn;
+
+    c = wev->data;
+    conn = c->data;
+
+    if (conn->c != c || conn->state != NGX_HTTP_DS_REDIS_CONNECTING) {
+        return;
+    }
+
+    err = 0;
+    len = sizeof(int);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
+        err = ngx_socket_errno;
+    }
+
+    if (err) {
+        if (ngx_http_ds_redis_log_failure()) {
+            ngx_log_error(NGX_LOG_ERR, conn->log, err,
+                          "ds_redis: cannot connect to %V",
+                          &conn->conf->addr);
+        }
+
+        ngx_http_ds_redis_close(conn);
+        return;
+    }
+
+    c->write->handler = ngx_http_ds_redis_dummy_handler;
+
+#if (NGX_SSL)
+    if (conn->conf->tls) {
+        /* the handshake calls ngx_http_ds_redis_conn_ready() */
+        ngx_http_ds_redis_tls_start(c, conn->conf);
+        return;
+    }
+#endif
+
+    ngx_http_ds_redis_connected(conn);
+}
+
+
+static void
+ngx_http_ds_redis_connected(ngx_http_ds_redis_conn_t *conn)
+{
+    ngx_connection_t  *c = conn->c;
+
+    if (conn->connect_timer.timer_set) {
+        ngx_del_timer(&conn->connect_timer);
+    }
+
+    conn->state = NGX_HTTP_DS_REDIS_UP;
+    ngx_http_ds_metrics_redis_state(1);
+
+    c->read->handler = ngx_http_ds_redis_read_handler;
+    c->write->handler = ngx_http_ds_redis_write_handler;
+
+    ngx_log_error(NGX_LOG_INFO, conn->log, 0,
+                  "ds_redis: connected to %V%s", &conn->conf->addr,
+                  conn->conf->tls ? " over TLS" : "");
+
+    /* what waited for the connection: AUTH, SELECT, SCRIPT LOAD, ... */
+    ngx_http_ds_redis_write_handler(c->write);
+
+    /* bytes may already be there (an edge before the handler changed) */
+    if (conn->c == c && c->read->ready) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+}
+
+
+/* format into the output buffer and queue fn for the reply */
+static ngx_int_t
+ngx_http_ds_redis_queue(ngx_http_ds_redis_conn_t *conn,
+    ngx_http_ds_redis_reply_pt fn, void *data, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    u_char                  *p;
+    size_t                   len, room, size;
+    ngx_uint_t               i, n;
+    ngx_http_ds_redis_cb_t  *q;
+
+    if (conn->q_n == conn->q_size) {
+        n = conn->q_size * 2;
+
+        q = ngx_alloc(n * sizeof(ngx_http_ds_redis_cb_t), conn->log);
+        if (q == NULL) {
+            return NGX_DECLINED;
+        }
+
+        for (i = 0; i < conn->q_n; i++) {
+            q[i] = conn->q[(conn->q_head + i) % conn->q_size];
+        }
+
+        ngx_free(conn->q);
+        conn->q = q;
+        conn->q_head = 0;
+        conn->q_size = n;
+    }
+
+    if (conn->out_pos == conn->out_len) {
+        conn->out_pos = 0;
+        conn->out_len = 0;
+    }
+
+    room = conn->out_size - conn->out_len;
+    len = ds_resp_command((char *) conn->out + conn->out_len, room, argc,
+                          argv, argvlen);
+
+    if (len > room) {
+        /* compact, and grow if that is not enough */
+        size = conn->out_len - conn->out_pos;
+
+        if (conn->out_pos && size + len <= conn->out_size) {
+            ngx_memmove(conn->out, conn->out + conn->out_pos, size);
+
+        } else {
+            n = conn->out_size;
+
+            while (n < size + len) {
+                n *= 2;
+            }
+
+            p = ngx_alloc(n, conn->log);
+            if (p == NULL) {
+                return NGX_DECLINED;
+            }
+
+            ngx_memcpy(p, conn->out + conn->out_pos, size);
+            ngx_free(conn->out);
+            conn->out = p;
+            conn->out_size = n;
+        }
+
+        conn->out_pos = 0;
+        conn->out_len = size;
+
+        (void) ds_resp_command((char *) conn->out + conn->out_len, len,
+                               argc, argv, argvlen);
+    }
+
+    conn->out_len += len;
+
+    q = &conn->q[(conn->q_head + conn->q_n) % conn->q_size];
+    q->fn = fn;
+    q->data = data;
+    conn->q_n++;
+
+    /* write from the posted queue: this cycle's commands go together */
+    if (conn->state == NGX_HTTP_DS_REDIS_UP && conn->c->write->ready
+        && !conn->c->write->posted)
+    {
+        ngx_post_event(conn->c->write, &ngx_posted_events);
+    }
 
     return NGX_OK;
 }
@@ -431,21 +694,30 @@ ngx_http_ds_redis_attach(redisAsyncContext *ac)
  * round trip; the requests' commands queue up behind them.
  */
 static void
-ngx_http_ds_redis_setup(redisAsyncContext *ac)
+ngx_http_ds_redis_setup(ngx_http_ds_redis_conn_t *conn)
 {
-    const char                     *argv[2];
-    size_t                          argvlen[2];
+    int                             argc;
+    const char                     *argv[3];
+    size_t                          argvlen[3];
     u_char                          db[NGX_INT_T_LEN];
-    ngx_http_ds_redis_main_conf_t  *rmcf = ngx_http_ds_redis_conn.conf;
+    ngx_http_ds_redis_main_conf_t  *rmcf = conn->conf;
 
     if (rmcf->password.len) {
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        argv[1] = (const char *) rmcf->password.data;
-        argvlen[1] = rmcf->password.len;
+        argc = 0;
+        argv[argc] = "AUTH";
+        argvlen[argc++] = 4;
 
-        (void) redisAsyncCommandArgv(ac, ngx_http_ds_redis_setup_reply,
-                                     "AUTH", 2, argv, argvlen);
+        /* Redis 6 ACL: AUTH username password */
+        if (rmcf->username.len) {
+            argv[argc] = (const char *) rmcf->username.data;
+            argvlen[argc++] = rmcf->username.len;
+        }
+
+        argv[argc] = (const char *) rmcf->password.data;
+        argvlen[argc++] = rmcf->password.len;
+
+        (void) ngx_http_ds_redis_queue(conn, ngx_http_ds_redis_setup_reply,
+                                       "AUTH", argc, argv, argvlen);
     }
 
     if (rmcf->db) {
@@ -454,16 +726,16 @@ ngx_http_ds_redis_setup(redisAsyncContext *ac)
         argv[1] = (const char *) db;
         argvlen[1] = ngx_sprintf(db, "%i", rmcf->db) - db;
 
-        (void) redisAsyncCommandArgv(ac, ngx_http_ds_redis_setup_reply,
-                                     "SELECT", 2, argv, argvlen);
+        (void) ngx_http_ds_redis_queue(conn, ngx_http_ds_redis_setup_reply,
+                                       "SELECT", 2, argv, argvlen);
     }
 
-    (void) ngx_http_ds_redis_load_script(ac);
+    (void) ngx_http_ds_redis_load_script(conn);
 }
 
 
 static ngx_int_t
-ngx_http_ds_redis_load_script(redisAsyncContext *ac)
+ngx_http_ds_redis_load_script(ngx_http_ds_redis_conn_t *conn)
 {
     const char  *argv[3];
     size_t       argvlen[3];
@@ -475,24 +747,22 @@ ngx_http_ds_redis_load_script(redisAsyncContext *ac)
     argv[2] = ds_gcra_script();
     argvlen[2] = ds_gcra_script_len();
 
-    if (redisAsyncCommandArgv(ac, ngx_http_ds_redis_script_reply, NULL,
-                              3, argv, argvlen)
-        != REDIS_OK)
+    if (ngx_http_ds_redis_queue(conn, ngx_http_ds_redis_script_reply, NULL,
+                                3, argv, argvlen)
+        != NGX_OK)
     {
         return NGX_DECLINED;
     }
 
-    ngx_http_ds_redis_conn.script_loading = 1;
+    conn->script_loading = 1;
 
     return NGX_OK;
 }
 
 
 static void
-ngx_http_ds_redis_script_reply(redisAsyncContext *ac, void *reply,
-    void *privdata)
+ngx_http_ds_redis_script_reply(redisReply *rep, void *data)
 {
-    redisReply                *rep = reply;
     ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
 
     if (rep == NULL) {
@@ -528,15 +798,14 @@ ngx_http_ds_redis_script_reply(redisAsyncContext *ac, void *reply,
     }
 
     conn->refused = 1;
-    redisAsyncFree(ac);
+    ngx_http_ds_redis_close(conn);
 }
 
 
 static void
-ngx_http_ds_redis_setup_reply(redisAsyncContext *ac, void *reply,
-    void *privdata)
+ngx_http_ds_redis_setup_reply(redisReply *rep, void *data)
 {
-    redisReply                *rep = reply;
+    ngx_str_t                 *user;
     ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
 
     if (rep == NULL) {
@@ -545,13 +814,25 @@ ngx_http_ds_redis_setup_reply(redisAsyncContext *ac, void *reply,
 
     if (rep->type == REDIS_REPLY_ERROR) {
         /* Redis' message never echoes the password */
-        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
-                      "ds_redis: %s on %V failed: %*s", (char *) privdata,
-                      &conn->conf->addr, (size_t) rep->len, rep->str);
+        if (ngx_strcmp(data, "AUTH") == 0) {
+            user = conn->conf->username.len ? &conn->conf->username
+                                            : &ngx_http_ds_redis_default;
 
-        /* inside a callback hiredis defers the free until we return */
+            ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                          "ds_redis: AUTH on %V failed, authentication "
+                          "as user \"%V\" refused: %*s",
+                          &conn->conf->addr, user, (size_t) rep->len,
+                          rep->str);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                          "ds_redis: %s on %V failed: %*s",
+                          (char *) data, &conn->conf->addr,
+                          (size_t) rep->len, rep->str);
+        }
+
         conn->refused = 1;
-        redisAsyncFree(ac);
+        ngx_http_ds_redis_close(conn);
         return;
     }
 
@@ -560,143 +841,179 @@ ngx_http_ds_redis_setup_reply(redisAsyncContext *ac, void *reply,
 
 
 static void
-ngx_http_ds_redis_on_connect(const redisAsyncContext *ac, int status)
-{
-    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
-
-    if (status != REDIS_OK) {
-        /* hiredis frees the context right after: cleanup hook retries */
-        if (ngx_http_ds_redis_log_failure()) {
-            ngx_log_error(NGX_LOG_ERR, conn->log, 0,
-                          "ds_redis: cannot connect to %V: %s",
-                          &conn->conf->addr, ac->errstr);
-        }
-
-        return;
-    }
-
-    if (conn->connect_timer.timer_set) {
-        ngx_del_timer(&conn->connect_timer);
-    }
-
-    conn->state = NGX_HTTP_DS_REDIS_UP;
-    ngx_http_ds_metrics_redis_state(1);
-
-    ngx_log_error(NGX_LOG_INFO, conn->log, 0,
-                  "ds_redis: connected to %V", &conn->conf->addr);
-}
-
-
-static void
-ngx_http_ds_redis_on_disconnect(const redisAsyncContext *ac, int status)
-{
-    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
-
-    if (status != REDIS_OK && ngx_http_ds_redis_log_failure()) {
-        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
-                      "ds_redis: connection to %V lost: %s",
-                      &conn->conf->addr,
-                      ac->errstr ? ac->errstr : "unknown error");
-    }
-}
-
-
-static void
 ngx_http_ds_redis_read_handler(ngx_event_t *rev)
 {
-    u_char                     byte;
+    void                      *reply;
     ssize_t                    n;
-    ngx_uint_t                 i;
+    ngx_uint_t                 i, gen;
     ngx_connection_t          *c;
-    redisAsyncContext         *ac;
+    ngx_http_ds_redis_cb_t     cb;
     ngx_http_ds_redis_conn_t  *conn;
+    u_char                     buf[NGX_HTTP_DS_REDIS_READ_BUF];
 
     c = rev->data;
     conn = c->data;
 
+    if (conn->c != c || conn->state != NGX_HTTP_DS_REDIS_UP) {
+        return;
+    }
+
+    gen = conn->gen;
+
     for (i = 0; i < NGX_HTTP_DS_REDIS_READ_ROUNDS; i++) {
 
-        ac = conn->ac;
+        n = c->recv(c, buf, sizeof(buf));
 
-        if (ac == NULL || conn->c != c) {
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                goto lost;
+            }
+
             return;
         }
 
-        redisAsyncHandleRead(ac);
-
-        if (conn->ac != ac) {
-            return;             /* freed while handling */
+        if (n == 0 || n == NGX_ERROR) {
+            goto lost;
         }
 
-        if (!(ac->c.flags & REDIS_CONNECTED)) {
-            return;
+        if (redisReaderFeed(conn->reader, (const char *) buf, n)
+            != REDIS_OK)
+        {
+            goto protocol;
         }
 
-        /*
-         * Edge-triggered: no new event comes for bytes already there.
-         * A peeked EOF or error is left for hiredis to find next round.
-         */
-        n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        for ( ;; ) {
+            if (redisReaderGetReply(conn->reader, &reply) != REDIS_OK) {
+                goto protocol;
+            }
 
-        if (n == -1) {
-            if (ngx_socket_errno == NGX_EAGAIN) {
+            if (reply == NULL) {
+                break;
+            }
+
+            if (conn->q_n == 0) {
+                /* a reply nobody asked for: out of step, start afresh */
+                freeReplyObject(reply);
+                ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                              "ds_redis: unexpected reply from %V",
+                              &conn->conf->addr);
+                conn->refused = 1;
+                ngx_http_ds_redis_close(conn);
                 return;
             }
 
-            if (ngx_socket_errno == NGX_EINTR) {
-                continue;
+            cb = conn->q[conn->q_head];
+            conn->q_head = (conn->q_head + 1) % conn->q_size;
+            conn->q_n--;
+            conn->answered = 1;
+
+            cb.fn(reply, cb.data);
+            freeReplyObject(reply);
+
+            if (conn->gen != gen) {
+                return;         /* a callback closed the connection */
             }
+        }
+
+        if (!rev->ready) {
+            return;
         }
     }
 
     /* still more to read: yield, come back in this same cycle */
     ngx_post_event(rev, &ngx_posted_events);
+    return;
+
+protocol:
+
+    ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                  "ds_redis: protocol error from %V: %s",
+                  &conn->conf->addr, conn->reader->errstr);
+    conn->refused = 1;
+    ngx_http_ds_redis_close(conn);
+    return;
+
+lost:
+
+    /*
+     * Closed before the first reply: a server that takes connections
+     * and drops them (a TLS client certificate it wants, maxclients) is
+     * refusing, not down, and 10 ms probing would only hammer it.
+     */
+    if (!conn->answered) {
+        conn->refused = 1;
+    }
+
+    if (ngx_http_ds_redis_log_failure()) {
+        ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                      "ds_redis: connection to %V lost: %s",
+                      &conn->conf->addr,
+                      n == 0 ? "closed by the server" : "read error");
+    }
+
+    ngx_http_ds_redis_close(conn);
 }
 
 
 static void
 ngx_http_ds_redis_write_handler(ngx_event_t *wev)
 {
-    size_t                     before, after;
-    ngx_uint_t                 was_connected;
+    ssize_t                    n;
     ngx_connection_t          *c;
-    redisAsyncContext         *ac;
     ngx_http_ds_redis_conn_t  *conn;
 
     c = wev->data;
     conn = c->data;
-    ac = conn->ac;
 
-    if (ac == NULL || conn->c != c) {
+    if (conn->c != c || conn->state != NGX_HTTP_DS_REDIS_UP) {
         return;
     }
 
-    for ( ;; ) {
-        was_connected = ac->c.flags & REDIS_CONNECTED;
-        before = sdslen(ac->c.obuf);
+    while (conn->out_pos < conn->out_len) {
 
-        redisAsyncHandleWrite(ac);
+        n = c->send(c, conn->out + conn->out_pos,
+                    conn->out_len - conn->out_pos);
 
-        if (conn->ac != ac) {
-            return;             /* freed: connect or write failed */
-        }
+        if (n == NGX_AGAIN) {
+            /* the next edge says when there is room again */
+            if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+                break;
+            }
 
-        if (!(ac->c.flags & REDIS_CONNECTED)) {
-            return;             /* connect still in progress */
-        }
-
-        after = sdslen(ac->c.obuf);
-
-        if (after == 0) {
             return;
         }
 
-        if (was_connected && after == before) {
-            /* EAGAIN: the next edge says when there is room again */
-            wev->ready = 0;
+        if (n == NGX_ERROR) {
+            if (!conn->answered) {
+                conn->refused = 1;      /* as for a read, see there */
+            }
+
+            if (ngx_http_ds_redis_log_failure()) {
+                ngx_log_error(NGX_LOG_ERR, conn->log, 0,
+                              "ds_redis: connection to %V lost: write "
+                              "error", &conn->conf->addr);
+            }
+
+            ngx_http_ds_redis_close(conn);
             return;
         }
+
+        conn->out_pos += n;
     }
+
+    conn->out_pos = 0;
+    conn->out_len = 0;
+
+    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+        ngx_http_ds_redis_close(conn);
+    }
+}
+
+
+static void
+ngx_http_ds_redis_dummy_handler(ngx_event_t *ev)
+{
+    /* connecting or handshaking: the bytes wait for the read handler */
 }
 
 
@@ -705,7 +1022,7 @@ ngx_http_ds_redis_connect_timeout(ngx_event_t *ev)
 {
     ngx_http_ds_redis_conn_t  *conn = ev->data;
 
-    if (conn->ac == NULL || conn->state != NGX_HTTP_DS_REDIS_CONNECTING) {
+    if (conn->c == NULL || conn->state != NGX_HTTP_DS_REDIS_CONNECTING) {
         return;
     }
 
@@ -715,8 +1032,63 @@ ngx_http_ds_redis_connect_timeout(ngx_event_t *ev)
                       &conn->conf->addr, conn->conf->connect_timeout);
     }
 
-    /* waiting commands get NULL replies; the cleanup hook retries */
-    redisAsyncFree(conn->ac);
+    /* waiting commands get NULL replies; then the next attempt */
+    ngx_http_ds_redis_close(conn);
+}
+
+
+/*
+ * Drop the connection: every queued callback gets NULL, in order, then
+ * the next attempt is planned. Safe to call from a reply callback.
+ */
+static void
+ngx_http_ds_redis_close(ngx_http_ds_redis_conn_t *conn)
+{
+    ngx_pool_t              *pool;
+    ngx_connection_t        *c = conn->c;
+    ngx_http_ds_redis_cb_t   cb;
+
+    conn->c = NULL;
+    conn->gen++;
+    conn->state = NGX_HTTP_DS_REDIS_DOWN;
+    conn->script_loading = 0;
+    conn->out_pos = 0;
+    conn->out_len = 0;
+
+    if (conn->connect_timer.timer_set) {
+        ngx_del_timer(&conn->connect_timer);
+    }
+
+    if (c) {
+        pool = c->pool;
+
+#if (NGX_SSL)
+        ngx_http_ds_redis_tls_close(c);
+#endif
+        ngx_close_connection(c);
+
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+    }
+
+    /* a half-read reply must not be completed by the next connection */
+    if (conn->reader) {
+        redisReaderFree(conn->reader);
+        conn->reader = NULL;
+    }
+
+    while (conn->q_n) {
+        cb = conn->q[conn->q_head];
+        conn->q_head = (conn->q_head + 1) % conn->q_size;
+        conn->q_n--;
+
+        cb.fn(NULL, cb.data);
+    }
+
+    conn->q_head = 0;
+
+    ngx_http_ds_redis_schedule_retry();
 }
 
 
@@ -733,12 +1105,11 @@ ngx_http_ds_redis_schedule_retry(void)
     ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
 
     conn->state = NGX_HTTP_DS_REDIS_DOWN;
+    ngx_http_ds_metrics_redis_state(0);
 
     if (conn->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
         return;
     }
-
-    ngx_http_ds_metrics_redis_state(0);
 
     if (conn->retry_timer.timer_set) {
         return;
@@ -794,144 +1165,4 @@ ngx_http_ds_redis_log_failure(void)
                    "ds_redis: connect attempt %ui failed", conn->attempts);
 
     return 0;
-}
-
-
-/* event hooks hiredis calls; privdata is the conn */
-
-static void
-ngx_http_ds_redis_add_read(void *privdata)
-{
-    ngx_http_ds_redis_conn_t  *conn = privdata;
-    ngx_connection_t          *c = conn->c;
-
-    if (c == NULL || c->read->active) {
-        return;
-    }
-
-    (void) ngx_add_event(c->read, NGX_READ_EVENT,
-                         (ngx_event_flags & NGX_USE_CLEAR_EVENT)
-                         ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT);
-}
-
-
-static void
-ngx_http_ds_redis_del_read(void *privdata)
-{
-    ngx_http_ds_redis_conn_t  *conn = privdata;
-    ngx_connection_t          *c = conn->c;
-
-    /* edge-triggered interest costs nothing: keep it, hiredis re-adds */
-    if (c == NULL || (ngx_event_flags & NGX_USE_CLEAR_EVENT)
-        || !c->read->active)
-    {
-        return;
-    }
-
-    (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-}
-
-
-static void
-ngx_http_ds_redis_add_write(void *privdata)
-{
-    ngx_http_ds_redis_conn_t  *conn = privdata;
-    ngx_connection_t          *c = conn->c;
-
-    if (c == NULL) {
-        return;
-    }
-
-    /*
-     * Writable already: no edge will come, so write from the posted
-     * queue, after this cycle's handlers have queued their commands too
-     * (that batching is the pipelining).
-     */
-    if (c->write->ready) {
-        if (!c->write->posted) {
-            ngx_post_event(c->write, &ngx_posted_events);
-        }
-
-        return;
-    }
-
-    if (!c->write->active) {
-        (void) ngx_add_event(c->write, NGX_WRITE_EVENT,
-                             (ngx_event_flags & NGX_USE_CLEAR_EVENT)
-                             ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT);
-    }
-}
-
-
-static void
-ngx_http_ds_redis_del_write(void *privdata)
-{
-    ngx_http_ds_redis_conn_t  *conn = privdata;
-    ngx_connection_t          *c = conn->c;
-
-    /* level-triggered only: an idle writable socket would spin */
-    if (c == NULL || (ngx_event_flags & NGX_USE_CLEAR_EVENT)
-        || !c->write->active)
-    {
-        return;
-    }
-
-    (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-}
-
-
-/*
- * hiredis runs this on every free, after the pending callbacks and just
- * before it closes the socket itself: release the nginx connection
- * without closing the fd, and plan the next attempt.
- */
-static void
-ngx_http_ds_redis_cleanup(void *privdata)
-{
-    ngx_http_ds_redis_conn_t  *conn = privdata;
-    ngx_connection_t          *c = conn->c;
-
-    if (c) {
-        if (c->read->posted) {
-            ngx_delete_posted_event(c->read);
-        }
-
-        if (c->write->posted) {
-            ngx_delete_posted_event(c->write);
-        }
-
-        if (ngx_del_conn) {
-            (void) ngx_del_conn(c, NGX_CLOSE_EVENT);
-
-        } else {
-            if (c->read->active) {
-                (void) ngx_del_event(c->read, NGX_READ_EVENT,
-                                     NGX_CLOSE_EVENT);
-            }
-
-            if (c->write->active) {
-                (void) ngx_del_event(c->write, NGX_WRITE_EVENT,
-                                     NGX_CLOSE_EVENT);
-            }
-        }
-
-        c->read->closed = 1;
-        c->write->closed = 1;
-
-        ngx_free_connection(c);
-
-        /* stale events for this slot are recognised by fd == -1 */
-        c->fd = (ngx_socket_t) -1;
-
-        conn->c = NULL;
-    }
-
-    if (conn->connect_timer.timer_set) {
-        ngx_del_timer(&conn->connect_timer);
-    }
-
-    conn->ac = NULL;
-    conn->script_loading = 0;
-
-    ngx_http_ds_redis_schedule_retry();
 }

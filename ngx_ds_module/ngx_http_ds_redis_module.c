@@ -26,6 +26,7 @@ static char *ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ds_redis_parse_addr(ngx_conf_t *cf,
     ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *addr);
+static ngx_uint_t ngx_http_ds_redis_host_name(u_char *p, size_t len);
 static char *ngx_http_ds_redis_read_password(ngx_conf_t *cf,
     ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *path);
 static ngx_int_t ngx_http_ds_redis_init_process(ngx_cycle_t *cycle);
@@ -185,6 +186,11 @@ ngx_http_ds_redis_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_OK;
     }
 
+    /* here: the resolver directive may come after ds_redis */
+    if (ngx_http_ds_redis_resolve_init(cf, rmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (rmcf->connect_timeout == 0 || rmcf->command_timeout == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ds_redis timeouts must be above zero");
@@ -248,7 +254,11 @@ ngx_http_ds_redis_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-/* ds_redis ADDRESS [password_file=PATH] [db=N] [prefix=ds:] */
+/*
+ * ds_redis ADDRESS [username=NAME] [password_file=PATH] [db=N]
+ *          [prefix=ds:] [tls ca=FILE [cert=FILE key=FILE]
+ *          [server_name=NAME] [verify=on|off]]
+ */
 static char *
 ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -270,6 +280,7 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ngx_str_set(&rmcf->prefix, "ds:");
+    rmcf->tls_verify = NGX_CONF_UNSET;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -283,6 +294,31 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "username=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            /* sent as one RESP bulk string: any byte but none is fine */
+            if (s.len == 0 || s.len > 256) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ds_redis: username= takes 1 to 256 "
+                                   "bytes");
+                return NGX_CONF_ERROR;
+            }
+
+            rmcf->username = s;
+            continue;
+        }
+
+        switch (ngx_http_ds_redis_tls_param(cf, rmcf, &value[i])) {
+        case NGX_OK:
+            continue;
+        case NGX_DECLINED:
+            break;
+        default:
+            return NGX_CONF_ERROR;
         }
 
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
@@ -320,6 +356,19 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* an ACL user without its password would log in as "default" */
+    if (rmcf->username.len && rmcf->password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ds_redis: username=%V needs password_file=",
+                           &rmcf->username);
+        return NGX_CONF_ERROR;
+    }
+
+    rv = ngx_http_ds_redis_tls_init(cf, rmcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
     rmcf->enabled = 1;
 
     return NGX_CONF_OK;
@@ -327,17 +376,19 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * IP:PORT, [IPv6]:PORT or unix:/path. Host names are refused: hiredis
- * 0.14 resolves them with a blocking getaddrinfo() inside connect, which
- * would stall the worker on every reconnect.
+ * IP:PORT, [IPv6]:PORT or unix:/path, turned into a sockaddr once for
+ * the connection's ngx_event_connect_peer(); or HOST:PORT, resolved by
+ * nginx's resolver at each connection (ngx_http_ds_redis_resolve.c).
  */
 static char *
 ngx_http_ds_redis_parse_addr(ngx_conf_t *cf,
     ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *addr)
 {
-    u_char     *colon, *host;
-    size_t      host_len;
-    ngx_int_t   port;
+    u_char              *colon, *host;
+    size_t               host_len;
+    ngx_int_t            port;
+    ngx_addr_t           peer;
+    struct sockaddr_un  *sun;
 #if (NGX_HAVE_INET6)
     u_char      buf[16];
 #endif
@@ -345,16 +396,33 @@ ngx_http_ds_redis_parse_addr(ngx_conf_t *cf,
     rmcf->addr = *addr;
 
     if (addr->len > 5 && ngx_strncmp(addr->data, "unix:", 5) == 0) {
-        /* value strings are NUL-terminated: the path can be used as is */
-        rmcf->host = addr->data + 5;
-        rmcf->port = 0;
+        host = addr->data + 5;
+        host_len = addr->len - 5;
 
-        if (rmcf->host[0] != '/') {
+        if (host[0] != '/') {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "ds_redis: unix socket path \"%s\" must be "
-                               "absolute", rmcf->host);
+                               "absolute", host);
             return NGX_CONF_ERROR;
         }
+
+        if (host_len >= sizeof(((struct sockaddr_un *) 0)->sun_path)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ds_redis: unix socket path \"%s\" is too "
+                               "long", host);
+            return NGX_CONF_ERROR;
+        }
+
+        sun = ngx_pcalloc(cf->pool, sizeof(struct sockaddr_un));
+        if (sun == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        sun->sun_family = AF_UNIX;
+        ngx_memcpy(sun->sun_path, host, host_len);
+
+        rmcf->sockaddr = (struct sockaddr *) sun;
+        rmcf->socklen = sizeof(struct sockaddr_un);
 
         return NGX_CONF_OK;
     }
@@ -405,29 +473,68 @@ ngx_http_ds_redis_parse_addr(ngx_conf_t *cf,
 #endif
 
     } else if (ngx_inet_addr(host, host_len) == INADDR_NONE) {
+        /* a host name, resolved by nginx's resolver at each connect */
+        if (host_len > 253 || !ngx_http_ds_redis_host_name(host, host_len))
+        {
+            goto invalid;
+        }
+
+        /* NUL-terminated: it may be the TLS server_name (SNI) too */
+        rmcf->host_name.data = ngx_pnalloc(cf->pool, host_len + 1);
+        if (rmcf->host_name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(rmcf->host_name.data, host, host_len);
+        rmcf->host_name.data[host_len] = '\0';
+        rmcf->host_name.len = host_len;
+        rmcf->port = (ngx_uint_t) port;
+
+        return NGX_CONF_OK;
+    }
+
+    /* a literal: nginx parses it without any lookup */
+    if (ngx_parse_addr_port(cf->pool, &peer, addr->data, addr->len)
+        != NGX_OK)
+    {
         goto invalid;
     }
 
-    rmcf->host = ngx_pnalloc(cf->pool, host_len + 1);
-    if (rmcf->host == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memcpy(rmcf->host, host, host_len);
-    rmcf->host[host_len] = '\0';
-    rmcf->port = (int) port;
+    rmcf->sockaddr = peer.sockaddr;
+    rmcf->socklen = peer.socklen;
 
     return NGX_CONF_OK;
 
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "ds_redis: \"%V\" is not IP:PORT, [IPv6]:PORT or "
-                       "unix:/path; host names are not accepted because "
-                       "hiredis would resolve them blocking the worker",
-                       addr);
+                       "ds_redis: \"%V\" is not HOST:PORT, IP:PORT, "
+                       "[IPv6]:PORT or unix:/path", addr);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* letters, digits, '-' and '.': what DNS names are made of */
+static ngx_uint_t
+ngx_http_ds_redis_host_name(u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || p[0] == '.' || p[0] == '-') {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+              || (p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '.'
+              || p[i] == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -10,7 +10,8 @@
  * nginx checks in the same script that charges the rate limit, and is
  * announced as JSON on <prefix>revocations for subscribers (SIEM). The
  * sets live only as long as Redis keeps its data (RDB/AOF): see
- * docs/redis.md. Blocking hiredis is fine here.
+ * docs/redis.md. The client (dsctl_redis.c) blocks, which is fine here,
+ * and speaks TLS with the same choices as ds_redis ... tls.
  */
 
 #include <errno.h>
@@ -19,20 +20,22 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "dsctl.h"
+#include "dsctl_redis.h"
 #include "ds_gcra.h"
 
 
 typedef struct {
     const char  *kind;          /* "recipient", "token" or "list" */
     const char  *id;
-    const char  *addr;
+    dsctl_redis_opts_t  redis;  /* --redis, --tls ... */
+    const char  *username;      /* Redis 6 ACL user, with a password */
     const char  *password_file;
     const char  *prefix;
     long         db;
+    int          verify_set;
     const char  *audit[64];     /* --audit: where to find the exposure */
     int          naudit;
 } dsctl_revoke_opts_t;
@@ -48,8 +51,15 @@ dsctl_revoke_usage(FILE *out, const char *cmd)
         "ADDR: HOST:PORT, [IPv6]:PORT or unix:/path/to/redis.sock\n"
         "options:\n"
         "  --password-file F   file holding the Redis password (AUTH)\n"
+        "  --username U        Redis ACL user (AUTH U password); needs\n"
+        "                      --password-file\n"
         "  --db N              Redis database number (default 0)\n"
         "  --prefix P          key prefix, as in ds_redis (default ds:)\n"
+        "  --tls               TLS to Redis, verification on:\n"
+        "  --ca F              CA certificate(s) of Redis' certificate\n"
+        "  --cert F --key F    client certificate and key\n"
+        "  --server-name N     SNI and the name checked (default: HOST)\n"
+        "  --verify on|off     check the certificate (default on)\n"
         "  --audit FILE        audit file (repeatable): print until when\n"
         "                      the file links handed out stay usable\n",
         cmd);
@@ -71,6 +81,11 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
             return 1;
         }
 
+        if (strcmp(argv[i], "--tls") == 0) {
+            o->redis.tls = 1;
+            continue;
+        }
+
         if (argv[i][0] == '-' && argv[i][1] == '-') {
             if (i + 1 >= argc) {
                 fprintf(stderr, "dsctl: %s needs a value\n", argv[i]);
@@ -78,7 +93,32 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
             }
 
             if (strcmp(argv[i], "--redis") == 0) {
-                o->addr = argv[++i];
+                o->redis.addr = argv[++i];
+
+            } else if (strcmp(argv[i], "--ca") == 0) {
+                o->redis.ca = argv[++i];
+
+            } else if (strcmp(argv[i], "--cert") == 0) {
+                o->redis.cert = argv[++i];
+
+            } else if (strcmp(argv[i], "--key") == 0) {
+                o->redis.key = argv[++i];
+
+            } else if (strcmp(argv[i], "--server-name") == 0) {
+                o->redis.server_name = argv[++i];
+
+            } else if (strcmp(argv[i], "--verify") == 0) {
+                i++;
+                if (strcmp(argv[i], "on") != 0 && strcmp(argv[i], "off") != 0)
+                {
+                    fprintf(stderr, "dsctl: --verify takes on or off\n");
+                    return -1;
+                }
+                o->verify_set = 1;
+                o->redis.no_verify = strcmp(argv[i], "off") == 0;
+
+            } else if (strcmp(argv[i], "--username") == 0) {
+                o->username = argv[++i];
 
             } else if (strcmp(argv[i], "--password-file") == 0) {
                 o->password_file = argv[++i];
@@ -124,7 +164,7 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
         }
     }
 
-    if (o->kind == NULL || o->addr == NULL) {
+    if (o->kind == NULL || o->redis.addr == NULL) {
         fprintf(stderr, "dsctl: %s\n", o->kind ? "--redis is required"
                                                : "what to revoke?");
         return -1;
@@ -148,6 +188,30 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
     {
         fprintf(stderr, "dsctl: an ID of 1 to %d bytes is required\n",
                 DS_GCRA_ID_MAX);
+        return -1;
+    }
+
+    if ((o->redis.ca || o->redis.cert || o->redis.key
+         || o->redis.server_name || o->verify_set) && !o->redis.tls)
+    {
+        fprintf(stderr, "dsctl: --ca, --cert, --key, --server-name and "
+                "--verify need --tls\n");
+        return -1;
+    }
+
+    if (o->redis.tls && !o->redis.no_verify && !o->redis.ca) {
+        fprintf(stderr, "dsctl: --tls needs --ca (or --verify off)\n");
+        return -1;
+    }
+
+    if (!o->redis.cert != !o->redis.key) {
+        fprintf(stderr, "dsctl: --cert and --key go together\n");
+        return -1;
+    }
+
+    if (o->username && (o->username[0] == '\0' || !o->password_file)) {
+        fprintf(stderr, "dsctl: --username needs a name and "
+                "--password-file\n");
         return -1;
     }
 
@@ -193,91 +257,47 @@ dsctl_revoke_password(const char *path, char *buf, size_t size)
 
 /* a reply that is not an error; prints and frees the error otherwise */
 static redisReply *
-dsctl_revoke_command(redisContext *c, const char *what, int argc,
+dsctl_revoke_command(dsctl_redis_t *c, const char *what, int argc,
     const char **argv)
 {
-    redisReply  *r;
-
-    r = redisCommandArgv(c, argc, argv, NULL);
-
-    if (r == NULL) {
-        fprintf(stderr, "dsctl: %s failed: %s\n", what, c->errstr);
-        return NULL;
-    }
-
-    if (r->type == REDIS_REPLY_ERROR) {
-        fprintf(stderr, "dsctl: %s failed: %s\n", what, r->str);
-        freeReplyObject(r);
-        return NULL;
-    }
-
-    return r;
+    return dsctl_redis_command(c, what, argc, argv);
 }
 
 
-static redisContext *
+static dsctl_redis_t *
 dsctl_revoke_connect(const dsctl_revoke_opts_t *o)
 {
-    int              port;
-    char             host[256], password[4096];
+    int              argc;
+    char             password[4096];
     char             db[16];
-    const char      *colon, *argv[2];
+    const char      *argv[3];
     redisReply      *r;
-    redisContext    *c;
-    struct timeval   tv = { 5, 0 };
+    dsctl_redis_t   *c;
 
-    if (strncmp(o->addr, "unix:", 5) == 0) {
-        c = redisConnectUnixWithTimeout(o->addr + 5, tv);
-
-    } else {
-        colon = strrchr(o->addr, ':');
-        port = colon ? atoi(colon + 1) : 0;
-
-        if (colon == NULL || port < 1 || port > 65535
-            || (size_t) (colon - o->addr) >= sizeof(host)
-            || colon == o->addr)
-        {
-            fprintf(stderr, "dsctl: --redis wants HOST:PORT, [IPv6]:PORT "
-                    "or unix:/path, not \"%s\"\n", o->addr);
-            return NULL;
-        }
-
-        if (o->addr[0] == '[' && colon[-1] == ']') {
-            memcpy(host, o->addr + 1, colon - o->addr - 2);
-            host[colon - o->addr - 2] = '\0';
-
-        } else {
-            memcpy(host, o->addr, colon - o->addr);
-            host[colon - o->addr] = '\0';
-        }
-
-        c = redisConnectWithTimeout(host, port, tv);
-    }
-
-    if (c == NULL || c->err) {
-        fprintf(stderr, "dsctl: cannot connect to Redis at %s: %s\n",
-                o->addr, c ? c->errstr : "out of memory");
-        redisFree(c);
+    c = dsctl_redis_connect(&o->redis);
+    if (c == NULL) {
         return NULL;
     }
-
-    (void) redisSetTimeout(c, tv);
 
     if (o->password_file) {
         if (dsctl_revoke_password(o->password_file, password,
                                   sizeof(password)) != 0)
         {
-            redisFree(c);
+            dsctl_redis_close(c);
             return NULL;
         }
 
-        argv[0] = "AUTH";
-        argv[1] = password;
-        r = dsctl_revoke_command(c, "AUTH", 2, argv);
+        argc = 0;
+        argv[argc++] = "AUTH";
+        if (o->username) {
+            argv[argc++] = o->username;
+        }
+        argv[argc++] = password;
+        r = dsctl_revoke_command(c, "AUTH", argc, argv);
         memset(password, 0, sizeof(password));
 
         if (r == NULL) {
-            redisFree(c);
+            dsctl_redis_close(c);
             return NULL;
         }
 
@@ -291,7 +311,7 @@ dsctl_revoke_connect(const dsctl_revoke_opts_t *o)
         r = dsctl_revoke_command(c, "SELECT", 2, argv);
 
         if (r == NULL) {
-            redisFree(c);
+            dsctl_redis_close(c);
             return NULL;
         }
 
@@ -303,7 +323,7 @@ dsctl_revoke_connect(const dsctl_revoke_opts_t *o)
 
 
 static int
-dsctl_revoke_list(redisContext *c, const dsctl_revoke_opts_t *o)
+dsctl_revoke_list(dsctl_redis_t *c, const dsctl_revoke_opts_t *o)
 {
     int          i;
     size_t       j;
@@ -342,7 +362,7 @@ dsctl_revoke_run(int argc, char **argv, int revoke)
     const char           *cmd, *av[3];
     json_t               *j;
     redisReply           *r;
-    redisContext         *c;
+    dsctl_redis_t        *c;
     long long             changed;
     dsctl_revoke_opts_t   o;
 
@@ -366,7 +386,7 @@ dsctl_revoke_run(int argc, char **argv, int revoke)
 
     if (strcmp(o.kind, "list") == 0) {
         rc = dsctl_revoke_list(c, &o);
-        redisFree(c);
+        dsctl_redis_close(c);
         return rc;
     }
 
@@ -379,7 +399,7 @@ dsctl_revoke_run(int argc, char **argv, int revoke)
     av[2] = o.id;
     r = dsctl_revoke_command(c, av[0], 3, av);
     if (r == NULL) {
-        redisFree(c);
+        dsctl_redis_close(c);
         return DSCTL_USAGE;
     }
 
@@ -404,7 +424,7 @@ dsctl_revoke_run(int argc, char **argv, int revoke)
         free(msg);
     }
 
-    redisFree(c);
+    dsctl_redis_close(c);
 
     if (revoke) {
         printf("%s %s %s%s\n", o.kind, o.id,

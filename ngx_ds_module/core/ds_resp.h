@@ -1,8 +1,9 @@
 /*
  * Redis commands in RESP, formatted here rather than by hiredis:
- * redisAsyncCommandArgv() builds them with sdscatfmt(), which costs as
+ * redisAsyncCommandArgv() built them with sdscatfmt(), which cost as
  * much as the rest of the per-request Redis path (callgrind: ~7k of
- * ~20k instructions); redisAsyncFormattedCommand() takes these bytes.
+ * ~20k instructions). The gateway's connection formats straight into
+ * its output buffer; dsctl's client (tools/dsctl_redis.c) uses it too.
  */
 
 #ifndef DS_RESP_H

@@ -8,7 +8,9 @@ Fixtures
                   .reset(), .mode(list_body=...))
   mmdb            session: path of the test MMDB (tests/tools/README.md)
   redis           function: a fresh redis-server (.port, .cli(), .stop(),
-                  .start(), .pause(), .resume())
+                  .start(), .pause(), .resume()); with DS_REDIS_TLS=1 it
+                  listens with TLS only, and redis_conf()/dsctl() add the
+                  TLS options, so the Redis tests run over TLS
   nginx           function: factory; nginx(policy=..., **conf) -> Nginx
   store           session: the object store of file proxy mode
                   (tests/upstream/ds_store.py: .put(), .url(), .requests())
@@ -40,6 +42,8 @@ NGINX = os.environ.get("DS_NGINX", "/usr/sbin/nginx")
 PYTHON = "/usr/bin/python3"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+# DS_REDIS_TLS=1: every `redis` fixture over TLS (CA made with openssl)
+REDIS_TLS = os.environ.get("DS_REDIS_TLS", "") == "1"
 
 sys.path.insert(0, HERE)
 
@@ -305,6 +309,38 @@ def mmdb(tmp_path_factory):
 
 # ------------------------------------------------------------------- redis
 
+_redis_pki = []
+
+
+def redis_tls_pki():
+    """DS_REDIS_TLS: a CA and a certificate for 127.0.0.1, made once."""
+    if not _redis_pki:
+        import tempfile
+        d = tempfile.mkdtemp(prefix="ds-redis-pki-")
+
+        def ossl(*a):
+            subprocess.run(["openssl"] + list(a), cwd=d, check=True,
+                           capture_output=True, timeout=60)
+        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+             "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=t")
+        with open(os.path.join(d, "srv.ext"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\n")
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key",
+             "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+        ossl("x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey",
+             "ca.key", "-CAcreateserial", "-out", "srv.crt", "-days", "2",
+             "-extfile", "srv.ext")
+        _redis_pki.append(d)
+    return _redis_pki[0]
+
+
+def redis_tls_params():
+    """What ds_redis needs after the address in DS_REDIS_TLS mode."""
+    if not REDIS_TLS:
+        return ""
+    return " tls ca=%s" % os.path.join(redis_tls_pki(), "ca.crt")
+
+
 class Redis:
     def __init__(self, workdir, port=None):
         self.workdir = workdir
@@ -312,12 +348,25 @@ class Redis:
         self.proc = None
         self.paused = False
 
+    def args(self):
+        """redis-server's command line; subclasses add to it."""
+        if REDIS_TLS:
+            d = redis_tls_pki()
+            listen = ["--port", "0", "--tls-port", str(self.port),
+                      "--tls-cert-file", os.path.join(d, "srv.crt"),
+                      "--tls-key-file", os.path.join(d, "srv.key"),
+                      "--tls-ca-cert-file", os.path.join(d, "ca.crt"),
+                      "--tls-auth-clients", "no"]
+        else:
+            listen = ["--port", str(self.port)]
+        return [REDIS_SERVER] + listen + [
+            "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", self.workdir,
+            "--logfile", os.path.join(self.workdir, "redis.log")]
+
     def start(self):
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self.workdir,
-             "--logfile", os.path.join(self.workdir, "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: self.ping(), what="redis on %d" % self.port)
 
     def ping(self):
@@ -326,8 +375,14 @@ class Redis:
         except Exception:
             return False
 
+    def cli_argv(self):
+        """redis-cli reaching this server (over TLS if it is)."""
+        tls = ["--tls", "--cacert", os.path.join(redis_tls_pki(), "ca.crt")] \
+            if REDIS_TLS else []
+        return [REDIS_CLI, "-p", str(self.port)] + tls
+
     def cli(self, *args):
-        r = subprocess.run([REDIS_CLI, "-p", str(self.port)] + list(args),
+        r = subprocess.run(self.cli_argv() + list(args),
                            capture_output=True, text=True, timeout=5)
         return r.stdout.strip()
 
@@ -640,5 +695,11 @@ def bearer(name_or_token):
 
 
 def dsctl(*args, input=None):
-    return subprocess.run([DSCTL] + list(args), capture_output=True,
+    args = list(args)
+    # DS_REDIS_TLS: dsctl reaches the TLS Redis as the gateway does
+    if REDIS_TLS and "--redis" in args and "--tls" not in args \
+            and "--ca" not in args \
+            and not any(a.startswith("unix:") for a in args):
+        args += ["--tls", "--ca", os.path.join(redis_tls_pki(), "ca.crt")]
+    return subprocess.run([DSCTL] + args, capture_output=True,
                           text=True, input=input, timeout=60)

@@ -6,7 +6,7 @@ import json
 import subprocess
 import threading
 
-from conftest import REDIS_CLI, TOKENS, dsctl, wait_for
+from conftest import TOKENS, dsctl, wait_for
 from test_ratelimit import SHARES, get, limited_policy, redis_conf
 
 
@@ -129,7 +129,7 @@ def test_revocation_reaches_every_instance(nginx, redis):
 
 def test_revocation_is_announced(redis):
     # SIEMs subscribe to <prefix>revocations
-    sub = subprocess.Popen([REDIS_CLI, "-p", str(redis.port), "--raw",
+    sub = subprocess.Popen(redis.cli_argv() + ["--raw",
                             "SUBSCRIBE", "gw:revocations"],
                            stdout=subprocess.PIPE, text=True)
     lines = []
@@ -179,7 +179,7 @@ def test_dsctl_revoke_errors(redis, tmp_path):
     r = dsctl("revoke", "token", "t-9", "--redis", redis_addr(redis),
               "--password-file", str(pw), "--db", "2")
     assert r.returncode == 0, r.stderr
-    out = subprocess.run([REDIS_CLI, "-p", str(redis.port), "-a", "pw1",
+    out = subprocess.run(redis.cli_argv() + ["-a", "pw1",
                           "--no-auth-warning", "-n", "2", "SMEMBERS",
                           "ds:revoked:tokens"], capture_output=True,
                          text=True).stdout.split()

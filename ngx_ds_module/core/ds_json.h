@@ -108,7 +108,10 @@ int ds_json_object_pick(ds_json_t *j, unsigned depth,
 /* consume '[' */
 int ds_json_array_open(ds_json_t *j);
 
-/* 1 when element number n (from 0) follows, 0 when ']' was consumed */
+/*
+ * 1 when element number n (from 0) follows, the read position then at
+ * its first byte; 0 when ']' was consumed
+ */
 int ds_json_array_next(ds_json_t *j, size_t n);
 
 /* only whitespace is left */

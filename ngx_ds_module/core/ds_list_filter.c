@@ -173,13 +173,16 @@ ds_lf_decide(ds_lf_t *lf, const ds_lf_field_t *it)
 }
 
 
-/* one element of "items": 1 shown, 0 dropped, -1 bad input */
+/*
+ * One element of "items", at its first byte (ds_json_array_next() put
+ * the read position there): 1 shown, 0 dropped, -1 bad input.
+ */
 static int
 ds_lf_item(ds_lf_t *lf)
 {
     ds_lf_field_t  it[DS_LF_NFIELDS];
 
-    if (ds_json_peek(&lf->j) != '{') {
+    if (*lf->j.p != '{') {
         return ds_json_value(&lf->j, 3) == 0 ? 0 : -1;
     }
 
@@ -215,7 +218,6 @@ ds_lf_items(ds_lf_t *lf)
 
     for (n = 0; (rc = ds_json_array_next(&lf->j, n)) == 1; n++) {
 
-        (void) ds_json_peek(&lf->j);
         start = lf->j.p;
 
         rc = ds_lf_item(lf);

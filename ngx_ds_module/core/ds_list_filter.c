@@ -156,9 +156,10 @@ ds_lf_decide(ds_lf_t *lf, const ds_lf_field_t *it)
 
     case DS_OP_LIST_TABLES:
     case DS_OP_LIST_ALL_TABLES:
-        if (ds_lf_name(&it[DS_LF_SHARE], lf->share, lf->share_len, &o, &s) != 0
-            || ds_lf_name(&it[DS_LF_SCHEMA], lf->schema, lf->schema_len, &o, &sc)
+        if (ds_lf_name(&it[DS_LF_SHARE], lf->share, lf->share_len, &o, &s)
                != 0
+            || ds_lf_name(&it[DS_LF_SCHEMA], lf->schema, lf->schema_len, &o,
+                          &sc) != 0
             || s.s == NULL || sc.s == NULL)
         {
             return 0;

@@ -284,16 +284,13 @@ ds_json_skip_plain(const unsigned char *p, const unsigned char *end)
 
 
 /* the rest of a string from p on, which holds escapes or UTF-8 */
-static int
-ds_json_str_slow(ds_json_t *j, ds_json_str_t *s, const unsigned char *p)
+static const unsigned char *
+ds_json_str_rest(ds_json_str_t *s, const unsigned char *p,
+    const unsigned char *end)
 {
-    const unsigned char  *end;
-
-    end = j->end;
-
     for ( ;; ) {
         if (p == end) {
-            return -1;
+            return NULL;
         }
 
         if (*p == '"') {
@@ -305,23 +302,41 @@ ds_json_str_slow(ds_json_t *j, ds_json_str_t *s, const unsigned char *p)
             s->esc = 1;
 
         } else if (*p < 0x20) {
-            return -1;
+            return NULL;
 
         } else {
             p = ds_json_utf8(p, end);
         }
 
         if (p == NULL) {
-            return -1;
+            return NULL;
         }
 
         p = ds_json_skip_plain(p, end);
     }
 
     s->len = (size_t) (p - s->s);
-    j->p = p + 1;
 
-    return 0;
+    return p + 1;
+}
+
+
+/* a string whose '"' is at p: past its closing quote, or NULL */
+static inline const unsigned char *
+ds_json_str_at(const unsigned char *p, const unsigned char *end,
+    ds_json_str_t *s)
+{
+    s->s = p + 1;
+    s->esc = 0;
+
+    p = ds_json_skip_plain(s->s, end);
+
+    if (p < end && *p == '"') {
+        s->len = (size_t) (p - s->s);
+        return p + 1;
+    }
+
+    return ds_json_str_rest(s, p, end);
 }
 
 
@@ -331,18 +346,15 @@ ds_json_str(ds_json_t *j, ds_json_str_t *s)
 {
     const unsigned char  *p;
 
-    s->s = j->p + 1;
-    s->esc = 0;
+    p = ds_json_str_at(j->p, j->end, s);
 
-    p = ds_json_skip_plain(s->s, j->end);
-
-    if (p < j->end && *p == '"') {
-        s->len = (size_t) (p - s->s);
-        j->p = p + 1;
-        return 0;
+    if (p == NULL) {
+        return -1;
     }
 
-    return ds_json_str_slow(j, s, p);
+    j->p = p;
+
+    return 0;
 }
 
 
@@ -696,6 +708,199 @@ ds_json_array_next(ds_json_t *j, size_t n)
     }
 
     return c == -1 ? -1 : 1;
+}
+
+
+/* whitespace from p on: the first other byte, or end */
+static inline const unsigned char *
+ds_json_ws_at(const unsigned char *p, const unsigned char *end)
+{
+    /* compact JSON, the common case, has no whitespace at all */
+    if (p < end && *p > ' ') {
+        return p;
+    }
+
+    while (p < end
+           && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* the wanted key this one is, or NULL */
+static inline ds_json_field_t *
+ds_json_pick_match(const ds_json_str_t *key, const ds_json_pick_t *want,
+    size_t n, ds_json_field_t *got, uint64_t lens)
+{
+    size_t  i;
+
+    /* most keys are not wanted: their length says so */
+    if (!key->esc && (key->len > 63 || !((lens >> key->len) & 1))) {
+        return NULL;
+    }
+
+    if (key->esc) {
+        for (i = 0; i < n; i++) {
+            if (ds_json_str_is_text(key, want[i].name, want[i].len)) {
+                return &got[i];
+            }
+        }
+
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (key->len == want[i].len
+            && memcmp(key->s, want[i].name, key->len) == 0)
+        {
+            return &got[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The grammar of ds_json_value()'s '{' case and ds_json_object_key(),
+ * with the read position in a register: strings, null and the
+ * punctuation are read here, other values by ds_json_value().
+ */
+int
+ds_json_object_pick(ds_json_t *j, unsigned depth, const ds_json_pick_t *want,
+    size_t n, ds_json_field_t *got)
+{
+    size_t                 i, frame, nk;
+    uint64_t               lens;
+    ds_json_str_t          key, str, *k;
+    ds_json_field_t       *f;
+    const unsigned char   *p, *end;
+
+    lens = 0;
+
+    for (i = 0; i < n; i++) {
+        got[i].kind = DS_JSON_ABSENT;
+        lens |= (uint64_t) 1 << want[i].len;
+    }
+
+    end = j->end;
+    p = ds_json_ws_at(j->p, end);
+
+    if (depth > DS_JSON_MAX_DEPTH || p == end || *p != '{') {
+        return -1;
+    }
+
+    frame = j->nkeys;
+    p = ds_json_ws_at(p + 1, end);
+
+    if (p < end && *p == '}') {
+        j->p = p + 1;
+        return 0;
+    }
+
+    /* a member's value would be too deep */
+    if (depth + 1 > DS_JSON_MAX_DEPTH) {
+        return -1;
+    }
+
+    /* the punctuation is tried where compact JSON has it, then past ws */
+    for ( ;; ) {
+        if (p == end || *p != '"') {
+            return -1;
+        }
+
+        p = ds_json_str_at(p, end, &key);
+        if (p == NULL) {
+            return -1;
+        }
+
+        if (p == end || *p != ':') {
+            p = ds_json_ws_at(p, end);
+
+            if (p == end || *p != ':') {
+                return -1;
+            }
+        }
+
+        p = ds_json_ws_at(p + 1, end);
+
+        if (p == end) {
+            return -1;
+        }
+
+        if (j->nkeys < j->cap) {
+            j->keys[j->nkeys++] = key;
+
+        } else if (ds_json_push_key(j, &key) != 0) {
+            return -1;
+        }
+
+        f = ds_json_pick_match(&key, want, n, got, lens);
+
+        if (*p == '"') {
+            p = ds_json_str_at(p, end, f ? &f->s : &str);
+            if (p == NULL) {
+                return -1;
+            }
+
+            if (f) {
+                f->kind = DS_JSON_STRING;
+            }
+
+        } else {
+            if (f) {
+                /* what starts with 'n' and parses is null */
+                f->kind = (*p == 'n') ? DS_JSON_NULL : DS_JSON_OTHER;
+            }
+
+            j->p = p;
+
+            if (ds_json_value(j, depth + 1) != 0) {
+                return -1;
+            }
+
+            p = j->p;
+        }
+
+        if (p == end || *p <= ' ') {
+            p = ds_json_ws_at(p, end);
+
+            if (p == end) {
+                return -1;
+            }
+        }
+
+        if (*p == ',') {
+            p = ds_json_ws_at(p + 1, end);
+            continue;
+        }
+
+        if (*p != '}') {
+            return -1;
+        }
+
+        break;
+    }
+
+    j->p = p + 1;
+
+    nk = j->nkeys - frame;
+    k = j->keys + frame;
+
+    /* two plain keys of different lengths: the common small object */
+    if (nk > 2 || (nk == 2 && (k[0].esc || k[1].esc || k[0].len == k[1].len)))
+    {
+        if (ds_json_keys_unique(j, frame) != 0) {
+            return -1;
+        }
+    }
+
+    j->nkeys = frame;
+
+    return 0;
 }
 
 

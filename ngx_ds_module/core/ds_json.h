@@ -74,10 +74,44 @@ int ds_json_object_open(ds_json_t *j, size_t *frame);
  */
 int ds_json_object_key(ds_json_t *j, size_t frame, ds_json_str_t *key);
 
+/* what ds_json_object_pick() saw for a wanted key */
+typedef enum {
+    DS_JSON_ABSENT = 0,         /* no such key */
+    DS_JSON_STRING,             /* a string: see s */
+    DS_JSON_NULL,
+    DS_JSON_OTHER               /* a number, literal, object or array */
+} ds_json_kind_t;
+
+
+typedef struct {
+    ds_json_kind_t        kind;
+    ds_json_str_t         s;
+} ds_json_field_t;
+
+
+/* a key to look for, as text (compared after unescaping) */
+typedef struct {
+    const char           *name;
+    size_t                len;          /* at most 40 */
+} ds_json_pick_t;
+
+
+/*
+ * A whole object at the read position, at this depth, as
+ * ds_json_value() would read it; got[i] tells what the value of key
+ * want[i] was. One call instead of one per member: the hot loop of a
+ * filter that looks at a few keys of many small objects.
+ */
+int ds_json_object_pick(ds_json_t *j, unsigned depth,
+    const ds_json_pick_t *want, size_t n, ds_json_field_t *got);
+
 /* consume '[' */
 int ds_json_array_open(ds_json_t *j);
 
-/* 1 when element number n (from 0) follows, 0 when ']' was consumed */
+/*
+ * 1 when element number n (from 0) follows, the read position then at
+ * its first byte; 0 when ']' was consumed
+ */
 int ds_json_array_next(ds_json_t *j, size_t n);
 
 /* only whitespace is left */

@@ -20,25 +20,24 @@ static const char  *ds_lf_errors[] = {
 };
 
 
-typedef enum {
-    DS_LF_ABSENT = 0,           /* missing or null */
-    DS_LF_STRING,
-    DS_LF_OTHER
-} ds_lf_kind_t;
-
-
-typedef struct {
-    ds_lf_kind_t    kind;
-    ds_json_str_t   s;
-} ds_lf_field_t;
+typedef ds_json_field_t  ds_lf_field_t;
 
 
 /* the members of an item that decide whether it is shown */
-typedef struct {
-    ds_lf_field_t   name;
-    ds_lf_field_t   share;
-    ds_lf_field_t   schema;
-} ds_lf_item_t;
+enum {
+    DS_LF_NAME = 0,
+    DS_LF_SHARE,
+    DS_LF_SCHEMA,
+    DS_LF_NFIELDS
+};
+
+
+/* in the order above */
+static const ds_json_pick_t  ds_lf_keys[] = {
+    { "name", 4 },
+    { "share", 5 },
+    { "schema", 6 }
+};
 
 
 typedef struct {
@@ -76,11 +75,11 @@ static int
 ds_lf_name(const ds_lf_field_t *f, const char *fallback, size_t fallback_len,
     unsigned char **o, ds_lf_text_t *t)
 {
-    if (f->kind == DS_LF_OTHER) {
+    if (f->kind == DS_JSON_OTHER) {
         return -1;
     }
 
-    if (f->kind == DS_LF_ABSENT) {
+    if (f->kind != DS_JSON_STRING) {            /* missing or null */
         t->s = fallback_len ? fallback : NULL;
         t->len = fallback_len;
         return 0;
@@ -101,16 +100,23 @@ ds_lf_name(const ds_lf_field_t *f, const char *fallback, size_t fallback_len,
 }
 
 
+/* room the field's unescaped text needs in lf->text */
+static size_t
+ds_lf_escaped(const ds_lf_field_t *f)
+{
+    return (f->kind == DS_JSON_STRING && f->s.esc) ? f->s.len : 0;
+}
+
+
 static int
-ds_lf_decide(ds_lf_t *lf, const ds_lf_item_t *it)
+ds_lf_decide(ds_lf_t *lf, const ds_lf_field_t *it)
 {
     size_t          need;
     unsigned char  *o;
     ds_lf_text_t    name, s, sc;
 
-    need = (it->name.s.esc ? it->name.s.len : 0)
-           + (it->share.s.esc ? it->share.s.len : 0)
-           + (it->schema.s.esc ? it->schema.s.len : 0);
+    need = ds_lf_escaped(&it[DS_LF_NAME]) + ds_lf_escaped(&it[DS_LF_SHARE])
+           + ds_lf_escaped(&it[DS_LF_SCHEMA]);
 
     if (need > lf->text_size) {
         o = realloc(lf->text, need);
@@ -125,7 +131,9 @@ ds_lf_decide(ds_lf_t *lf, const ds_lf_item_t *it)
 
     o = lf->text;
 
-    if (ds_lf_name(&it->name, NULL, 0, &o, &name) != 0 || name.s == NULL) {
+    if (ds_lf_name(&it[DS_LF_NAME], NULL, 0, &o, &name) != 0
+        || name.s == NULL)
+    {
         return 0;
     }
 
@@ -136,7 +144,7 @@ ds_lf_decide(ds_lf_t *lf, const ds_lf_item_t *it)
 
     case DS_OP_LIST_SCHEMAS:
         /* the path's share was authorized; items must belong to it */
-        if (ds_lf_name(&it->share, lf->share, lf->share_len, &o, &s) != 0
+        if (ds_lf_name(&it[DS_LF_SHARE], lf->share, lf->share_len, &o, &s) != 0
             || s.s == NULL || lf->share_len == 0
             || !ds_name_eq(s.s, s.len, lf->share, lf->share_len))
         {
@@ -148,9 +156,10 @@ ds_lf_decide(ds_lf_t *lf, const ds_lf_item_t *it)
 
     case DS_OP_LIST_TABLES:
     case DS_OP_LIST_ALL_TABLES:
-        if (ds_lf_name(&it->share, lf->share, lf->share_len, &o, &s) != 0
-            || ds_lf_name(&it->schema, lf->schema, lf->schema_len, &o, &sc)
+        if (ds_lf_name(&it[DS_LF_SHARE], lf->share, lf->share_len, &o, &s)
                != 0
+            || ds_lf_name(&it[DS_LF_SCHEMA], lf->schema, lf->schema_len, &o,
+                          &sc) != 0
             || s.s == NULL || sc.s == NULL)
         {
             return 0;
@@ -165,72 +174,25 @@ ds_lf_decide(ds_lf_t *lf, const ds_lf_item_t *it)
 }
 
 
-static int
-ds_lf_field(ds_json_t *j, ds_lf_field_t *f)
-{
-    int  c;
-
-    c = ds_json_peek(j);
-
-    if (c == '"') {
-        f->kind = DS_LF_STRING;
-        return ds_json_string(j, &f->s);
-    }
-
-    /* what starts with 'n' and parses is null */
-    f->kind = (c == 'n') ? DS_LF_ABSENT : DS_LF_OTHER;
-
-    return ds_json_value(j, 4);
-}
-
-
-/* one element of "items": 1 shown, 0 dropped, -1 bad input */
+/*
+ * One element of "items", at its first byte (ds_json_array_next() put
+ * the read position there): 1 shown, 0 dropped, -1 bad input.
+ */
 static int
 ds_lf_item(ds_lf_t *lf)
 {
-    int              rc;
-    size_t           frame;
-    ds_json_str_t    key;
-    ds_lf_item_t     it;
-    ds_lf_field_t   *f;
+    ds_lf_field_t  it[DS_LF_NFIELDS];
 
-    if (ds_json_peek(&lf->j) != '{') {
+    if (*lf->j.p != '{') {
         return ds_json_value(&lf->j, 3) == 0 ? 0 : -1;
     }
 
-    memset(&it, 0, sizeof(ds_lf_item_t));
-
-    (void) ds_json_object_open(&lf->j, &frame);
-
-    while ((rc = ds_json_object_key(&lf->j, frame, &key)) == 1) {
-
-        f = NULL;
-
-        if (key.esc || (key.len >= 4 && key.len <= 6)) {
-            if (ds_json_str_is(&key, "name", 4)) {
-                f = &it.name;
-
-            } else if (ds_json_str_is(&key, "share", 5)) {
-                f = &it.share;
-
-            } else if (ds_json_str_is(&key, "schema", 6)) {
-                f = &it.schema;
-            }
-        }
-
-        rc = f ? ds_lf_field(&lf->j, f) : ds_json_value(&lf->j, 4);
-
-        if (rc != 0) {
-            return -1;
-        }
-    }
-
-    /* closed: no member was given twice, so the first one decides */
-    if (rc != 0) {
+    /* no member was given twice (refused), so the one seen decides */
+    if (ds_json_object_pick(&lf->j, 3, ds_lf_keys, DS_LF_NFIELDS, it) != 0) {
         return -1;
     }
 
-    return ds_lf_decide(lf, &it);
+    return ds_lf_decide(lf, it);
 }
 
 
@@ -257,7 +219,6 @@ ds_lf_items(ds_lf_t *lf)
 
     for (n = 0; (rc = ds_json_array_next(&lf->j, n)) == 1; n++) {
 
-        (void) ds_json_peek(&lf->j);
         start = lf->j.p;
 
         rc = ds_lf_item(lf);

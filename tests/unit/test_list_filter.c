@@ -451,6 +451,159 @@ test_many_keys(void **state)
 }
 
 
+/* 1 when ds_list_filter() and jansson agree on accepting body */
+static int
+same_verdict(const char *body, size_t len)
+{
+    char          *out;
+    size_t         out_len;
+    json_t        *root;
+    ds_lf_err_t    rc;
+    ds_lf_stats_t  st;
+
+    out = malloc(len + 1);
+    assert_non_null(out);
+
+    rc = ds_list_filter(recipient, DS_OP_LIST_SHARES, NULL, NULL, body, len,
+                        out, &out_len, &st);
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+
+    json_decref(root);
+    free(out);
+
+    return (rc == DS_LF_NOT_JSON) == (root == NULL);
+}
+
+
+/* bytes behind the piece, so that it is read 16 at a time, not one by one */
+#define TAIL  "\"t\":\"0123456789abcdef0123456789abcdef\"}]}"
+
+
+/*
+ * Strings are scanned 16 bytes at a time: every escape, backslash run,
+ * UTF-8 sequence and bad byte is put at every offset of a 64-byte
+ * span, inside a wanted key's value, a skipped value and a key, so
+ * each one meets a block boundary in each of its positions.
+ */
+static void
+test_block_boundaries(void **state)
+{
+    char           b[512], *names;
+    size_t         i, k, f, len;
+    ds_lf_stats_t  st;
+
+    static const char  *pieces[] = {
+        "", "\\\"", "\\\\", "\\\\\\\\", "\\\\\\\"", "\\\\\\\\\\\"", "\\/",
+        "\\u00e9", "\\ud83d\\ude00", "\xc3\xa9", "\xe2\x82\xac",
+        "\xf0\x9f\x98\x80", "\\b\\f\\n\\r\\t",
+        /* refused, each alone */
+        "\\", "\\u00", "\\ud83d", "\\ude00", "\\u0000", "\\x", "\x01",
+        "\x7f\x80", "\xc3", "\xe2\x82", "\xf0\x9f\x98", "\xc0\x80",
+        "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff", "\\ud83d\\u0041"
+    };
+
+    static const char  *forms[] = {
+        /* the kept name itself, behind a pad that moves it */
+        "{\"items\":[{\"pad\":\"%.*s\",\"name\":\"claims%s\"," TAIL,
+        /* a value nobody looks at */
+        "{\"items\":[{\"name\":\"claims\",\"x%.*s\":\"%s\"," TAIL,
+        /* a key */
+        "{\"items\":[{\"name\":\"claims\",\"%.*sk%s\":1," TAIL,
+    };
+
+    static const char  pad[] =
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    (void) state;
+
+    for (f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+        for (i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+            for (k = 0; k < 64; k++) {
+                len = (size_t) snprintf(b, sizeof(b), forms[f], (int) k,
+                                        pad, pieces[i]);
+
+                if (!same_verdict(b, len)) {
+                    fail_msg("form %zu piece %zu offset %zu: %s", f, i, k,
+                             b);
+                }
+            }
+        }
+    }
+
+    /* kept bytes and decisions, not only the verdict, across offsets */
+    for (k = 0; k < 64; k++) {
+        snprintf(b, sizeof(b),
+                 "{\"items\":[{\"id\":\"%.*s\\\"\",\"name\":\"claims\"},"
+                 "{\"name\":\"cl\\u0061ims\",\"x\":\"%.*s\xe2\x82\xac\"},"
+                 "{\"name\":\"other\",\"y\":\"\\\\\\\\%.*s\"}]}",
+                 (int) k, pad, (int) k, pad, (int) k, pad);
+
+        names = run(DS_OP_LIST_SHARES, NULL, NULL, b, DS_LF_OK, &st);
+        assert_string_equal(names, "claims,claims");
+        assert_int_equal(st.items_in, 3);
+        free(names);
+    }
+}
+
+
+/* what an item's deciding members may be, read in one call per item */
+static void
+test_item_members(void **state)
+{
+    char           *names;
+    ds_lf_stats_t   st;
+
+    (void) state;
+
+    names = run(DS_OP_LIST_SHARES, NULL, NULL,
+                "{\"items\":["
+                "{\"name\":null},"
+                "{\"name\":5,\"x\":\"claims\"},"
+                "{\"name\":[\"claims\"]},"
+                "{},"
+                "{\"nam\":\"claims\",\"names\":\"claims\"},"
+                "{ \"ab\" : 1 , \"name\" :\t\"claims\" , \"cd\" : {} },"
+                "{\"share\":{\"name\":\"claims\"}}"
+                "]}", DS_LF_OK, &st);
+    assert_string_equal(names, "claims");
+    assert_int_equal(st.items_in, 7);
+    free(names);
+
+    /* two keys of one length, equal or not; a duplicate spelt anew */
+    names = run(DS_OP_LIST_SHARES, NULL, NULL,
+                "{\"items\":[{\"name\":\"claims\",\"abcd\":1}]}",
+                DS_LF_OK, &st);
+    assert_string_equal(names, "claims");
+    free(names);
+
+    run(DS_OP_LIST_SHARES, NULL, NULL,
+        "{\"items\":[{\"abcd\":1,\"abcd\":2,\"name\":\"claims\"}]}",
+        DS_LF_NOT_JSON, &st);
+    run(DS_OP_LIST_SHARES, NULL, NULL,
+        "{\"items\":[{\"ab\":1,\"ab\":2}]}", DS_LF_NOT_JSON, &st);
+    run(DS_OP_LIST_SHARES, NULL, NULL,
+        "{\"items\":[{\"name\":\"claims\",\"n\\u0061me\":\"x\"}]}",
+        DS_LF_NOT_JSON, &st);
+    run(DS_OP_LIST_SHARES, NULL, NULL,
+        "{\"items\":[{\"name\":\"claims\"", DS_LF_NOT_JSON, &st);
+    run(DS_OP_LIST_SHARES, NULL, NULL,
+        "{\"items\":[{\"name\":\"claims\":1}]}", DS_LF_NOT_JSON, &st);
+    run(DS_OP_LIST_SHARES, NULL, NULL,
+        "{\"items\":[{\"name\" \"claims\"}]}", DS_LF_NOT_JSON, &st);
+    run(DS_OP_LIST_SHARES, NULL, NULL,
+        "{\"items\":[{,\"name\":\"claims\"}]}", DS_LF_NOT_JSON, &st);
+    run(DS_OP_LIST_SHARES, NULL, NULL,
+        "{\"items\":[{\"name\":nul}]}", DS_LF_NOT_JSON, &st);
+
+    /* what ends an item is '}', nothing else */
+    run(DS_OP_LIST_SHARES, NULL, NULL,
+        "{\"items\":[{\"name\":\"claims\"x]}", DS_LF_NOT_JSON, &st);
+    run(DS_OP_LIST_SHARES, NULL, NULL,
+        "{\"items\":[{\"name\":\"claims\",\"a\":1 x]}", DS_LF_NOT_JSON,
+        &st);
+}
+
+
 int
 main(void)
 {
@@ -465,6 +618,8 @@ main(void)
         cmocka_unit_test(test_escaped_names),
         cmocka_unit_test(test_same_grammar_as_jansson),
         cmocka_unit_test(test_many_keys),
+        cmocka_unit_test(test_block_boundaries),
+        cmocka_unit_test(test_item_members),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -14,6 +14,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ds_module.h"
+#include "ngx_http_ds_metrics.h"
 #include "ds_http.h"
 #include "ds_jwks_live.h"
 
@@ -171,11 +172,13 @@ ngx_http_ds_jwks_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     if (ds_jwks_fetched(ctx->jwks_issuer, buf, len, now, err, sizeof(err))
         == 0)
     {
+        ngx_http_ds_metrics_jwks_fetch(1);
         ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
                       "ds: JWKS of issuer \"%s\" fetched",
                       ds_jwks_issuer(ctx->jwks_issuer));
 
     } else {
+        ngx_http_ds_metrics_jwks_fetch(0);
         ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
                       "ds: JWKS of issuer \"%s\" not updated (status %ui, "
                       "rc %i): %s; the last good keys are kept",

@@ -230,3 +230,29 @@ def test_nginx_t_refuses_jwks_uri_without_a_fetch_location(nginx, idp,
     assert "jwks_uri" in out and "https://" in out
 
 
+
+
+def test_fetches_are_counted_in_the_metrics_zone(nginx, idp, request):
+    request.node.allow_log = ("JWKS",)
+    from test_metrics import parse
+    http = ("    ds_jwks_fetch /_ds_jwks;\n"
+            "    ds_jwks_ttl 1s;\n"
+            "    ds_jwks_refetch_interval 1s;\n"
+            "    ds_metrics_zone dsm 4m;")
+    ng = nginx(policy=uri_policy(idp), location_extra=LOCATION,
+               http_extra=http, server_extra=FETCH % "5s"
+               + "\n        location = /metrics { ds_metrics; }")
+    tok = idp.token_for("fraud-etl")
+
+    def counts():
+        s = parse(requests.get(ng.url("/metrics"), timeout=5).text)
+        return (s[("ds_jwks_fetches_total", frozenset())],
+                s[("ds_jwks_fetch_failures_total", frozenset())])
+
+    assert counts() == (0, 0)
+    assert get(ng, tok).status_code == 200
+    assert counts() == (1, 0)
+    idp.jwks_mode = "garbage"
+    wait_for(lambda: get(ng, tok).status_code == 200
+             and counts()[1] >= 1, what="a failed fetch counted")
+    assert counts()[0] == 1

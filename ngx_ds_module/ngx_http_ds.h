@@ -123,6 +123,10 @@ typedef struct {
 
     /* a download of file proxy mode (ngx_http_ds_files_module.c) */
     void                   *file;
+
+    /* an issuer's jwks_uri fetched first (ngx_http_ds_jwks.c) */
+    void                   *jwks_issuer;    /* ds_issuer_t */
+    unsigned                jwks_state:2;
 } ngx_http_ds_ctx_t;
 
 

@@ -86,6 +86,12 @@ ngx_http_ds_access_handler(ngx_http_request_t *r)
 
     /* a download of file proxy mode: the capability is the credential */
     if (dlcf->enforce) {
+        /* a JWT whose issuer's jwks_uri is due: parked until fetched */
+        rc = ngx_http_ds_jwks_check(r, dmcf, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
         ngx_http_ds_decide(r, dmcf, dlcf, ctx);
 
     } else {

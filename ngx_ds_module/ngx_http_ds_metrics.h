@@ -41,6 +41,8 @@ void ngx_http_ds_metrics_redis_timeout(void);
  */
 void ngx_http_ds_metrics_load_error(void);
 
+void ngx_http_ds_metrics_jwks_fetch(ngx_uint_t ok);
+
 
 /*
  * Alerts (ngx_http_ds_metrics_alert.c): the request counted in slot goes

@@ -100,6 +100,19 @@ ngx_http_ds_metrics_redis_timeout(void)
 
 
 void
+ngx_http_ds_metrics_jwks_fetch(ngx_uint_t ok)
+{
+    ds_metrics_t  *m;
+
+    m = ngx_http_ds_metrics_current();
+
+    if (m) {
+        ds_metrics_jwks_fetch(m, ok ? 1 : 0);
+    }
+}
+
+
+void
 ngx_http_ds_metrics_load_error(void)
 {
     ds_metrics_t  *m;

@@ -71,6 +71,28 @@ static ngx_command_t  ngx_http_ds_commands[] = {
       offsetof(ngx_http_ds_loc_conf_t, enforce),
       NULL },
 
+    /* issuers' jwks_uri (ngx_http_ds_jwks.c) */
+    { ngx_string("ds_jwks_fetch"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ds_jwks_fetch,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ds_jwks_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ds_main_conf_t, jwks_ttl),
+      NULL },
+
+    { ngx_string("ds_jwks_refetch_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ds_main_conf_t, jwks_gap),
+      NULL },
+
     { ngx_string("ds_prefix"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_ds_prefix,
@@ -139,7 +161,11 @@ ngx_http_ds_create_main_conf(ngx_conf_t *cf)
      *     conf->policy = NULL;
      *     conf->policy_path = { 0, NULL };
      *     conf->geo = NULL;
+     *     conf->jwks_fetch = { 0, NULL };
      */
+
+    conf->jwks_ttl = NGX_CONF_UNSET_MSEC;
+    conf->jwks_gap = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -259,6 +285,10 @@ ngx_http_ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ds_enforce on\" requires \"ds_policy\" "
                            "at the http level");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ds_jwks_conf_check(cf, dmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -249,5 +249,5 @@ ngx_http_ds_add_variables(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return NGX_OK;
+    return ngx_http_ds_jwks_add_variables(cf);
 }

@@ -37,6 +37,8 @@ typedef struct {
     const char            *subject;
     const char            *subject_claim;
     int64_t                exp;
+    uint64_t               jwks_gen;    /* the issuer's keys it verified
+                                           under (jwks_uri swaps them) */
     char                   kid[33];
     char                   jti_hash[17];
     char                   token_id[64];
@@ -211,7 +213,9 @@ ds_jwt_cached(const ds_policy_t *p, const unsigned char *digest,
         return NULL;
     }
 
-    if (now >= c->exp + c->issuer->leeway) {
+    if (now >= c->exp + c->issuer->leeway
+        || c->jwks_gen != c->issuer->jwks_gen)
+    {
         /* verified again, and refused as expired, on the full path */
         c->issuer = NULL;
         return NULL;
@@ -248,6 +252,7 @@ ds_jwt_keep(const ds_policy_t *p, const unsigned char *digest,
     c->subject = v->jwt.subject;
     c->subject_claim = v->jwt.subject_claim;
     c->exp = v->jwt.exp;
+    c->jwks_gen = is->jwks_gen;
     memcpy(c->kid, v->jwt.kid, sizeof(c->kid));
     memcpy(c->jti_hash, v->jwt.jti_hash, sizeof(c->jti_hash));
     memcpy(c->token_id, v->jwt.token_id, sizeof(c->token_id));
@@ -402,6 +407,14 @@ ds_decide_jwt(const ds_policy_t *p, const ds_facts_t *f,
     opts.algorithms = is->algorithms;
     opts.leeway = is->leeway;
     opts.max_lifetime = is->max_lifetime;
+
+    if (is->jwks == NULL) {
+        /* a jwks_uri not fetched yet, or every fetch failed: fail closed */
+        ds_jwt_deny(v, DS_REASON_JWKS_UNAVAILABLE, "The keys of the JWT "
+                    "issuer could not be fetched; try again later");
+        ds_jwt_free(&jwt);
+        return NULL;
+    }
 
     rc = ds_jwt_verify(&jwt, is->jwks, &opts, f->now_ms / 1000);
     if (rc != DS_JWT_OK) {

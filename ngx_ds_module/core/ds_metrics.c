@@ -393,6 +393,13 @@ ds_metrics_load_error(ds_metrics_t *m)
 }
 
 
+void
+ds_metrics_jwks_fetch(ds_metrics_t *m, int ok)
+{
+    ds_metrics_add(ok ? &m->jwks_fetches : &m->jwks_failures, 1);
+}
+
+
 ds_metrics_slot_t *
 ds_metrics_find(ds_metrics_t *m, const char *id, size_t len)
 {

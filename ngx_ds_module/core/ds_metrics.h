@@ -250,6 +250,9 @@ uint64_t ds_metrics_alert_baseline(const ds_metrics_slot_t *s,
 /* a policy that failed to load (the configuration in force stays) */
 void ds_metrics_load_error(ds_metrics_t *m);
 
+/* a jwks_uri fetch ended: ok 1 (new keys in place) or 0 (kept the old) */
+void ds_metrics_jwks_fetch(ds_metrics_t *m, int ok);
+
 /* a reload of the configuration this table lived through */
 void ds_metrics_reloaded(ds_metrics_t *m, int64_t now_ms);
 

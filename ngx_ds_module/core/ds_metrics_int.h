@@ -66,6 +66,10 @@ struct ds_metrics_s {
 
     uint64_t            load_errors;    /* policy loads refused */
 
+    /* issuers' jwks_uri fetches (ngx_http_ds_jwks.c): good, failed */
+    uint64_t            jwks_fetches;
+    uint64_t            jwks_failures;
+
     /* then uint32_t hash[hash_size] (slot index, 0: empty), slots */
 };
 

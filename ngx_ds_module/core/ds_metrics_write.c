@@ -604,6 +604,15 @@ ds_metrics_write(const ds_metrics_t *m, const ds_metrics_info_t *info,
                        "configuration in force stayed).",
                        ds_load(&m->load_errors));
 
+    rc |= ds_mw_single(out, "ds_jwks_fetches_total", "counter",
+                       "Fetches of an issuer's jwks_uri that put new keys "
+                       "in place.", ds_load(&m->jwks_fetches));
+
+    rc |= ds_mw_single(out, "ds_jwks_fetch_failures_total", "counter",
+                       "Fetches of an issuer's jwks_uri that failed or "
+                       "returned an invalid JWKS (the last good keys "
+                       "stayed).", ds_load(&m->jwks_failures));
+
     rc |= ds_mw_single(out, "ds_metrics_recipients", "gauge",
                        "Recipients with their own label values; the rest "
                        "count as \"(other)\".", w.n

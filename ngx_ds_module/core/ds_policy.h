@@ -84,6 +84,7 @@ typedef enum {
                                            not the key's */
     DS_REASON_JWT_KEY_UNKNOWN,          /* no key with that kid */
     DS_REASON_JWT_LIFETIME,             /* exp too far after iat/nbf */
+    DS_REASON_JWKS_UNAVAILABLE,         /* jwks_uri keys never fetched */
     DS_REASON_COUNT
 } ds_reason_t;
 

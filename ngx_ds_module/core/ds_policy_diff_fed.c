@@ -159,6 +159,11 @@ ds_diff_keys(const ds_issuer_t *oi, const ds_issuer_t *ni,
     size_t           i;
     const ds_jwk_t  *ok;
 
+    /* keys from a jwks_uri only are fetched at run time: nothing to say */
+    if (oi->jwks == NULL || ni->jwks == NULL) {
+        return;
+    }
+
     for (i = 0; i < ni->jwks->n; i++) {
         ok = ds_key_find(oi->jwks, &ni->jwks->keys[i]);
 
@@ -226,7 +231,7 @@ ds_diff_issuers(const ds_policy_t *old, const ds_policy_t *new,
         if (oi == NULL) {
             /* no recipient's by itself: its federation entries say */
             snprintf(text, sizeof(text), "issuer added (%zu key(s))",
-                     ni->jwks->n);
+                     ni->jwks ? ni->jwks->n : 0);
             emit(d, DS_DIFF_CHANGE, subj, text);
             continue;
         }

@@ -265,14 +265,45 @@ ds_fed_seconds(ds_ld_t *ld, json_t *obj, const char *key, int64_t min,
 }
 
 
+/* a URL the fetch location can proxy_pass to: scheme, host, no junk */
+static int
+ds_fed_uri_ok(const char *u)
+{
+    const char  *h;
+
+    if (strncmp(u, "https://", 8) == 0) {
+        h = u + 8;
+
+    } else if (strncmp(u, "http://", 7) == 0) {
+        h = u + 7;
+
+    } else {
+        return -1;
+    }
+
+    if (*h == '\0' || *h == '/' || strlen(u) > 2048) {
+        return -1;
+    }
+
+    for ( ; *u; u++) {
+        if ((unsigned char) *u <= 0x20 || (unsigned char) *u >= 0x7f) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
 static int
 ds_fed_issuer(ds_ld_t *ld, const char *name, json_t *o, ds_issuer_t *is)
 {
     static const char *const  keys[] = {
-        "jwks_file", "jwks", "algorithms", "leeway", "max_lifetime", NULL
+        "jwks_file", "jwks", "jwks_uri", "algorithms", "leeway",
+        "max_lifetime", NULL
     };
     char      *doc, why[256];
-    json_t    *file, *inl;
+    json_t    *file, *inl, *uri;
     size_t     old;
 
     if (!json_is_object(o)) {
@@ -282,6 +313,7 @@ ds_fed_issuer(ds_ld_t *ld, const char *name, json_t *o, ds_issuer_t *is)
     if (ds_ld_keys(ld, o, keys) != 0
         || ds_ld_get(ld, o, "jwks_file", JSON_STRING, 0, &file) != 0
         || ds_ld_get(ld, o, "jwks", JSON_OBJECT, 0, &inl) != 0
+        || ds_ld_get(ld, o, "jwks_uri", JSON_STRING, 0, &uri) != 0
         || ds_fed_algorithms(ld, o, &is->algorithms) != 0
         || ds_fed_seconds(ld, o, "leeway", 0, DS_LEEWAY_MAX, DS_JWT_LEEWAY,
                           &is->leeway) != 0
@@ -291,15 +323,40 @@ ds_fed_issuer(ds_ld_t *ld, const char *name, json_t *o, ds_issuer_t *is)
         return -1;
     }
 
-    if ((file == NULL) == (inl == NULL)) {
-        return ds_ld_fail(ld, "needs exactly one of \"jwks_file\" (a JWKS "
+    if (file != NULL && inl != NULL) {
+        return ds_ld_fail(ld, "needs at most one of \"jwks_file\" (a JWKS "
                           "document's path) or \"jwks\" (the document)");
+    }
+
+    if (file == NULL && inl == NULL && uri == NULL) {
+        return ds_ld_fail(ld, "needs \"jwks_file\", \"jwks\" or "
+                          "\"jwks_uri\" (or \"jwks_uri\" with one of the "
+                          "others as the first keys)");
     }
 
     is->issuer = ds_arena_strndup(&ld->p->arena, name, strlen(name));
     is->source = ld->source;
     if (is->issuer == NULL) {
         return ds_ld_fail(ld, "out of memory");
+    }
+
+    if (uri != NULL) {
+        old = ds_ld_push(ld, "jwks_uri", 0);
+        is->jwks_uri = ds_arena_strndup(&ld->p->arena,
+                                        json_string_value(uri),
+                                        json_string_length(uri));
+        if (is->jwks_uri == NULL
+            || strlen(is->jwks_uri) != json_string_length(uri)
+            || ds_fed_uri_ok(is->jwks_uri) != 0)
+        {
+            return ds_ld_fail(ld, "must be an https:// (or http://) URL "
+                              "without spaces or control characters");
+        }
+        ld->jlen = old;
+
+        if (file == NULL && inl == NULL) {
+            return 0;           /* no keys until the first fetch */
+        }
     }
 
     if (file) {

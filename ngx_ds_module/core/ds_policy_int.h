@@ -117,6 +117,12 @@ struct ds_issuer_s {
     const char          *issuer;        /* exact iss */
     const char          *jwks_file;     /* as written, NULL if inline */
     ds_jwks_t           *jwks;          /* owned (OpenSSL keys) */
+    const char          *jwks_uri;      /* fetched at run time, or NULL */
+    int64_t              jwks_fetched_ms;   /* last good fetch (worker) */
+    int64_t              jwks_tried_ms;     /* last fetch started */
+    uint64_t             jwks_gen;      /* bumped at each swap: drops
+                                           tokens verified before */
+    unsigned             jwks_inflight:1;
     unsigned             algorithms;    /* DS_JWT_* bits */
     int64_t              leeway;        /* seconds */
     int64_t              max_lifetime;  /* seconds, 0: none */

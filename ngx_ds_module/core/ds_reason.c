@@ -120,7 +120,9 @@ static const ds_reason_def_t  ds_reasons[DS_REASON_COUNT] = {
     { "jwt_key_unknown", 401, "UNAUTHENTICATED",
       "The JWT signing key is not known" },
     { "jwt_lifetime", 401, "UNAUTHENTICATED",
-      "The JWT lifetime is longer than accepted" }
+      "The JWT lifetime is longer than accepted" },
+    { "jwks_unavailable", 503, "TEMPORARILY_UNAVAILABLE",
+      "The keys of the JWT issuer are unavailable; try again later" }
 };
 
 

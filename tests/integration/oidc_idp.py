@@ -78,6 +78,12 @@ class TestIdP:
         self.issued = []
         self.keys = []
         self.lock = threading.Lock()
+        # the /jwks endpoint: "ok", "down" (503), "garbage" or "slow"
+        # (answers once `release` is set); hits and the headers it saw
+        self.jwks_mode = "ok"
+        self.jwks_hits = 0
+        self.jwks_headers = []
+        self.release = threading.Event()
         self.rotate()
         self.server = None
 
@@ -164,6 +170,16 @@ class TestIdP:
 
             def do_GET(self):
                 if self.path == "/jwks":
+                    with idp.lock:
+                        idp.jwks_hits += 1
+                        idp.jwks_headers.append(dict(self.headers))
+                    if idp.jwks_mode == "down":
+                        return self.answer(503, {"error": "down"})
+                    if idp.jwks_mode == "garbage":
+                        return self.answer(200, {"keys": [
+                            {"kty": "RSA", "n": "AQAB", "e": "AQAB"}]})
+                    if idp.jwks_mode == "slow":
+                        idp.release.wait(30)
                     return self.answer(200, idp.jwks())
                 if self.path == "/.well-known/openid-configuration":
                     return self.answer(200, {

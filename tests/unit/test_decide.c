@@ -998,6 +998,8 @@ test_reason_tables(void **state)
         { DS_REASON_JWT_KEY_UNKNOWN, "jwt_key_unknown", 401,
           "UNAUTHENTICATED" },
         { DS_REASON_JWT_LIFETIME, "jwt_lifetime", 401, "UNAUTHENTICATED" },
+        { DS_REASON_JWKS_UNAVAILABLE, "jwks_unavailable", 503,
+          "TEMPORARILY_UNAVAILABLE" },
     };
     size_t  i;
 

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "ds_decide_file.h"
+#include "ds_jwks_live.h"
 #include "ds_policy.h"
 #include "ds_policy_diff.h"
 #include "ds_time.h"
@@ -702,6 +703,105 @@ test_many_recipients(void **state)
 }
 
 
+/* keys from jwks_uri: when a fetch is due, and what one leaves behind */
+static void
+test_jwks_uri(void **state)
+{
+    char           doc[4096], err[DS_ERR_MAX], c[256], *t, *t2, k1[2048];
+    int64_t        now;
+    ds_issuer_t   *is;
+    ds_policy_t   *p, *saved;
+    ds_verdict_t   v;
+
+    (void) state;
+
+    snprintf(doc, sizeof(doc), "{\"version\": 1, \"issuers\": {\"" ISS
+             "\": {\"jwks_uri\": \"https://idp.example/keys\"}}, "
+             "\"recipients\": [{\"id\": \"a\", \"federation\": "
+             "[{\"issuer\": \"" ISS "\", \"audiences\": [\"ds\"], "
+             "\"subjects\": [\"s\"]}], \"grants\": [{\"share\": \"s\"}]}]}");
+    p = ds_policy_load_buffer("uri.json", doc, strlen(doc), err, sizeof(err));
+    if (p == NULL) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(ds_jwks_any_uri(p), 1);
+    assert_int_equal(ds_jwks_any_uri(policy), 0);
+
+    saved = policy;
+    policy = p;
+    now = (int64_t) NOW * 1000;
+
+    snprintf(c, sizeof(c), "{\"iss\": \"" ISS "\", \"sub\": \"s\", "
+             "\"aud\": \"ds\", \"exp\": %d}", NOW + 600);
+    t = tok(c);
+    t2 = sign(rsa, "{\"alg\": \"RS256\", \"kid\": \"k9\"}", c);
+
+    /* no keys: fail closed, and a fetch is due */
+    decide(t, DS_OP_LIST_SHARES, NULL, &v);
+    assert_false(v.allow);
+    assert_int_equal(v.reason, DS_REASON_JWKS_UNAVAILABLE);
+    assert_int_equal(v.http_status, 503);
+
+    assert_null(ds_jwks_wanted(p, "not-a-jwt", 9, now, 300000, 10000));
+    is = ds_jwks_wanted(p, t, strlen(t), now, 300000, 10000);
+    assert_non_null(is);
+    assert_string_equal(ds_jwks_uri(is), "https://idp.example/keys");
+    assert_string_equal(ds_jwks_issuer(is), ISS);
+    /* one in flight at a time */
+    assert_null(ds_jwks_wanted(p, t, strlen(t), now, 300000, 10000));
+
+    /* garbage keeps nothing (there was nothing); the gap holds */
+    assert_int_equal(ds_jwks_fetched(is, "{\"keys\": 1}", 12, now, err,
+                                     sizeof(err)), -1);
+    assert_int_equal(ds_jwks_fetched(is, NULL, 0, now, err, sizeof(err)),
+                     -1);
+    assert_null(ds_jwks_wanted(p, t, strlen(t), now + 9999, 300000, 10000));
+    decide(t, DS_OP_LIST_SHARES, NULL, &v);
+    assert_int_equal(v.reason, DS_REASON_JWKS_UNAVAILABLE);
+
+    /* after the gap, a good document */
+    now += 10000;
+    assert_ptr_equal(ds_jwks_wanted(p, t, strlen(t), now, 300000, 10000),
+                     is);
+    jwk_of(rsa, "k1", k1, sizeof(k1));
+    snprintf(doc, sizeof(doc), "{\"keys\": [%s]}", k1);
+    assert_int_equal(ds_jwks_fetched(is, doc, strlen(doc), now, err,
+                                     sizeof(err)), 0);
+    decide(t, DS_OP_LIST_SHARES, NULL, &v);
+    assert_true(v.allow);
+
+    /* fresh keys holding the kid: nothing due; an unknown kid waits */
+    assert_null(ds_jwks_wanted(p, t, strlen(t), now + 1, 300000, 10000));
+    assert_null(ds_jwks_wanted(p, t2, strlen(t2), now + 1, 300000, 10000));
+    assert_ptr_equal(ds_jwks_wanted(p, t2, strlen(t2), now + 10000, 300000,
+                                    10000), is);
+
+    /* a failed refresh keeps the last good keys */
+    assert_int_equal(ds_jwks_fetched(is, "nonsense", 8, now, err,
+                                     sizeof(err)), -1);
+    decide(t, DS_OP_LIST_SHARES, NULL, &v);
+    assert_true(v.allow);
+
+    /* stale keys refresh, at the gap */
+    assert_null(ds_jwks_wanted(p, t, strlen(t), now + 15000, 20000, 10000));
+    assert_ptr_equal(ds_jwks_wanted(p, t, strlen(t), now + 20000, 20000,
+                                    10000), is);
+    /* a swap drops the verified-token cache: the new keys lack k1 */
+    jwk_of(rsa, "k7", k1, sizeof(k1));
+    snprintf(doc, sizeof(doc), "{\"keys\": [%s]}", k1);
+    assert_int_equal(ds_jwks_fetched(is, doc, strlen(doc), now + 20000, err,
+                                     sizeof(err)), 0);
+    decide(t, DS_OP_LIST_SHARES, NULL, &v);
+    assert_false(v.allow);
+    assert_int_equal(v.reason, DS_REASON_JWT_KEY_UNKNOWN);
+
+    free(t);
+    free(t2);
+    policy = saved;
+    ds_policy_free(p);
+}
+
+
 static void
 load_fails(const char *text, const char *want)
 {
@@ -752,7 +852,15 @@ test_loader(void **state)
     POL(ISSUER(", \"leeway\": 3600"), FED(""));
     load_fails(p, "leeway: must be 0 to 600 seconds");
     POL(ISSUER(", \"jwks_file\": \"x\""), FED(""));
-    load_fails(p, "needs exactly one of");
+    load_fails(p, "needs at most one of");
+    POL(ISSUER(", \"jwks_uri\": \"ftp://idp.example/keys\""), FED(""));
+    load_fails(p, "jwks_uri: must be an https:// (or http://) URL");
+    POL(ISSUER(", \"jwks_uri\": \"https:///keys\""), FED(""));
+    load_fails(p, "jwks_uri: must be an https://");
+    POL(ISSUER(", \"jwks_uri\": \"https://idp.example/a b\""), FED(""));
+    load_fails(p, "jwks_uri: must be an https://");
+    POL("\"" ISS "\": {\"algorithms\": [\"RS256\"]}%.0s", FED(""));
+    load_fails(p, "needs \"jwks_file\", \"jwks\" or \"jwks_uri\"");
     POL(ISSUER(", \"colour\": 1"), FED(""));
     load_fails(p, "colour: unknown field");
     POL("\"" ISS "\": {\"jwks_file\": \"/nonexistent/jwks.json\"}%.0s",
@@ -826,6 +934,7 @@ main(void)
         cmocka_unit_test(test_diff),
         cmocka_unit_test(test_many_recipients),
         cmocka_unit_test(test_loader),
+        cmocka_unit_test(test_jwks_uri),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

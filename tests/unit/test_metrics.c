@@ -517,6 +517,8 @@ test_redis(void **state)
     assert_non_null(strstr(t, "ds_redis_connections{state=\"up\"} 0\n"));
     assert_non_null(strstr(t, "ds_redis_connections{state=\"down\"} 0\n"));
     assert_non_null(strstr(t, "ds_config_load_errors_total 0\n"));
+    assert_non_null(strstr(t, "ds_jwks_fetches_total 0\n"));
+    assert_non_null(strstr(t, "ds_jwks_fetch_failures_total 0\n"));
     free(t);
 
     /* two workers; one connects, sends 3, reads 1 reply */
@@ -531,6 +533,9 @@ test_redis(void **state)
     ds_metrics_redis_event(m, DS_METRICS_REDIS_RECONNECT);
     ds_metrics_redis_event(m, DS_METRICS_REDIS_RECONNECT);
     ds_metrics_load_error(m);
+    ds_metrics_jwks_fetch(m, 1);
+    ds_metrics_jwks_fetch(m, 0);
+    ds_metrics_jwks_fetch(m, 0);
     /* out of range: ignored */
     ds_metrics_redis_state(m, DS_METRICS_WORKERS, 102, 1);
 
@@ -541,6 +546,8 @@ test_redis(void **state)
     assert_non_null(strstr(t, "ds_redis_command_timeouts_total 1\n"));
     assert_non_null(strstr(t, "ds_redis_reconnects_total 2\n"));
     assert_non_null(strstr(t, "ds_config_load_errors_total 1\n"));
+    assert_non_null(strstr(t, "ds_jwks_fetches_total 1\n"));
+    assert_non_null(strstr(t, "ds_jwks_fetch_failures_total 2\n"));
     free(t);
 
     /* a reload: worker 0's successor takes the entry, in flight anew */

@@ -1,0 +1,119 @@
+/*
+ * When an issuer's jwks_uri is fetched, and what a fetch leaves behind
+ * (ds_jwks_live.h). Per worker state lives in the issuer itself: each
+ * worker has its own copy of the policy, so nothing here is shared.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ds_jwks_live.h"
+#include "ds_jwt.h"
+#include "ds_jwt_int.h"
+#include "ds_policy_int.h"
+
+
+int
+ds_jwks_any_uri(const ds_policy_t *p)
+{
+    size_t  i;
+
+    for (i = 0; p != NULL && i < p->nissuers; i++) {
+        if (p->issuers[i].jwks_uri != NULL) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ds_issuer_t *
+ds_jwks_wanted(const ds_policy_t *p, const char *tok, size_t len,
+    int64_t now_ms, int64_t ttl_ms, int64_t gap_ms)
+{
+    int           due;
+    ds_jwt_t      jwt;
+    ds_issuer_t  *is;
+
+    if (tok == NULL || !ds_jwt_looks_like(tok, len)
+        || ds_jwt_parse(tok, len, &jwt) != DS_JWT_OK)
+    {
+        return NULL;
+    }
+
+    is = (ds_issuer_t *) ds_policy_find_issuer(p, jwt.iss);
+
+    if (is == NULL || is->jwks_uri == NULL || is->jwks_inflight) {
+        ds_jwt_free(&jwt);
+        return NULL;
+    }
+
+    if (is->jwks == NULL) {
+        due = 1;
+
+    } else if (is->jwks_fetched_ms == 0
+               || now_ms - is->jwks_fetched_ms >= ttl_ms)
+    {
+        /* keys from jwks_file/jwks only, or stale: refresh them */
+        due = 1;
+
+    } else {
+        due = (ds_jwks_find(is->jwks, jwt.kid) == NULL);
+    }
+
+    ds_jwt_free(&jwt);
+
+    if (!due
+        || (is->jwks_tried_ms != 0 && now_ms - is->jwks_tried_ms < gap_ms))
+    {
+        return NULL;
+    }
+
+    is->jwks_tried_ms = now_ms;
+    is->jwks_inflight = 1;
+
+    return is;
+}
+
+
+const char *
+ds_jwks_uri(const ds_issuer_t *is)
+{
+    return is->jwks_uri;
+}
+
+
+const char *
+ds_jwks_issuer(const ds_issuer_t *is)
+{
+    return is->issuer;
+}
+
+
+int
+ds_jwks_fetched(ds_issuer_t *is, const char *buf, size_t len,
+    int64_t now_ms, char *err, size_t err_len)
+{
+    ds_jwks_t  *ks;
+
+    is->jwks_inflight = 0;
+
+    if (buf == NULL) {
+        snprintf(err, err_len, "the fetch failed");
+        return -1;
+    }
+
+    /* the same parser and checks as jwks_file: garbage keeps old keys */
+    ks = ds_jwks_parse(buf, len, err, err_len);
+    if (ks == NULL) {
+        return -1;
+    }
+
+    ds_jwks_free(is->jwks);
+    is->jwks = ks;
+    is->jwks_gen++;
+    is->jwks_fetched_ms = now_ms;
+
+    return 0;
+}

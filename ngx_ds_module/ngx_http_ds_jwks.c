@@ -1,0 +1,299 @@
+/*
+ * Keys of an issuer's "jwks_uri" (issue #15), fetched the nginx way: an
+ * in-memory subrequest to the internal location named by ds_jwks_fetch,
+ * which proxy_passes to $ds_jwks_uri, so nginx's resolver, TLS
+ * verification and timeouts apply and no worker ever blocks. The request
+ * that needs the keys parks in the access phase until the subrequest
+ * ends (at most the location's proxy timeouts); the core
+ * (ds_jwks_live.c) decides when a fetch is due and keeps the last good
+ * keys when one fails.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ds_module.h"
+#include "ngx_http_ds_metrics.h"
+#include "ds_http.h"
+#include "ds_jwks_live.h"
+
+
+#define NGX_HTTP_DS_JWKS_NONE       0
+#define NGX_HTTP_DS_JWKS_FETCHING   1
+#define NGX_HTTP_DS_JWKS_DONE       2
+
+#define NGX_HTTP_DS_JWKS_TTL        300000
+#define NGX_HTTP_DS_JWKS_GAP        10000
+
+
+static ngx_int_t ngx_http_ds_jwks_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc);
+static void ngx_http_ds_jwks_cleanup(void *data);
+static ngx_int_t ngx_http_ds_jwks_uri_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_str_t  ngx_http_ds_jwks_uri_name = ngx_string("ds_jwks_uri");
+
+
+ngx_int_t
+ngx_http_ds_jwks_check(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
+    ngx_http_ds_ctx_t *ctx)
+{
+    char                        err[128];
+    size_t                      tlen;
+    int64_t                     now;
+    ngx_msec_t                  ttl, gap;
+    ngx_time_t                 *tp;
+    const char                 *tok;
+    ds_issuer_t                *is;
+    ngx_table_elt_t            *h;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_request_t         *sr;
+    ngx_http_post_subrequest_t *ps;
+
+    switch (ctx->jwks_state) {
+    case NGX_HTTP_DS_JWKS_FETCHING:
+        return NGX_AGAIN;
+    case NGX_HTTP_DS_JWKS_DONE:
+        return NGX_DECLINED;
+    }
+
+    h = r->headers_in.authorization;
+
+    if (dmcf->jwks_fetch.len == 0 || h == NULL || r != r->main
+        || ds_auth_parse_bearer((const char *) h->value.data, h->value.len,
+                                &tok, &tlen) != DS_AUTH_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ttl = (dmcf->jwks_ttl == NGX_CONF_UNSET_MSEC) ? NGX_HTTP_DS_JWKS_TTL
+                                                  : dmcf->jwks_ttl;
+    gap = (dmcf->jwks_gap == NGX_CONF_UNSET_MSEC) ? NGX_HTTP_DS_JWKS_GAP
+                                                  : dmcf->jwks_gap;
+
+    tp = ngx_timeofday();
+    now = (int64_t) tp->sec * 1000 + tp->msec;
+
+    is = ds_jwks_wanted(dmcf->policy, tok, tlen, now, (int64_t) ttl,
+                        (int64_t) gap);
+    if (is == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx->jwks_issuer = is;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+
+    if (cln == NULL || ps == NULL
+        || ngx_http_subrequest(r, &dmcf->jwks_fetch, NULL, &sr, ps,
+                               NGX_HTTP_SUBREQUEST_IN_MEMORY
+                               |NGX_HTTP_SUBREQUEST_WAITED)
+           != NGX_OK)
+    {
+        (void) ds_jwks_fetched(is, NULL, 0, now, err, sizeof(err));
+        ctx->jwks_state = NGX_HTTP_DS_JWKS_DONE;
+        return NGX_DECLINED;
+    }
+
+    ps->handler = ngx_http_ds_jwks_done;
+    ps->data = ctx;
+
+    cln->handler = ngx_http_ds_jwks_cleanup;
+    cln->data = ctx;
+
+    /*
+     * The IdP sees none of the client's request: not its bearer (the
+     * JWT), cookies or body. proxy_pass sends the Host of the URI.
+     */
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+    sr->headers_in.server = r->headers_in.server;
+    sr->headers_in.content_length_n = -1;
+    sr->headers_in.keep_alive_n = -1;
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, 1,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (sr->request_body == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->jwks_state = NGX_HTTP_DS_JWKS_FETCHING;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "ds: fetching the JWKS of issuer \"%s\"",
+                  ds_jwks_issuer(is));
+
+    return NGX_AGAIN;
+}
+
+
+static ngx_int_t
+ngx_http_ds_jwks_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    char                err[256];
+    size_t              len;
+    int64_t             now;
+    ngx_buf_t          *b;
+    ngx_time_t         *tp;
+    const char         *buf;
+    ngx_http_ds_ctx_t  *ctx;
+
+    ctx = data;
+
+    if (ctx->jwks_state != NGX_HTTP_DS_JWKS_FETCHING) {
+        return rc;
+    }
+
+    ctx->jwks_state = NGX_HTTP_DS_JWKS_DONE;
+
+    buf = NULL;
+    len = 0;
+
+    if (rc == NGX_OK && sr->headers_out.status == NGX_HTTP_OK
+        && sr->out != NULL && sr->out->buf != NULL)
+    {
+        b = sr->out->buf;
+        buf = (const char *) b->pos;
+        len = b->last - b->pos;
+    }
+
+    tp = ngx_timeofday();
+    now = (int64_t) tp->sec * 1000 + tp->msec;
+
+    if (ds_jwks_fetched(ctx->jwks_issuer, buf, len, now, err, sizeof(err))
+        == 0)
+    {
+        ngx_http_ds_metrics_jwks_fetch(1);
+        ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
+                      "ds: JWKS of issuer \"%s\" fetched",
+                      ds_jwks_issuer(ctx->jwks_issuer));
+
+    } else {
+        ngx_http_ds_metrics_jwks_fetch(0);
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "ds: JWKS of issuer \"%s\" not updated (status %ui, "
+                      "rc %i): %s; the last good keys are kept",
+                      ds_jwks_issuer(ctx->jwks_issuer),
+                      sr->headers_out.status, rc, err);
+    }
+
+    return rc;
+}
+
+
+/* the request went away before its fetch ended: let another one fetch */
+static void
+ngx_http_ds_jwks_cleanup(void *data)
+{
+    char                err[64];
+    ngx_http_ds_ctx_t  *ctx;
+
+    ctx = data;
+
+    if (ctx->jwks_state == NGX_HTTP_DS_JWKS_FETCHING) {
+        ctx->jwks_state = NGX_HTTP_DS_JWKS_DONE;
+        (void) ds_jwks_fetched(ctx->jwks_issuer, NULL, 0, 0, err,
+                               sizeof(err));
+    }
+}
+
+
+/* $ds_jwks_uri: in the fetch subrequest, the URI of the issuer fetched */
+static ngx_int_t
+ngx_http_ds_jwks_uri_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    const char         *uri;
+    ngx_http_ds_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_ds_module);
+
+    if (ctx == NULL || ctx->jwks_issuer == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    uri = ds_jwks_uri(ctx->jwks_issuer);
+
+    v->data = (u_char *) uri;
+    v->len = ngx_strlen(uri);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ds_jwks_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var;
+
+    var = ngx_http_add_variable(cf, &ngx_http_ds_jwks_uri_name,
+                                NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_ds_jwks_uri_variable;
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_ds_jwks_fetch(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ds_main_conf_t *dmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (dmcf->jwks_fetch.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < 2 || value[1].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "ds_jwks_fetch: \"%V\" "
+                           "must be a location's URI, such as /_ds_jwks",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    dmcf->jwks_fetch = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* at the first enforced location: the policy and http{} are complete */
+char *
+ngx_http_ds_jwks_conf_check(ngx_conf_t *cf, ngx_http_ds_main_conf_t *dmcf)
+{
+    if (ds_jwks_any_uri(dmcf->policy) && dmcf->jwks_fetch.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ds_policy: an issuer names \"jwks_uri\": "
+                           "\"ds_jwks_fetch\" must name the internal "
+                           "location that fetches it");
+        return NGX_CONF_ERROR;
+    }
+
+    if (dmcf->jwks_ttl != NGX_CONF_UNSET_MSEC && dmcf->jwks_ttl < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ds_jwks_ttl\" must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

@@ -42,6 +42,7 @@ typedef struct {
     ngx_event_t                     timer;
     ngx_log_t                       quiet_log;
     ngx_msec_t                      last_logged;
+    ngx_uint_t                      log_round;    /* 0: undecided */
 
     u_char                          out[NGX_HTTP_DS_SENTINEL_BUF];
     size_t                          out_pos;
@@ -91,6 +92,7 @@ ngx_http_ds_redis_sentinel_discover(ngx_http_ds_redis_main_conf_t *rmcf,
 
     s->handler = handler;
     s->tried = 0;
+    s->log_round = 0;
     s->active = 1;
 
     /* may call the handler before returning (every sentinel refused) */
@@ -474,18 +476,26 @@ ngx_http_ds_redis_sentinel_drop(void)
 
 /*
  * Every reconnection asks the sentinels, every 10 ms early in an outage
- * (conn.c): the first failure is logged, then one line every 10 s.
+ * (conn.c): the failures of the first failing round are logged (each
+ * sentinel's), then one round's every 10 s.
  */
 static ngx_uint_t
 ngx_http_ds_redis_sentinel_log(void)
 {
     ngx_http_ds_redis_sentinel_t  *s = &ngx_http_ds_redis_sentinel;
 
+    if (s->log_round) {
+        return s->log_round == 1;
+    }
+
+    s->log_round = 2;
+
     if (s->last_logged == 0
         || ngx_current_msec - s->last_logged
            >= NGX_HTTP_DS_SENTINEL_LOG_EVERY)
     {
         s->last_logged = ngx_current_msec;
+        s->log_round = 1;
         return 1;
     }
 

@@ -14,7 +14,8 @@ import time
 import pytest
 import requests
 
-from conftest import (REDIS_TLS, Redis, free_port, stop_process, wait_for)
+from conftest import (REDIS_TLS, Redis, dsctl, free_port, stop_process,
+                      wait_for)
 from test_ratelimit import get, limited_policy
 
 SENTINEL = shutil.which("redis-sentinel") or "/usr/bin/redis-sentinel"
@@ -113,8 +114,12 @@ def _slaves(s):
     return -1
 
 
+def sentinel_list(sentinels):
+    return ",".join("127.0.0.1:%d" % s.port for s in sentinels)
+
+
 def sentinel_conf(sentinels, extra=""):
-    addrs = ",".join("127.0.0.1:%d" % s.port for s in sentinels)
+    addrs = sentinel_list(sentinels)
     return "\n".join([
         "    ds_redis sentinel=%s master=%s%s;" % (addrs, MASTER, extra),
         "    ds_redis_connect_timeout 500ms;",
@@ -181,8 +186,13 @@ def test_follows_a_failover_under_load(nginx, sentinel_set):
     assert replica.cli("FLUSHALL") == "OK"
     exact(ng)
 
-    # a revocation set on the new primary takes effect
-    assert replica.cli("SADD", "ds:revoked:recipients",
+    # a revocation set on the new primary takes effect; dsctl finds the
+    # new primary through the sentinels, past a dead one
+    r = dsctl("revoke", "recipient", "fraud-analytics", "--sentinel",
+              "127.0.0.1:%d,%s" % (free_port(), sentinel_list(sentinels)),
+              "--master", MASTER)
+    assert r.returncode == 0, r.stderr
+    assert replica.cli("SISMEMBER", "ds:revoked:recipients",
                        "fraud-analytics") == "1"
     wait_for(lambda: get(ng).headers.get("X-DS-RateLimit") == "revoked",
              timeout=5, what="the revocation on the new primary")
@@ -261,3 +271,42 @@ def test_config_ok(nginx):
                "[::1]:26380 master=m db=2 prefix=gw:;")
     rc, out = ng.test_config()
     assert rc == 0, out
+
+
+def test_dsctl_sentinel(sentinel_set):
+    primary, replica, sentinels = sentinel_set
+    lst = sentinel_list(sentinels)
+    r = dsctl("revoke", "token", "fa-1", "--sentinel", lst,
+              "--master", MASTER)
+    assert r.returncode == 0, r.stderr
+    assert primary.cli("SISMEMBER", "ds:revoked:tokens", "fa-1") == "1"
+    assert "token fa-1" in dsctl("revoke", "list", "--sentinel", lst,
+                                 "--master", MASTER).stdout
+    r = dsctl("unrevoke", "token", "fa-1", "--sentinel", lst,
+              "--master", MASTER)
+    assert r.returncode == 0, r.stderr
+    assert primary.cli("SISMEMBER", "ds:revoked:tokens", "fa-1") == "0"
+
+    # an unknown master, or no sentinel up: exit non-zero, say why
+    r = dsctl("revoke", "token", "fa-1", "--sentinel", lst,
+              "--master", "nope")
+    assert r.returncode != 0
+    assert 'no sentinel told the address of master "nope"' in r.stderr
+    r = dsctl("revoke", "token", "fa-1", "--sentinel",
+              "127.0.0.1:%d" % free_port(), "--master", MASTER)
+    assert r.returncode != 0
+    assert "no sentinel told" in r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--sentinel", "127.0.0.1:1"], "--sentinel and --master go together"),
+    (["--master", "m"], "--sentinel and --master go together"),
+    (["--sentinel", "127.0.0.1:1", "--master", "m", "--redis",
+      "127.0.0.1:2"], "--redis or --sentinel, not both"),
+    (["--sentinel", "unix:/tmp/x", "--master", "m"],
+     "--sentinel takes HOST:PORT"),
+])
+def test_dsctl_sentinel_usage(args, message):
+    r = dsctl("revoke", "token", "fa-1", *args)
+    assert r.returncode != 0
+    assert message in r.stderr, r.stderr

@@ -80,8 +80,9 @@ ngx_http_ds_redis_sentinel_discover(ngx_http_ds_redis_main_conf_t *rmcf,
         return NGX_ERROR;
     }
 
-    if (s->conf == NULL) {
-        s->conf = rmcf;
+    s->conf = rmcf;
+
+    if (s->timer.handler == NULL) {
         s->quiet_log = *ngx_cycle->log;
         s->quiet_log.log_level = NGX_LOG_EMERG;
         s->timer.handler = ngx_http_ds_redis_sentinel_timeout;

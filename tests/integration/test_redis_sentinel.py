@@ -144,7 +144,7 @@ def test_follows_a_failover_under_load(nginx, sentinel_set):
             in ng.log_since(0))
     mark = ng.log_size()
 
-    answers = []
+    answers, times = [], []
     stop = threading.Event()
 
     def load():
@@ -154,6 +154,7 @@ def test_follows_a_failover_under_load(nginx, sentinel_set):
                 r = get(ng, timeout=5)
                 answers.append((r.status_code,
                                 r.headers.get("X-DS-RateLimit")))
+                times.append(time.time())
             except requests.RequestException as e:
                 answers.append(("error", repr(e)))
 
@@ -161,6 +162,7 @@ def test_follows_a_failover_under_load(nginx, sentinel_set):
     t.start()
     try:
         time.sleep(0.3)
+        killed = time.time()
         primary.stop()          # SIGKILL
         wait_for(lambda: all(s.master_port() == replica.port
                              for s in sentinels),
@@ -178,6 +180,10 @@ def test_follows_a_failover_under_load(nginx, sentinel_set):
     assert seen <= {(429, "limited"), (503, "unavailable"),
                     (200, "allowed")}, seen
     assert (503, "unavailable") in seen
+    gap = [t for a, t in zip(answers, times) if a[1] == "unavailable"]
+    print("failover: %d answers, failure mode from %.0f to %.0f ms after "
+          "the kill" % (len(answers), (gap[0] - killed) * 1000,
+                        (gap[-1] - killed) * 1000))
     log = ng.log_since(mark)
     assert ("primary of \"%s\" is 127.0.0.1:%d, was 127.0.0.1:%d"
             % (MASTER, replica.port, primary.port)) in log, log

@@ -39,6 +39,8 @@ typedef struct {
     ngx_str_t       host_name;          /* else: a name to resolve */
     ngx_uint_t      port;               /* ... and its port */
     ngx_resolver_t *resolver;           /* the http-level resolver */
+    ngx_array_t    *sentinels;          /* sentinel=: of ngx_addr_t */
+    ngx_str_t       sentinel_master;    /* master=NAME */
     ngx_flag_t      tls;                /* ds_redis ... tls */
     ngx_flag_t      tls_verify;         /* verify=, on by default */
     ngx_str_t       tls_ca;             /* ca=, cert=, key=: file names */
@@ -108,6 +110,12 @@ char *ngx_http_ds_redis_resolve_init(ngx_conf_t *cf,
 ngx_int_t ngx_http_ds_redis_resolve(ngx_http_ds_redis_main_conf_t *rmcf,
     ngx_http_ds_redis_resolved_pt handler);
 void ngx_http_ds_redis_resolve_cancel(void);
+
+/* ngx_http_ds_redis_sentinel.c: the primary's address, from sentinels */
+ngx_int_t ngx_http_ds_redis_sentinel_discover(
+    ngx_http_ds_redis_main_conf_t *rmcf,
+    ngx_http_ds_redis_resolved_pt handler);
+void ngx_http_ds_redis_sentinel_cancel(void);
 
 /* the TLS handshake of c is over: ok, or refused (slow backoff) */
 void ngx_http_ds_redis_conn_ready(ngx_connection_t *c, ngx_int_t ok);

@@ -153,6 +153,8 @@ static void ngx_http_ds_redis_connect_handler(ngx_event_t *wev);
 static void ngx_http_ds_redis_read_handler(ngx_event_t *rev);
 static void ngx_http_ds_redis_write_handler(ngx_event_t *wev);
 static void ngx_http_ds_redis_dummy_handler(ngx_event_t *ev);
+static ngx_uint_t ngx_http_ds_redis_demoted(ngx_http_ds_redis_conn_t *conn,
+    redisReply *rep);
 static void ngx_http_ds_redis_connect_timeout(ngx_event_t *ev);
 static void ngx_http_ds_redis_retry(ngx_event_t *ev);
 
@@ -225,7 +227,13 @@ ngx_http_ds_redis_conn_exit(void)
     }
 
     if (conn->resolving) {
-        ngx_http_ds_redis_resolve_cancel();
+        if (conn->conf->sentinels) {
+            ngx_http_ds_redis_sentinel_cancel();
+
+        } else {
+            ngx_http_ds_redis_resolve_cancel();
+        }
+
         conn->resolving = 0;
     }
 
@@ -404,6 +412,22 @@ ngx_http_ds_redis_connect(void)
             ngx_http_ds_redis_schedule_retry();
             return;
         }
+    }
+
+    /* sentinel=: ask where the primary is, at every attempt */
+    if (rmcf->sentinels) {
+        conn->resolving = 1;
+
+        if (ngx_http_ds_redis_sentinel_discover(rmcf,
+                                                ngx_http_ds_redis_resolved)
+            != NGX_OK)
+        {
+            conn->resolving = 0;
+            conn->refused = 1;
+            ngx_http_ds_redis_schedule_retry();
+        }
+
+        return;
     }
 
     if (rmcf->host_name.len == 0) {
@@ -908,6 +932,14 @@ ngx_http_ds_redis_read_handler(ngx_event_t *rev)
             conn->answered = 1;
 
             cb.fn(reply, cb.data);
+
+            if (conn->gen == gen && ngx_http_ds_redis_demoted(conn, reply))
+            {
+                freeReplyObject(reply);
+                ngx_http_ds_redis_close(conn);
+                return;
+            }
+
             freeReplyObject(reply);
 
             if (conn->gen != gen) {
@@ -1007,6 +1039,39 @@ ngx_http_ds_redis_write_handler(ngx_event_t *wev)
     if (ngx_handle_write_event(wev, 0) != NGX_OK) {
         ngx_http_ds_redis_close(conn);
     }
+}
+
+
+/*
+ * sentinel=: a reply that says this is no longer the primary (a replica
+ * now, still loading, or cut off from its primary) means a failover:
+ * drop the connection, the next attempt asks the sentinels again.
+ */
+static ngx_uint_t
+ngx_http_ds_redis_demoted(ngx_http_ds_redis_conn_t *conn, redisReply *rep)
+{
+    ngx_uint_t  i;
+
+    static const char  *codes[] = { "READONLY", "LOADING", "MASTERDOWN" };
+
+    if (conn->conf->sentinels == NULL || rep->type != REDIS_REPLY_ERROR
+        || rep->str == NULL)
+    {
+        return 0;
+    }
+
+    /* a script's error carries the command's after its own text */
+    for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        if (ngx_strnstr((u_char *) rep->str, (char *) codes[i], rep->len)) {
+            ngx_log_error(NGX_LOG_WARN, conn->log, 0,
+                          "ds_redis: %V answered -%s, asking the "
+                          "sentinels for the primary", &conn->conf->addr,
+                          codes[i]);
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -27,6 +27,8 @@ static char *ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_ds_redis_parse_addr(ngx_conf_t *cf,
     ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *addr);
 static ngx_uint_t ngx_http_ds_redis_host_name(u_char *p, size_t len);
+static char *ngx_http_ds_redis_parse_sentinels(ngx_conf_t *cf,
+    ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *list);
 static char *ngx_http_ds_redis_read_password(ngx_conf_t *cf,
     ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *path);
 static ngx_int_t ngx_http_ds_redis_init_process(ngx_cycle_t *cycle);
@@ -274,7 +276,13 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    rv = ngx_http_ds_redis_parse_addr(cf, rmcf, &value[1]);
+    if (ngx_strncmp(value[1].data, "sentinel=", 9) == 0) {
+        rv = ngx_http_ds_redis_parse_sentinels(cf, rmcf, &value[1]);
+
+    } else {
+        rv = ngx_http_ds_redis_parse_addr(cf, rmcf, &value[1]);
+    }
+
     if (rv != NGX_CONF_OK) {
         return rv;
     }
@@ -293,6 +301,21 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return rv;
             }
 
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "master=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            if (s.len == 0 || s.len > 256) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ds_redis: master= takes 1 to 256 "
+                                   "bytes");
+                return NGX_CONF_ERROR;
+            }
+
+            rmcf->sentinel_master = s;
             continue;
         }
 
@@ -353,6 +376,25 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rmcf->sentinels && rmcf->sentinel_master.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ds_redis: sentinel= needs master=NAME");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rmcf->sentinels == NULL && rmcf->sentinel_master.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ds_redis: master= goes with sentinel=");
+        return NGX_CONF_ERROR;
+    }
+
+    /* the sentinels would be asked in plaintext: not with tls (yet) */
+    if (rmcf->sentinels && rmcf->tls) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ds_redis: sentinel= does not support tls yet");
         return NGX_CONF_ERROR;
     }
 
@@ -512,6 +554,73 @@ invalid:
                        "[IPv6]:PORT or unix:/path", addr);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * sentinel=IP:PORT,IP:PORT,...: address literals, asked in turn at each
+ * connection (ngx_http_ds_redis_sentinel.c).
+ */
+static char *
+ngx_http_ds_redis_parse_sentinels(ngx_conf_t *cf,
+    ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *list)
+{
+    u_char      *p, *end, *comma;
+    ngx_str_t    one;
+    ngx_addr_t  *a;
+
+    rmcf->addr = *list;
+
+    p = list->data + 9;
+    end = list->data + list->len;
+
+    rmcf->sentinels = ngx_array_create(cf->pool, 3, sizeof(ngx_addr_t));
+    if (rmcf->sentinels == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for ( ;; ) {
+        comma = ngx_strlchr(p, end, ',');
+        one.data = p;
+        one.len = (comma ? comma : end) - p;
+
+        if (one.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ds_redis: empty address in \"%V\"", list);
+            return NGX_CONF_ERROR;
+        }
+
+        if (one.len > 5 && ngx_strncmp(one.data, "unix:", 5) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ds_redis: sentinel= takes IP:PORT "
+                               "addresses, not \"%V\"", &one);
+            return NGX_CONF_ERROR;
+        }
+
+        a = ngx_array_push(rmcf->sentinels);
+        if (a == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_parse_addr_port(cf->pool, a, one.data, one.len) != NGX_OK
+            || ngx_inet_get_port(a->sockaddr) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ds_redis: sentinel \"%V\" is not IP:PORT "
+                               "or [IPv6]:PORT", &one);
+            return NGX_CONF_ERROR;
+        }
+
+        a->name = one;
+
+        if (comma == NULL) {
+            break;
+        }
+
+        p = comma + 1;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

@@ -24,6 +24,7 @@
 
 #include "dsctl.h"
 #include "dsctl_redis.h"
+#include "dsctl_sentinel.h"
 #include "ds_gcra.h"
 
 
@@ -31,6 +32,9 @@ typedef struct {
     const char  *kind;          /* "recipient", "token" or "list" */
     const char  *id;
     dsctl_redis_opts_t  redis;  /* --redis, --tls ... */
+    const char  *sentinel;      /* --sentinel LIST --master NAME */
+    const char  *master;
+    char         primary[300];  /* the sentinels' answer */
     const char  *username;      /* Redis 6 ACL user, with a password */
     const char  *password_file;
     const char  *prefix;
@@ -50,6 +54,8 @@ dsctl_revoke_usage(FILE *out, const char *cmd)
         "\n"
         "ADDR: HOST:PORT, [IPv6]:PORT or unix:/path/to/redis.sock\n"
         "options:\n"
+        "  --sentinel H:P,...  instead of --redis: ask these sentinels\n"
+        "  --master NAME       for the primary of NAME (no --tls yet)\n"
         "  --password-file F   file holding the Redis password (AUTH)\n"
         "  --username U        Redis ACL user (AUTH U password); needs\n"
         "                      --password-file\n"
@@ -94,6 +100,12 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
 
             if (strcmp(argv[i], "--redis") == 0) {
                 o->redis.addr = argv[++i];
+
+            } else if (strcmp(argv[i], "--sentinel") == 0) {
+                o->sentinel = argv[++i];
+
+            } else if (strcmp(argv[i], "--master") == 0) {
+                o->master = argv[++i];
 
             } else if (strcmp(argv[i], "--ca") == 0) {
                 o->redis.ca = argv[++i];
@@ -164,7 +176,22 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
         }
     }
 
-    if (o->kind == NULL || o->redis.addr == NULL) {
+    if (o->sentinel && o->redis.addr) {
+        fprintf(stderr, "dsctl: --redis or --sentinel, not both\n");
+        return -1;
+    }
+
+    if (!o->sentinel != !o->master) {
+        fprintf(stderr, "dsctl: --sentinel and --master go together\n");
+        return -1;
+    }
+
+    if (o->sentinel && o->redis.tls) {
+        fprintf(stderr, "dsctl: --sentinel does not support --tls yet\n");
+        return -1;
+    }
+
+    if (o->kind == NULL || (o->redis.addr == NULL && o->sentinel == NULL)) {
         fprintf(stderr, "dsctl: %s\n", o->kind ? "--redis is required"
                                                : "what to revoke?");
         return -1;
@@ -265,7 +292,7 @@ dsctl_revoke_command(dsctl_redis_t *c, const char *what, int argc,
 
 
 static dsctl_redis_t *
-dsctl_revoke_connect(const dsctl_revoke_opts_t *o)
+dsctl_revoke_connect(dsctl_revoke_opts_t *o)
 {
     int              argc;
     char             password[4096];
@@ -273,6 +300,17 @@ dsctl_revoke_connect(const dsctl_revoke_opts_t *o)
     const char      *argv[3];
     redisReply      *r;
     dsctl_redis_t   *c;
+
+    if (o->sentinel) {
+        if (dsctl_sentinel_primary(o->sentinel, o->master, o->primary,
+                                   sizeof(o->primary))
+            != 0)
+        {
+            return NULL;
+        }
+
+        o->redis.addr = o->primary;
+    }
 
     c = dsctl_redis_connect(&o->redis);
     if (c == NULL) {

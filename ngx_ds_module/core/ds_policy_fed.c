@@ -70,50 +70,30 @@ ds_fed_strings(ds_ld_t *ld, json_t *obj, const char *key, int required,
     int (*valid)(const char *s, size_t len), const char *what,
     const char ***out, size_t *n)
 {
-    json_t   *arr, *v;
-    size_t    i, old;
+    size_t        i;
+    ds_cstr_t    *cs;
     const char  **a;
 
     *out = NULL;
-    *n = 0;
 
-    if (ds_ld_get(ld, obj, key, JSON_ARRAY, required, &arr) != 0) {
+    if (ds_ld_str_array(ld, obj, key, required, valid, what, &cs, n) != 0) {
         return -1;
     }
 
-    if (arr == NULL) {
+    if (*n == 0) {
         return 0;
     }
 
-    old = ds_ld_push(ld, key, 0);
-
-    if (json_array_size(arr) == 0) {
-        return ds_ld_fail(ld, "must not be empty");
-    }
-
-    a = ds_arena_alloc(&ld->p->arena, json_array_size(arr) * sizeof(*a));
+    a = ds_arena_alloc(&ld->p->arena, *n * sizeof(*a));
     if (a == NULL) {
         return ds_ld_fail(ld, "out of memory");
     }
 
-    json_array_foreach(arr, i, v) {
-        if (!json_is_string(v)
-            || !valid(json_string_value(v), json_string_length(v)))
-        {
-            ds_ld_push(ld, NULL, (long) i);
-            return ds_ld_fail(ld, "must be %s", what);
-        }
-
-        a[i] = ds_arena_strndup(&ld->p->arena, json_string_value(v),
-                                json_string_length(v));
-        if (a[i] == NULL) {
-            return ds_ld_fail(ld, "out of memory");
-        }
+    for (i = 0; i < *n; i++) {
+        a[i] = cs[i].str;
     }
 
     *out = a;
-    *n = json_array_size(arr);
-    ld->jlen = old;
 
     return 0;
 }

@@ -435,8 +435,8 @@ ds_ld_rate_limit(ds_ld_t *ld, json_t *obj, ds_rate_limit_t *rl)
 
 
 /* a non-empty array of strings, each checked by valid() */
-static int
-ds_ld_str_array(ds_ld_t *ld, json_t *obj, const char *key,
+int
+ds_ld_str_array(ds_ld_t *ld, json_t *obj, const char *key, int required,
     int (*valid)(const char *s, size_t len), const char *what,
     ds_cstr_t **out, size_t *n)
 {
@@ -447,7 +447,7 @@ ds_ld_str_array(ds_ld_t *ld, json_t *obj, const char *key,
     *out = NULL;
     *n = 0;
 
-    if (ds_ld_get(ld, obj, key, JSON_ARRAY, 0, &arr) != 0) {
+    if (ds_ld_get(ld, obj, key, JSON_ARRAY, required, &arr) != 0) {
         return -1;
     }
 
@@ -619,11 +619,12 @@ ds_ld_grant(ds_ld_t *ld, json_t *g, ds_grant_t *grant)
         || ds_ld_name(ld, g, "schema", 0, &grant->schema) != 0
         || ds_ld_name(ld, g, "table", 0, &grant->table) != 0
         || ds_ld_operations(ld, g, &grant->ops) != 0
-        || ds_ld_str_array(ld, g, "purposes", ds_purpose_valid,
+        || ds_ld_str_array(ld, g, "purposes", 0, ds_purpose_valid,
                            "a purpose code (1 to 64 of A-Z a-z 0-9 . _ : -)",
                            &grant->purposes, &grant->npurposes) != 0
         || ds_ld_countries(ld, g, &grant->countries) != 0
-        || ds_ld_str_array(ld, g, "attestations", ds_ld_attest_type_valid,
+        || ds_ld_str_array(ld, g, "attestations", 0,
+                           ds_ld_attest_type_valid,
                            "an attestation type such as \"BAA\"",
                            &att, &grant->nattestations) != 0
         || ds_ld_window(ld, g, "valid_from", "valid_until",

@@ -35,6 +35,11 @@ int ds_ld_keys(ds_ld_t *ld, json_t *obj, const char *const *allowed);
 int ds_ld_get(ds_ld_t *ld, json_t *obj, const char *key, json_type type,
     int required, json_t **out);
 
+/* a non-empty array of strings into the arena, each checked by valid() */
+int ds_ld_str_array(ds_ld_t *ld, json_t *obj, const char *key, int required,
+    int (*valid)(const char *s, size_t len), const char *what,
+    ds_cstr_t **out, size_t *n);
+
 int ds_ld_recipient(ds_ld_t *ld, json_t *o, ds_recipient_t *r);
 
 /* ds_policy_alerts.c */

@@ -1,6 +1,6 @@
 /*
  * base64url without padding, for the JWT tests (test_jwt.c,
- * test_decide_jwt.c): an encoder independent of the decoder tested.
+ * test_decide_jwt.c, fuzz_jwt.c): an encoder independent of the decoder.
  */
 
 #ifndef JWT_B64_H

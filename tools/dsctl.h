@@ -20,6 +20,9 @@ int dsctl_policy(int argc, char **argv);     /* dsctl_policy.c */
 int dsctl_token(int argc, char **argv);      /* dsctl_token.c */
 int dsctl_audit(int argc, char **argv);      /* dsctl_audit.c */
 
+/* dsctl_audit.c: one CSV field on stdout, quoted only when it must be */
+void dsctl_csv_field(const char *s);
+
 /* dsctl_audit_daily.c: audit report --csv, per day and recipient */
 typedef struct dsctl_daily_s  dsctl_daily_t;
 

@@ -471,9 +471,10 @@ dsctl_joined(json_t *o)
 }
 
 
-static void
+void
 dsctl_csv_field(const char *s)
 {
+    /* plain fields as they are; anything else quoted as CSV wants */
     if (strpbrk(s, ",\"\n\r") == NULL) {
         fputs(s, stdout);
         return;

@@ -169,26 +169,6 @@ dsctl_daily_cmp(const void *a, const void *b)
 }
 
 
-static void
-dsctl_daily_field(const char *s)
-{
-    /* recipient ids are plain; anything else is quoted as CSV wants */
-    if (strpbrk(s, ",\"\n\r") == NULL) {
-        fputs(s, stdout);
-        return;
-    }
-
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"') {
-            putchar('"');
-        }
-        putchar(*s);
-    }
-    putchar('"');
-}
-
-
 int
 dsctl_daily_print(dsctl_daily_t *d, int64_t from, int64_t to)
 {
@@ -237,7 +217,7 @@ dsctl_daily_print(dsctl_daily_t *d, int64_t from, int64_t to)
             c = json_object_get(d->cells, key);
 
             printf("%s,", date);
-            dsctl_daily_field(names[k]);
+            dsctl_csv_field(names[k]);
 
             for (i = 0; i < 7; i++) {
                 printf(",%lld", c ? (long long) json_integer_value(

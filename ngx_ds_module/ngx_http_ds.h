@@ -103,6 +103,14 @@ typedef struct {
      */
     unsigned                guarded:1;
 
+    /*
+     * The main request ran the rewrite phase of an enforced location:
+     * whatever answers it later is ours to check, wherever a rewrite
+     * or an internal redirect sent it (ngx_http_ds_guard_module.c).
+     */
+    unsigned                entered:1;
+    unsigned                left:1;         /* ... and left it unchecked */
+
     ngx_http_ds_state_e     state;
     ngx_str_t               uri;            /* r->uri the decision covers */
 

@@ -325,7 +325,9 @@ ngx_http_ds_enforced(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
     ngx_http_ds_loc_conf_t    *dlcf;
     ngx_http_core_srv_conf_t  *cscf;
 
-    if (ctx != NULL && ngx_http_ds_decided(ctx) && r == r->main) {
+    if (ctx != NULL && (ngx_http_ds_decided(ctx) || ctx->entered)
+        && r == r->main)
+    {
         return 1;
     }
 

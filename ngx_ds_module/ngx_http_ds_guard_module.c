@@ -14,7 +14,11 @@
  * check of its own (nginx skips the access phase for subrequests): it
  * only runs when it fetches the very URI the main request was allowed
  * for (what the slice module does); anything else ends the request
- * before the subrequest reaches the upstream.
+ * before the subrequest reaches the upstream. A main request that
+ * enters an enforced location and leaves it before the check (a
+ * "rewrite ... last", "try_files" or "error_page" of the rewrite phase
+ * into a location without ngx_ds) is ended as well: the guard follows
+ * the request, not the location.
  */
 
 #include <ngx_config.h>
@@ -36,6 +40,7 @@ static ds_reason_t ngx_http_ds_guard_reason(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, int *status);
 static ngx_int_t ngx_http_ds_guard_replace(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ds_reason_t reason, int status);
+static ngx_int_t ngx_http_ds_guard_rewrite_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ds_guard_preaccess_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ds_guard_init(ngx_conf_t *cf);
 
@@ -117,6 +122,11 @@ ngx_http_ds_guard_reason(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     int *status)
 {
     ngx_uint_t  allowed;
+
+    if (ctx != NULL && ctx->left) {
+        *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return DS_REASON_NOT_CHECKED;
+    }
 
     allowed = (ctx != NULL && ngx_http_ds_decided(ctx) && ctx->verdict.allow);
 
@@ -230,16 +240,56 @@ ngx_http_ds_guard_subrequest(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
 }
 
 
+/*
+ * Registered after ngx_http_rewrite_module (a dynamic module's
+ * postconfiguration runs later), so it runs before the location's
+ * "rewrite", "return" and "if": the mark is set before they can move
+ * the request on.
+ */
+static ngx_int_t
+ngx_http_ds_guard_rewrite_handler(ngx_http_request_t *r)
+{
+    ngx_http_ds_ctx_t  *ctx;
+
+    if (r != r->main || !ngx_http_ds_enforced(r, NULL)) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_ds_need_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->entered = 1;
+
+    return NGX_DECLINED;
+}
+
+
 static ngx_int_t
 ngx_http_ds_guard_preaccess_handler(ngx_http_request_t *r)
 {
     ngx_http_ds_ctx_t  *ctx;
 
-    if (r == r->main) {
-        return NGX_DECLINED;
-    }
-
     ctx = ngx_http_ds_get_ctx(r);
+
+    if (r == r->main) {
+        if (ctx == NULL || !ctx->entered || ngx_http_ds_decided(ctx)
+            || ngx_http_ds_enforced(r, NULL))
+        {
+            return NGX_DECLINED;
+        }
+
+        /* the upstream of the new location never sees the request */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ds: request moved to \"%V\" out of an enforced "
+                      "location before its check (rewrite, try_files): "
+                      "ended", &r->uri);
+
+        ctx->left = 1;
+
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (!ngx_http_ds_enforced(r, ctx)
         || ngx_http_ds_guard_subrequest(r, ctx) == NGX_OK)
@@ -296,6 +346,13 @@ ngx_http_ds_guard_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_ds_guard_preaccess_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ds_guard_rewrite_handler;
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_ds_guard_header_filter;

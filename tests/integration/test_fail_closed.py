@@ -167,6 +167,36 @@ def test_rewrite_into_an_enforced_location_is_denied(nginx, upstream):
     assert upstream.requests() == []
 
 
+def test_rewrite_out_of_an_enforced_location_is_ended(nginx, upstream,
+                                                     tmp_path):
+    # "rewrite ... last" (or try_files) in the enforced location sends the
+    # request to a location without ngx_ds before the check: it is ended
+    # there, before that location's proxy_pass, and audited
+    log = str(tmp_path / "audit.log")
+    ng = nginx(http_extra=audit_conf(log), location_extra=r"""
+            if ($arg_raw) {
+                rewrite ^%s/(.*)$ /raw/$1 last;
+            }""" % P, server_extra="""
+        location /raw/ {
+            proxy_pass http://127.0.0.1:%d%s/;
+        }""" % (upstream.port, P))
+    r = requests.get(ng.url(P + "/internal_finance?raw=1"),
+                     headers=bearer("fraud"), timeout=5)
+    body = assert_ds_error(r, 500, "INTERNAL_ERROR")
+    assert "internal_finance" not in body["message"]
+    assert upstream.requests() == []
+    assert "out of an enforced location before its check" in \
+        ng.log_since(0)
+    # the control: the same location without the rewrite is checked
+    r = requests.get(ng.url(P + "/internal_finance"),
+                     headers=bearer("fraud"), timeout=5)
+    assert_ds_error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+    ng.stop()
+    recs = records(log)
+    assert [(x["status"], x["decision"], x["reason"]) for x in recs] == \
+        [(500, "error", "not_checked"), (404, "deny", "not_entitled")]
+
+
 def test_content_that_skipped_the_check_is_replaced(nginx, upstream,
                                                     tmp_path):
     # a rewrite-phase "return" answers before the access phase: the

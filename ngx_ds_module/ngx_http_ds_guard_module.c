@@ -41,6 +41,8 @@ static ds_reason_t ngx_http_ds_guard_reason(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ds_guard_replace(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ds_reason_t reason, int status);
 static ngx_int_t ngx_http_ds_guard_rewrite_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ds_guard_moved(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx);
 static ngx_int_t ngx_http_ds_guard_preaccess_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ds_guard_init(ngx_conf_t *cf);
 
@@ -266,6 +268,58 @@ ngx_http_ds_guard_rewrite_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * A main request of ours in a location without ngx_ds: it was moved
+ * there by the configuration (rewrite, try_files, error_page, a named
+ * location), and what that location answers no check of ours covers.
+ * It is ended before that location's handler runs (its upstream never
+ * sees the partner's request), except where the upstream that answered
+ * after an allow sent it there (X-Accel-Redirect: the Delta Sharing
+ * server's own choice). An error page keeps its status for the guard.
+ */
+static ngx_int_t
+ngx_http_ds_guard_moved(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
+{
+    if (ctx == NULL || ngx_http_ds_enforced(r, NULL)) {
+        return NGX_DECLINED;
+    }
+
+    if (!ngx_http_ds_decided(ctx)) {
+        if (!ctx->entered) {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ds: request moved to \"%V\" out of an enforced "
+                      "location before its check (rewrite): ended",
+                      &r->uri);
+
+        ctx->left = 1;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->upstream != NULL
+        && r->upstream->headers_in.x_accel_redirect != NULL
+        && ctx->verdict.allow && !ctx->guarded)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (r->err_status) {
+        /* nginx's page of that status, which the guard replaces */
+        return r->err_status;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ds: request moved to \"%V\" out of an enforced location "
+                  "after its check (try_files, error_page =, a named "
+                  "location): ended", &r->uri);
+
+    ctx->left = 1;
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
 static ngx_int_t
 ngx_http_ds_guard_preaccess_handler(ngx_http_request_t *r)
 {
@@ -274,21 +328,7 @@ ngx_http_ds_guard_preaccess_handler(ngx_http_request_t *r)
     ctx = ngx_http_ds_get_ctx(r);
 
     if (r == r->main) {
-        if (ctx == NULL || !ctx->entered || ngx_http_ds_decided(ctx)
-            || ngx_http_ds_enforced(r, NULL))
-        {
-            return NGX_DECLINED;
-        }
-
-        /* the upstream of the new location never sees the request */
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ds: request moved to \"%V\" out of an enforced "
-                      "location before its check (rewrite, try_files): "
-                      "ended", &r->uri);
-
-        ctx->left = 1;
-
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_ds_guard_moved(r, ctx);
     }
 
     if (!ngx_http_ds_enforced(r, ctx)

@@ -197,6 +197,84 @@ def test_rewrite_out_of_an_enforced_location_is_ended(nginx, upstream,
         [(500, "error", "not_checked"), (404, "deny", "not_entitled")]
 
 
+def test_moved_out_after_the_check_is_ended(nginx, upstream, tmp_path):
+    # after an allow, try_files or "error_page =" into a location without
+    # ngx_ds would answer with content no check covers (an unfiltered
+    # list, another upstream's): ended before that location's handler
+    log = str(tmp_path / "audit.log")
+    ng = nginx(http_extra=audit_conf(log), location_extra="""
+            try_files /nonexistent /raw$uri;""", server_extra="""
+        location /raw/ {
+            proxy_pass http://127.0.0.1:%d/;
+        }""" % upstream.port)
+    r = requests.get(ng.url(P), headers=bearer("fraud"), timeout=5)
+    assert_ds_error(r, 500, "INTERNAL_ERROR")
+    assert upstream.requests() == []
+    assert "after its check (try_files" in ng.log_since(0)
+    ng.stop()
+    recs = records(log)
+    assert [(x["status"], x["decision"], x["reason"]) for x in recs] == \
+        [(500, "error", "not_checked")]
+
+
+def test_upstream_failure_fallback_is_ended(nginx, upstream, tmp_path):
+    log = str(tmp_path / "audit.log")
+    dead = free_port()
+    ng = nginx(http_extra=audit_conf(log), server_extra="""
+        location /gw/ {
+            ds_enforce on;
+            ds_prefix /gw;
+            proxy_pass http://127.0.0.1:%d;
+            error_page 502 = @fallback;
+            error_page 504 /raw/x;
+        }
+        location /raw/ {
+            proxy_pass http://127.0.0.1:%d/;
+        }
+        location @fallback {
+            proxy_pass http://127.0.0.1:%d;
+        }""" % (dead, upstream.port, upstream.port))
+    r = requests.get(ng.url("/gw/shares"), headers=bearer("fraud"),
+                     timeout=5)
+    assert_ds_error(r, 500, "INTERNAL_ERROR")
+    assert upstream.requests() == []
+    ng.stop()
+    assert [(x["status"], x["reason"]) for x in records(log)] == \
+        [(500, "not_checked")]
+
+
+def test_x_accel_redirect_of_an_allowed_answer_is_served(nginx, upstream,
+                                                         tmp_path):
+    # the Delta Sharing server's own choice after an allow: its target
+    # location, without ngx_ds, answers
+    xa = free_port()
+    ng = nginx(http_extra="""
+    server {
+        listen 127.0.0.1:%d;
+        location / {
+            add_header X-Accel-Redirect /protected/part-0.parquet;
+            return 200 "";
+        }
+    }""" % xa, server_extra="""
+        location /xa/ {
+            ds_enforce on;
+            ds_prefix /xa;
+            proxy_pass http://127.0.0.1:%d;
+        }
+        location /protected/ {
+            internal;
+            return 200 "accelerated bytes";
+        }""" % xa)
+    r = requests.get(ng.url("/xa/shares/claims"), headers=bearer("fraud"),
+                     timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.text == "accelerated bytes"
+    r = requests.get(ng.url("/xa/shares/internal_finance"),
+                     headers=bearer("fraud"), timeout=5)
+    assert_ds_error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+    assert "accelerated" not in r.text
+
+
 def test_content_that_skipped_the_check_is_replaced(nginx, upstream,
                                                     tmp_path):
     # a rewrite-phase "return" answers before the access phase: the

@@ -1,0 +1,241 @@
+"""Sentinel leftovers (issue #16): host names in `sentinel=` (through
+nginx's resolver), AUTH to the sentinels (`sentinel_username=`,
+`sentinel_password_file=`) and TLS to them (`sentinel_tls`, with the
+`tls` settings). One primary and one redis-sentinel (quorum 1) on
+loopback are enough to discover a primary; failover itself is
+test_redis_sentinel.py's. No timing assertions."""
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from conftest import REDIS_TLS, Redis, dsctl, free_port, stop_process, \
+    wait_for
+from test_ratelimit import get, limited_policy
+from test_redis_resolve import Dns
+from test_redis_sentinel import MASTER, SENTINEL
+from test_redis_tls import TlsRedis, pki  # noqa: F401 (fixture)
+
+LIMIT = {"requests": 2, "per": "minute"}
+PASSWORD = "s3ntinel-secret"
+
+plain_only = pytest.mark.skipif(REDIS_TLS, reason="DS_REDIS_TLS: these "
+                                "tests choose their own transport")
+
+
+class OneSentinel:
+    """A redis-sentinel monitoring the primary on primary_port, with
+    requirepass (and an ACL user) or TLS if asked."""
+
+    def __init__(self, workdir, primary_port, password=None, user=None,
+                 pki=None):
+        self.workdir = workdir
+        self.port = free_port()
+        self.password = password
+        self.user = user
+        self.pki = pki
+        conf = os.path.join(workdir, "sentinel.conf")
+        lines = ["bind 127.0.0.1", "dir %s" % workdir,
+                 "logfile %s" % os.path.join(workdir, "sentinel.log"),
+                 "sentinel monitor %s 127.0.0.1 %d 1" % (MASTER,
+                                                         primary_port),
+                 "sentinel down-after-milliseconds %s 5000" % MASTER]
+        if pki:
+            p = lambda n: os.path.join(pki, n)
+            lines += ["port 0", "tls-port %d" % self.port,
+                      "tls-cert-file " + p("server.crt"),
+                      "tls-key-file " + p("server.key"),
+                      "tls-ca-cert-file " + p("ca.crt"),
+                      "tls-auth-clients no", "tls-replication yes"]
+        else:
+            lines.append("port %d" % self.port)
+        if password:
+            lines.append("requirepass %s" % password)
+        if user:
+            # its own password: AUTH PASSWORD alone (default) fails
+            lines.append("user %s on >%s-%s +@all" % (user, user, password))
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.proc = subprocess.Popen([SENTINEL, conf],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.master_port() == primary_port,
+                 what="sentinel on %d" % self.port)
+
+    def cli(self, *args):
+        argv = ["redis-cli", "-p", str(self.port)]
+        if self.pki:
+            argv += ["--tls", "--cacert", os.path.join(self.pki, "ca.crt")]
+        if self.password:
+            argv += ["-a", self.password, "--no-auth-warning"]
+        r = subprocess.run(argv + list(args), capture_output=True,
+                           text=True, timeout=5)
+        return r.stdout.strip()
+
+    def master_port(self):
+        out = self.cli("SENTINEL", "get-master-addr-by-name", MASTER).split()
+        return int(out[1]) if len(out) == 2 else None
+
+    def stop(self):
+        stop_process(self.proc, signal.SIGKILL)
+
+
+@pytest.fixture
+def primary(tmp_path):
+    d = tmp_path / "primary"
+    d.mkdir()
+    r = Redis(str(d))
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def sentinel(tmp_path):
+    started = []
+
+    def factory(primary_port, **kw):
+        d = tmp_path / ("sentinel%d" % len(started))
+        d.mkdir()
+        s = OneSentinel(str(d), primary_port, **kw)
+        started.append(s)
+        return s
+
+    yield factory
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def dns():
+    d = Dns()
+    yield d
+    d.close()
+
+
+def conf(addrs, extra="", resolver=None):
+    lines = []
+    if resolver:
+        lines.append("resolver 127.0.0.1:%d ipv6=off valid=1s;" % resolver)
+    lines += ["ds_redis sentinel=%s master=%s%s;" % (addrs, MASTER, extra),
+              "ds_redis_connect_timeout 500ms;",
+              "add_header X-DS-RateLimit $ds_ratelimit always;"]
+    return "\n".join("    " + l for l in lines)
+
+
+def exact(ng):
+    """The limit of 2 a minute, counted on the discovered primary."""
+    wait_for(lambda: get(ng, who="dist").headers.get("X-DS-RateLimit")
+             != "unavailable", timeout=30, what="a primary")
+    assert [get(ng).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def write_password(tmp_path, name, secret):
+    p = tmp_path / name
+    p.write_text(secret + "\n")
+    return str(p)
+
+
+# 1. host names in sentinel=
+
+@plain_only
+def test_sentinel_host_name_through_the_resolver(nginx, primary, sentinel,
+                                                 dns):
+    s = sentinel(primary.port)
+    dns.records["sentinel-a.test"] = "127.0.0.1"
+    # a name nobody knows first: skipped (said), the next one answers
+    ng = nginx(policy=limited_policy(LIMIT), http_extra=conf(
+        "nope.test:%d,sentinel-a.test:%d" % (free_port(), s.port),
+        resolver=dns.port))
+    exact(ng)
+    assert ("sentinel-a.test", 1) in dns.queries
+    log = ng.log_since(0)
+    assert "cannot resolve sentinel nope.test:" in log, log
+    assert ('sentinel sentinel-a.test:%d: primary of "%s" is 127.0.0.1:%d'
+            % (s.port, MASTER, primary.port)) in log, log
+
+
+def test_sentinel_host_name_needs_a_resolver(nginx, request):
+    request.node.allow_log = ("[emerg]",)
+    ng = nginx(start=False, http_extra=conf("sentinel.example:26379"))
+    rc, out = ng.test_config()
+    assert rc != 0
+    assert "needs a \"resolver\"" in out, out
+
+
+def test_sentinel_host_name_config_ok(nginx):
+    ng = nginx(start=False, http_extra=conf(
+        "sentinel.example:26379,127.0.0.1:26380,[::1]:26381",
+        resolver=free_port()))
+    rc, out = ng.test_config()
+    assert rc == 0, out
+
+
+# 2. AUTH to the sentinels
+
+@plain_only
+def test_sentinel_requirepass(nginx, primary, sentinel, tmp_path):
+    s = sentinel(primary.port, password=PASSWORD)
+    pw = write_password(tmp_path, "sentinel.pw", PASSWORD)
+    ng = nginx(policy=limited_policy(LIMIT), http_extra=conf(
+        "127.0.0.1:%d" % s.port, " sentinel_password_file=%s" % pw))
+    exact(ng)
+    assert PASSWORD not in ng.log_since(0)
+
+
+@plain_only
+def test_sentinel_acl_user(nginx, primary, sentinel, tmp_path):
+    s = sentinel(primary.port, password=PASSWORD, user="gw")
+    pw = write_password(tmp_path, "sentinel.pw", "gw-" + PASSWORD)
+    ng = nginx(policy=limited_policy(LIMIT), http_extra=conf(
+        "127.0.0.1:%d" % s.port,
+        " sentinel_username=gw sentinel_password_file=%s" % pw))
+    exact(ng)
+
+
+@plain_only
+@pytest.mark.parametrize("secret,expect", [
+    (None, "sentinel 127.0.0.1:%d refused: NOAUTH"),
+    ("not-the-s3cret", "sentinel 127.0.0.1:%d refused AUTH: WRONGPASS"),
+])
+def test_sentinel_auth_refused_fails_closed(nginx, primary, sentinel,
+                                            tmp_path, secret, expect):
+    s = sentinel(primary.port, password=PASSWORD)
+    extra = ""
+    if secret:
+        extra = " sentinel_password_file=%s" % write_password(
+            tmp_path, "wrong.pw", secret)
+    ng = nginx(policy=limited_policy(LIMIT), http_extra=conf(
+        "127.0.0.1:%d" % s.port, extra))
+    wait_for(lambda: (expect % s.port) in ng.log_since(0), timeout=10,
+             what="the refusal in the log")
+    r = get(ng, timeout=5)
+    assert (r.status_code, r.headers["X-DS-RateLimit"]) \
+        == (503, "unavailable")
+    # rate-limited as the other sentinel lines, the secret never logged
+    log = ng.log_since(0)
+    assert log.count(expect % s.port) <= 2, log
+    assert secret is None or secret not in log
+
+
+@pytest.mark.parametrize("params,message", [
+    ("127.0.0.1:6379 sentinel_tls", "go with sentinel="),
+    ("127.0.0.1:6379 sentinel_username=u", "go with sentinel="),
+    ("sentinel=127.0.0.1:26379 master=m sentinel_username=u",
+     "sentinel_username=u needs sentinel_password_file="),
+    ("sentinel=127.0.0.1:26379 master=m sentinel_username=",
+     "sentinel_username= takes 1 to 256"),
+    ("sentinel=127.0.0.1:26379 master=m sentinel_tls",
+     "sentinel_tls needs \"tls\""),
+    ("sentinel=127.0.0.1:26379 master=m sentinel_password_file=/nonexistent",
+     "cannot open password_file"),
+    ("sentinel=host_:x master=m", "is not HOST:PORT"),
+])
+def test_config_errors(nginx, params, message, request):
+    request.node.allow_log = ("[emerg]",)
+    ng = nginx(start=False, http_extra="    ds_redis %s;" % params)
+    rc, out = ng.test_config()
+    assert rc != 0
+    assert message in out, out

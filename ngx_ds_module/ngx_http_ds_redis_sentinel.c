@@ -297,6 +297,15 @@ ngx_http_ds_redis_sentinel_connect(struct sockaddr *sa, socklen_t len)
     c->read->handler = ngx_http_ds_redis_sentinel_read;
     c->write->handler = ngx_http_ds_redis_sentinel_write;
     s->c = c;
+
+    /* TLS keeps its per-connection state in the connection's pool */
+    if (rmcf->sentinel_tls) {
+        c->pool = ngx_create_pool(1024, ngx_cycle->log);
+        if (c->pool == NULL) {
+            ngx_http_ds_redis_sentinel_drop();
+            return NGX_ERROR;
+        }
+    }
     s->connected = 0;
     s->out_pos = 0;
     s->out_len = 0;
@@ -738,6 +747,7 @@ ngx_http_ds_redis_sentinel_fail(const char *what, ngx_err_t err)
 static void
 ngx_http_ds_redis_sentinel_drop(void)
 {
+    ngx_pool_t                    *pool;
     ngx_http_ds_redis_sentinel_t  *s = &ngx_http_ds_redis_sentinel;
 
     if (s->timer.timer_set) {
@@ -750,11 +760,16 @@ ngx_http_ds_redis_sentinel_drop(void)
     }
 
     if (s->c) {
+        pool = s->c->pool;
 #if (NGX_SSL)
         ngx_http_ds_redis_tls_close(s->c);
 #endif
         ngx_close_connection(s->c);
         s->c = NULL;
+
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
     }
 
     if (s->reader) {

@@ -16,7 +16,7 @@ from conftest import REDIS_TLS, Redis, dsctl, free_port, stop_process, \
 from test_ratelimit import get, limited_policy
 from test_redis_resolve import Dns
 from test_redis_sentinel import MASTER, SENTINEL
-from test_redis_tls import TlsRedis, pki  # noqa: F401 (fixture)
+from test_redis_tls import TlsRedis, make_cert, pki  # noqa: F401
 
 LIMIT = {"requests": 2, "per": "minute"}
 PASSWORD = "s3ntinel-secret"
@@ -30,12 +30,15 @@ class OneSentinel:
     requirepass (and an ACL user) or TLS if asked."""
 
     def __init__(self, workdir, primary_port, password=None, user=None,
-                 pki=None):
+                 pki=None, tls=True, cert="server"):
+        """pki: the primary is TLS (tls-replication); tls: and so is
+        this sentinel's own port, with cert."""
         self.workdir = workdir
         self.port = free_port()
         self.password = password
         self.user = user
         self.pki = pki
+        self.tls = pki and tls
         conf = os.path.join(workdir, "sentinel.conf")
         lines = ["bind 127.0.0.1", "dir %s" % workdir,
                  "logfile %s" % os.path.join(workdir, "sentinel.log"),
@@ -44,11 +47,12 @@ class OneSentinel:
                  "sentinel down-after-milliseconds %s 5000" % MASTER]
         if pki:
             p = lambda n: os.path.join(pki, n)
-            lines += ["port 0", "tls-port %d" % self.port,
-                      "tls-cert-file " + p("server.crt"),
-                      "tls-key-file " + p("server.key"),
+            lines += ["tls-cert-file " + p(cert + ".crt"),
+                      "tls-key-file " + p(cert + ".key"),
                       "tls-ca-cert-file " + p("ca.crt"),
                       "tls-auth-clients no", "tls-replication yes"]
+        if self.tls:
+            lines += ["port 0", "tls-port %d" % self.port]
         else:
             lines.append("port %d" % self.port)
         if password:
@@ -66,8 +70,8 @@ class OneSentinel:
 
     def cli(self, *args):
         argv = ["redis-cli", "-p", str(self.port)]
-        if self.pki:
-            argv += ["--tls", "--cacert", os.path.join(self.pki, "ca.crt")]
+        if self.tls:
+            argv += ["--tls", "--insecure"]
         if self.password:
             argv += ["-a", self.password, "--no-auth-warning"]
         r = subprocess.run(argv + list(args), capture_output=True,
@@ -106,6 +110,23 @@ def sentinel(tmp_path):
     yield factory
     for s in started:
         s.stop()
+
+
+@pytest.fixture
+def tls_primary(tmp_path, pki):
+    d = tmp_path / "tlsprimary"
+    d.mkdir()
+    r = TlsRedis(str(d), pki)
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="module")
+def rogue(pki):
+    """a sentinel certificate from a CA the gateway does not trust"""
+    make_cert(pki, "other-ca", "rogue", "IP:127.0.0.1,DNS:sentinel.test")
+    return "rogue"
 
 
 @pytest.fixture
@@ -239,3 +260,72 @@ def test_config_errors(nginx, params, message, request):
     rc, out = ng.test_config()
     assert rc != 0
     assert message in out, out
+
+
+# 3. TLS to the sentinels
+
+def tls(pki, extra=""):
+    return " tls ca=%s/ca.crt%s" % (pki, extra)
+
+
+def test_sentinel_tls(nginx, tls_primary, sentinel, pki, tmp_path):
+    s = sentinel(tls_primary.port, pki=pki, password=PASSWORD)
+    pw = write_password(tmp_path, "sentinel.pw", PASSWORD)
+    ng = nginx(policy=limited_policy(LIMIT), http_extra=conf(
+        "127.0.0.1:%d" % s.port,
+        tls(pki, " sentinel_tls sentinel_password_file=%s" % pw)))
+    exact(ng)
+
+
+def test_plaintext_sentinel_tls_primary(nginx, tls_primary, sentinel, pki):
+    # tls is the primary's; the sentinels are plaintext without
+    # sentinel_tls
+    s = sentinel(tls_primary.port, pki=pki, tls=False)
+    ng = nginx(policy=limited_policy(LIMIT), http_extra=conf(
+        "127.0.0.1:%d" % s.port, tls(pki)))
+    exact(ng)
+
+
+def test_sentinel_tls_name_checked(nginx, tls_primary, sentinel, pki, dns):
+    # the certificate names redis.test: a sentinel reached as redis.test
+    # passes, as other.test it is refused (the name, not the address)
+    s = sentinel(tls_primary.port, pki=pki)
+    dns.records["redis.test"] = "127.0.0.1"
+    dns.records["other.test"] = "127.0.0.1"
+    ng = nginx(policy=limited_policy(LIMIT), http_extra=conf(
+        "other.test:%d,redis.test:%d" % (s.port, s.port),
+        tls(pki, " sentinel_tls"), resolver=dns.port))
+    exact(ng)
+    assert ('TLS certificate of other.test:%d does not match server_name '
+            '"other.test"' % s.port) in ng.log_since(0)
+
+
+def test_sentinel_wrong_ca_refused(nginx, tls_primary, sentinel, pki,
+                                   rogue):
+    s = sentinel(tls_primary.port, pki=pki, cert=rogue)
+    ng = nginx(policy=limited_policy(LIMIT), http_extra=conf(
+        "127.0.0.1:%d" % s.port, tls(pki, " sentinel_tls")))
+    line = "TLS certificate of 127.0.0.1:%d refused" % s.port
+    wait_for(lambda: line in ng.log_since(0), timeout=10,
+             what="the refusal in the log")
+    # the failure mode, answered at once, and no line per attempt
+    for _ in range(20):
+        r = get(ng, timeout=5)
+        assert (r.status_code, r.headers["X-DS-RateLimit"]) \
+            == (503, "unavailable")
+    assert ng.log_since(0).count(line) <= 2
+    assert 'no sentinel told the address of master "%s"' % MASTER \
+        in ng.log_since(0)
+
+
+def test_plaintext_to_a_tls_sentinel_fails_closed(nginx, tls_primary,
+                                                  sentinel, pki):
+    # without sentinel_tls the TLS port gets plaintext: no answer
+    s = sentinel(tls_primary.port, pki=pki)
+    ng = nginx(policy=limited_policy(LIMIT), http_extra=conf(
+        "127.0.0.1:%d" % s.port, tls(pki)))
+    wait_for(lambda: "sentinel 127.0.0.1:%d" % s.port in ng.log_since(0),
+             timeout=10, what="the failure in the log")
+    r = get(ng, timeout=5)
+    assert (r.status_code, r.headers["X-DS-RateLimit"]) \
+        == (503, "unavailable")

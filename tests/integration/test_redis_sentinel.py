@@ -22,7 +22,8 @@ SENTINEL = shutil.which("redis-sentinel") or "/usr/bin/redis-sentinel"
 MASTER = "mymaster"
 LIMIT = {"requests": 5, "per": "minute", "burst": 2}     # 7 at once
 
-pytestmark = pytest.mark.skipif(REDIS_TLS, reason="sentinel= has no TLS yet")
+pytestmark = pytest.mark.skipif(REDIS_TLS, reason="a plaintext sentinel set "
+                                "(TLS: test_redis_sentinel_access.py)")
 
 
 class Replica(Redis):

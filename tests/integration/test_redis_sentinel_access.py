@@ -59,7 +59,9 @@ class OneSentinel:
             lines.append("requirepass %s" % password)
         if user:
             # its own password: AUTH PASSWORD alone (default) fails
-            lines.append("user %s on >%s-%s +@all" % (user, user, password))
+            lines.append("user %s on >%s-%s -@all +auth "
+                         "+sentinel|get-master-addr-by-name"
+                         % (user, user, password))
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.proc = subprocess.Popen([SENTINEL, conf],

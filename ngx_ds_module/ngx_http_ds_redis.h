@@ -131,6 +131,13 @@ ngx_int_t ngx_http_ds_redis_sentinel_discover(
     ngx_http_ds_redis_resolved_pt handler);
 void ngx_http_ds_redis_sentinel_cancel(void);
 
+/* ngx_http_ds_redis_sentinel_watch.c: +switch-master from a sentinel */
+void ngx_http_ds_redis_sentinel_watch(ngx_http_ds_redis_main_conf_t *rmcf,
+    ngx_http_ds_redis_sentinel_addr_t *a, struct sockaddr *sa,
+    socklen_t len);
+void ngx_http_ds_redis_sentinel_watch_cancel(void);
+void ngx_http_ds_redis_conn_switch(void);
+
 /* the TLS handshake of c is over: ok, or refused (slow backoff) */
 void ngx_http_ds_redis_conn_ready(ngx_connection_t *c, ngx_int_t ok);
 

@@ -854,6 +854,10 @@ ngx_http_ds_redis_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    if (rmcf->sentinels) {
+        ngx_http_ds_redis_sentinel_watch_cancel();
+    }
+
     ngx_http_ds_redis_conn_exit();
 }
 

@@ -50,6 +50,8 @@ typedef struct {
     ngx_resolver_ctx_t             *rctx;         /* resolving current */
     ngx_uint_t                      next_addr;    /* of a name's answer */
     ngx_sockaddr_t                  peer;         /* current, resolved */
+    struct sockaddr                *current_sa;   /* current's address */
+    socklen_t                       current_len;
     ngx_uint_t                      next;         /* index to ask next */
     ngx_uint_t                      tried;        /* in this round */
     ngx_event_t                     timer;
@@ -268,6 +270,9 @@ ngx_http_ds_redis_sentinel_connect(struct sockaddr *sa, socklen_t len)
         }
     }
 
+    s->current_sa = sa;
+    s->current_len = len;
+
     pc = &s->pc;
     ngx_memzero(pc, sizeof(ngx_peer_connection_t));
 
@@ -485,9 +490,11 @@ ngx_http_ds_redis_sentinel_read(ngx_event_t *rev)
             return;
         }
 
-        /* ask this one first next time: it answered */
+        /* ask this one first next time: it answered; and listen to it */
         s->next--;
         s->active = 0;
+        ngx_http_ds_redis_sentinel_watch(s->conf, s->current, s->current_sa,
+                                         s->current_len);
         handler = s->handler;
         handler(&s->primary.sockaddr, s->primary_len);
         return;

@@ -15,7 +15,7 @@ from conftest import REDIS_TLS, Redis, dsctl, free_port, stop_process, \
     wait_for
 from test_ratelimit import get, limited_policy
 from test_redis_resolve import Dns
-from test_redis_sentinel import MASTER, SENTINEL
+from test_redis_sentinel import MASTER, SENTINEL, Replica
 from test_redis_tls import TlsRedis, make_cert, pki  # noqa: F401
 
 LIMIT = {"requests": 2, "per": "minute"}
@@ -408,3 +408,53 @@ def test_dsctl_usage(args, message):
     r = dsctl("revoke", "token", "fa-1", *args)
     assert r.returncode != 0
     assert message in r.stderr, r.stderr
+
+
+# 4. +switch-master: the limiter follows a failover the sentinels
+# announce, before the old primary is demoted or lost
+
+@plain_only
+def test_switch_master_followed_without_killing(nginx, primary, sentinel,
+                                                tmp_path):
+    d = tmp_path / "replica"
+    d.mkdir()
+    replica = Replica(str(d), primary.port)
+    replica.start()
+    try:
+        wait_for(lambda: "master_link_status:up"
+                 in replica.cli("INFO", "replication"),
+                 timeout=15, what="the replica to sync")
+        s = sentinel(primary.port)
+        wait_for(lambda: "num-slaves\n1" in s.cli("SENTINEL", "master",
+                                                  MASTER),
+                 timeout=30, what="the sentinel to find the replica")
+        ng = nginx(policy=limited_policy(LIMIT), http_extra=conf(
+            "127.0.0.1:%d" % s.port))
+        exact(ng)
+        wait_for(lambda: "watching sentinel 127.0.0.1:%d for +switch-master"
+                 % s.port in ng.log_since(0), timeout=10,
+                 what="the subscription")
+        mark = ng.log_size()
+
+        # NOGOODSLAVE until the sentinel has fresh INFO from the replica
+        wait_for(lambda: s.cli("SENTINEL", "FAILOVER", MASTER) == "OK",
+                 timeout=30, interval=0.5, what="SENTINEL FAILOVER")
+        switch = ("+switch-master %s 127.0.0.1 %d 127.0.0.1 %d"
+                  % (MASTER, primary.port, replica.port))
+        wait_for(lambda: switch in ng.log_since(mark), timeout=30,
+                 what="+switch-master in the gateway's log")
+        moved = ('primary of "%s" is 127.0.0.1:%d, was 127.0.0.1:%d'
+                 % (MASTER, replica.port, primary.port))
+        wait_for(lambda: moved in ng.log_since(mark), timeout=10,
+                 what="the gateway on the new primary")
+
+        # exact on the new primary, from a clean slate; the old one was
+        # never killed and never had to answer -READONLY
+        assert replica.cli("FLUSHALL") == "OK"
+        exact(ng)
+        assert replica.cli("KEYS", "ds:*") != ""
+        log = ng.log_since(mark)
+        assert "answered -READONLY" not in log, log
+        assert "the sentinels switched the primary from" in log, log
+    finally:
+        replica.stop()

@@ -328,6 +328,16 @@ ngx_http_ds_redis_watch_reply(redisReply *rep)
     ngx_http_ds_redis_watch_t      *w = &ngx_http_ds_redis_watch;
     ngx_http_ds_redis_main_conf_t  *rmcf = w->conf;
 
+    /* said once per outage of the watch, as its other failures */
+    if (rep->type == REDIS_REPLY_ERROR && !w->logged) {
+        w->logged = 1;
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "ds_redis: sentinel %V refused the +switch-master "
+                      "watch: %*s", &w->sentinel->addr.name,
+                      (size_t) rep->len, rep->str);
+        return NGX_ERROR;
+    }
+
     if (w->auth) {
         w->auth = 0;
 

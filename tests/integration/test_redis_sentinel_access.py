@@ -59,7 +59,8 @@ class OneSentinel:
             lines.append("requirepass %s" % password)
         if user:
             # its own password: AUTH PASSWORD alone (default) fails
-            lines.append("user %s on >%s-%s -@all +auth "
+            lines.append("user %s on >%s-%s resetchannels "
+                         "&+switch-master -@all +auth +subscribe "
                          "+sentinel|get-master-addr-by-name"
                          % (user, user, password))
         with open(conf, "w") as f:
@@ -216,6 +217,9 @@ def test_sentinel_acl_user(nginx, primary, sentinel, tmp_path):
         "127.0.0.1:%d" % s.port,
         " sentinel_username=gw sentinel_password_file=%s" % pw))
     exact(ng)
+    # the documented ACL is enough for the +switch-master watch too
+    wait_for(lambda: "watching sentinel 127.0.0.1:%d" % s.port
+             in ng.log_since(0), timeout=10, what="the watch")
 
 
 @plain_only

@@ -511,6 +511,16 @@ ngx_http_ds_redis_sentinel_read(ngx_event_t *rev)
 }
 
 
+/* the primary the last discovery named is text ("IP:PORT", "[IP6]:PORT") */
+ngx_uint_t
+ngx_http_ds_redis_sentinel_is_primary(u_char *text, size_t len)
+{
+    ngx_http_ds_redis_sentinel_t  *s = &ngx_http_ds_redis_sentinel;
+
+    return len == s->text_len && ngx_memcmp(text, s->text, len) == 0;
+}
+
+
 /* the reply to AUTH: +OK, else a wrong password or user (said why) */
 static ngx_int_t
 ngx_http_ds_redis_sentinel_auth(redisReply *rep)

@@ -323,8 +323,9 @@ ngx_http_ds_redis_watch_read(ngx_event_t *rev)
 static ngx_int_t
 ngx_http_ds_redis_watch_reply(redisReply *rep)
 {
-    u_char                         *p, *end;
+    u_char                         *p, *end, *port, *ip, *last, *q;
     redisReply                     *kind, *text;
+    u_char                          addr[NGX_SOCKADDR_STRLEN + 8];
     ngx_http_ds_redis_watch_t      *w = &ngx_http_ds_redis_watch;
     ngx_http_ds_redis_main_conf_t  *rmcf = w->conf;
 
@@ -389,6 +390,7 @@ ngx_http_ds_redis_watch_reply(redisReply *rep)
     /* "NAME OLD-IP OLD-PORT NEW-IP NEW-PORT": ours? */
     p = (u_char *) text->str;
     end = p + text->len;
+    last = p;
 
     if ((size_t) (end - p) <= rmcf->sentinel_master.len
         || ngx_strncmp(p, rmcf->sentinel_master.data,
@@ -401,6 +403,29 @@ ngx_http_ds_redis_watch_reply(redisReply *rep)
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                   "ds_redis: sentinel %V: +switch-master %*s",
                   &w->sentinel->addr.name, (size_t) text->len, text->str);
+
+    /* the last two words: NEW-IP NEW-PORT; already there (a reconnection
+     * after a lost primary was faster): keep the good connection */
+    port = ngx_strlchr(p, end, ' ');
+    ip = NULL;
+
+    while (port) {
+        ip = last;
+        last = port + 1;
+        port = ngx_strlchr(last, end, ' ');
+    }
+
+    if (ip && last > ip && (size_t) (end - ip) < sizeof(addr) - 2) {
+        q = ngx_strlchr(ip, last - 1, ':')
+            ? ngx_sprintf(addr, "[%*s]:%*s", (size_t) (last - 1 - ip), ip,
+                          (size_t) (end - last), last)
+            : ngx_sprintf(addr, "%*s:%*s", (size_t) (last - 1 - ip), ip,
+                          (size_t) (end - last), last);
+
+        if (ngx_http_ds_redis_sentinel_is_primary(addr, q - addr)) {
+            return NGX_OK;
+        }
+    }
 
     /* may start a discovery, which finds this watch up: no recursion */
     ngx_http_ds_redis_conn_switch();

@@ -463,3 +463,21 @@ def test_switch_master_followed_without_killing(nginx, primary, sentinel,
         assert "the sentinels switched the primary from" in log, log
     finally:
         replica.stop()
+
+
+@plain_only
+def test_watch_does_not_hold_a_reload(nginx, primary, sentinel):
+    # the watch is idle to nginx: the old worker exits at a reload
+    s = sentinel(primary.port)
+    ng = nginx(policy=limited_policy(LIMIT), http_extra=conf(
+        "127.0.0.1:%d" % s.port))
+    exact(ng)
+    line = "watching sentinel 127.0.0.1:%d for +switch-master" % s.port
+    wait_for(lambda: line in ng.log_since(0), timeout=10, what="the watch")
+    mark = ng.log_size()
+    assert ng.reload()
+    wait_for(lambda: line in ng.log_since(mark), timeout=10,
+             what="the new worker's watch")
+    # the new worker counts on the same primary: still limited
+    wait_for(lambda: get(ng).headers["X-DS-RateLimit"] == "limited",
+             timeout=10, what="the new worker on the primary")

@@ -5,7 +5,9 @@
  * ngx_http_ds_redis_conn.c (the per-worker connection: an nginx peer
  * connection, nginx timers, hiredis' reply reader) and
  * ngx_http_ds_redis_tls.c (nginx's TLS on that connection) and
- * ngx_http_ds_redis_resolve.c (host names through nginx's resolver).
+ * ngx_http_ds_redis_resolve.c (host names through nginx's resolver),
+ * ngx_http_ds_redis_sentinel.c (the primary's address from sentinels)
+ * and ngx_http_ds_redis_sentinel_watch.c (their +switch-master).
  */
 
 #ifndef _NGX_HTTP_DS_REDIS_H_INCLUDED_
@@ -31,6 +33,14 @@ typedef struct {
 } ngx_http_ds_redis_loc_conf_t;
 
 
+/* one address of sentinel=: a literal (sockaddr set) or a host name */
+typedef struct {
+    ngx_addr_t      addr;               /* name: as written */
+    ngx_str_t       host;               /* NUL-terminated, or empty */
+    ngx_uint_t      port;
+} ngx_http_ds_redis_sentinel_addr_t;
+
+
 typedef struct {
     ngx_flag_t      enabled;            /* ds_redis is configured */
     ngx_str_t       addr;               /* as written, for messages */
@@ -39,8 +49,12 @@ typedef struct {
     ngx_str_t       host_name;          /* else: a name to resolve */
     ngx_uint_t      port;               /* ... and its port */
     ngx_resolver_t *resolver;           /* the http-level resolver */
-    ngx_array_t    *sentinels;          /* sentinel=: of ngx_addr_t */
+    ngx_array_t    *sentinels;          /* sentinel=: of ..._sentinel_t */
     ngx_str_t       sentinel_master;    /* master=NAME */
+    ngx_flag_t      sentinel_names;     /* a sentinel is a host name */
+    ngx_str_t       sentinel_username;  /* sentinel_username= */
+    ngx_str_t       sentinel_password;  /* sentinel_password_file= */
+    ngx_flag_t      sentinel_tls;       /* sentinel_tls: tls's settings */
     ngx_flag_t      tls;                /* ds_redis ... tls */
     ngx_flag_t      tls_verify;         /* verify=, on by default */
     ngx_str_t       tls_ca;             /* ca=, cert=, key=: file names */
@@ -99,6 +113,8 @@ char *ngx_http_ds_redis_tls_init(ngx_conf_t *cf,
 void ngx_http_ds_redis_tls_start(ngx_connection_t *c,
     ngx_http_ds_redis_main_conf_t *rmcf);
 void ngx_http_ds_redis_tls_close(ngx_connection_t *c);
+ngx_int_t ngx_http_ds_redis_tls_check(ngx_connection_t *c, ngx_str_t *name,
+    ngx_str_t *who);
 #endif
 
 /* ngx_http_ds_redis_resolve.c: host names through nginx's resolver */
@@ -116,6 +132,14 @@ ngx_int_t ngx_http_ds_redis_sentinel_discover(
     ngx_http_ds_redis_main_conf_t *rmcf,
     ngx_http_ds_redis_resolved_pt handler);
 void ngx_http_ds_redis_sentinel_cancel(void);
+ngx_uint_t ngx_http_ds_redis_sentinel_is_primary(u_char *text, size_t len);
+
+/* ngx_http_ds_redis_sentinel_watch.c: +switch-master from a sentinel */
+void ngx_http_ds_redis_sentinel_watch(ngx_http_ds_redis_main_conf_t *rmcf,
+    ngx_http_ds_redis_sentinel_addr_t *a, struct sockaddr *sa,
+    socklen_t len);
+void ngx_http_ds_redis_sentinel_watch_cancel(void);
+void ngx_http_ds_redis_conn_switch(void);
 
 /* the TLS handshake of c is over: ok, or refused (slow backoff) */
 void ngx_http_ds_redis_conn_ready(ngx_connection_t *c, ngx_int_t ok);

@@ -1043,6 +1043,29 @@ ngx_http_ds_redis_write_handler(ngx_event_t *wev)
 
 
 /*
+ * sentinel=: a sentinel published +switch-master for our master
+ * (ngx_http_ds_redis_sentinel_watch.c): drop the connection to the old
+ * primary before it is demoted or lost; the next attempt asks the
+ * sentinels, which name the new one.
+ */
+void
+ngx_http_ds_redis_conn_switch(void)
+{
+    ngx_http_ds_redis_conn_t  *conn = &ngx_http_ds_redis_conn;
+
+    if (conn->c == NULL || conn->exiting) {
+        return;         /* connecting: the sentinels are asked anyway */
+    }
+
+    ngx_log_error(NGX_LOG_WARN, conn->log, 0,
+                  "ds_redis: the sentinels switched the primary from %V, "
+                  "asking them for the new one", &conn->conf->addr);
+
+    ngx_http_ds_redis_close(conn);
+}
+
+
+/*
  * sentinel=: a reply that says this is no longer the primary (a replica
  * now, still loading, or cut off from its primary) means a failover:
  * drop the connection, the next attempt asks the sentinels again.

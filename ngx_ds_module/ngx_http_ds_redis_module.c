@@ -30,7 +30,7 @@ static ngx_uint_t ngx_http_ds_redis_host_name(u_char *p, size_t len);
 static char *ngx_http_ds_redis_parse_sentinels(ngx_conf_t *cf,
     ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *list);
 static char *ngx_http_ds_redis_read_password(ngx_conf_t *cf,
-    ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *path);
+    ngx_str_t *dst, ngx_str_t *path);
 static ngx_int_t ngx_http_ds_redis_init_process(ngx_cycle_t *cycle);
 static void ngx_http_ds_redis_exit_process(ngx_cycle_t *cycle);
 
@@ -296,11 +296,48 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.data = value[i].data + 14;
             s.len = value[i].len - 14;
 
-            rv = ngx_http_ds_redis_read_password(cf, rmcf, &s);
+            rv = ngx_http_ds_redis_read_password(cf, &rmcf->password, &s);
             if (rv != NGX_CONF_OK) {
                 return rv;
             }
 
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "sentinel_password_file=", 23) == 0)
+        {
+            s.data = value[i].data + 23;
+            s.len = value[i].len - 23;
+
+            rv = ngx_http_ds_redis_read_password(cf,
+                                                 &rmcf->sentinel_password,
+                                                 &s);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            continue;
+        }
+
+        if (value[i].len == 12
+            && ngx_strncmp(value[i].data, "sentinel_tls", 12) == 0)
+        {
+            rmcf->sentinel_tls = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "sentinel_username=", 18) == 0) {
+            s.data = value[i].data + 18;
+            s.len = value[i].len - 18;
+
+            if (s.len == 0 || s.len > 256) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ds_redis: sentinel_username= takes 1 "
+                                   "to 256 bytes");
+                return NGX_CONF_ERROR;
+            }
+
+            rmcf->sentinel_username = s;
             continue;
         }
 
@@ -391,10 +428,31 @@ ngx_http_ds_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* the sentinels would be asked in plaintext: not with tls (yet) */
-    if (rmcf->sentinels && rmcf->tls) {
+    if (rmcf->sentinels == NULL
+        && (rmcf->sentinel_username.len || rmcf->sentinel_password.len
+            || rmcf->sentinel_tls))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ds_redis: sentinel= does not support tls yet");
+                           "ds_redis: sentinel_username=, "
+                           "sentinel_password_file= and sentinel_tls go "
+                           "with sentinel=");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rmcf->sentinel_username.len && rmcf->sentinel_password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ds_redis: sentinel_username=%V needs "
+                           "sentinel_password_file=",
+                           &rmcf->sentinel_username);
+        return NGX_CONF_ERROR;
+    }
+
+    /* one CA, one client certificate: the tls settings serve both */
+    if (rmcf->sentinel_tls && !rmcf->tls) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ds_redis: sentinel_tls needs \"tls\" (the "
+                           "sentinels are reached with its ca=, cert=, "
+                           "key= and verify=)");
         return NGX_CONF_ERROR;
     }
 
@@ -558,23 +616,27 @@ invalid:
 
 
 /*
- * sentinel=IP:PORT,IP:PORT,...: address literals, asked in turn at each
+ * sentinel=ADDR,ADDR,...: IP:PORT or [IPv6]:PORT literals, or HOST:PORT
+ * names resolved through nginx's resolver when asked; in turn at each
  * connection (ngx_http_ds_redis_sentinel.c).
  */
 static char *
 ngx_http_ds_redis_parse_sentinels(ngx_conf_t *cf,
     ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *list)
 {
-    u_char      *p, *end, *comma;
-    ngx_str_t    one;
-    ngx_addr_t  *a;
+    u_char                             *p, *end, *comma, *colon;
+    size_t                              host_len;
+    ngx_int_t                           port;
+    ngx_str_t                           one;
+    ngx_http_ds_redis_sentinel_addr_t  *a;
 
     rmcf->addr = *list;
 
     p = list->data + 9;
     end = list->data + list->len;
 
-    rmcf->sentinels = ngx_array_create(cf->pool, 3, sizeof(ngx_addr_t));
+    rmcf->sentinels = ngx_array_create(cf->pool, 3,
+                                   sizeof(ngx_http_ds_redis_sentinel_addr_t));
     if (rmcf->sentinels == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -592,7 +654,7 @@ ngx_http_ds_redis_parse_sentinels(ngx_conf_t *cf,
 
         if (one.len > 5 && ngx_strncmp(one.data, "unix:", 5) == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "ds_redis: sentinel= takes IP:PORT "
+                               "ds_redis: sentinel= takes HOST:PORT "
                                "addresses, not \"%V\"", &one);
             return NGX_CONF_ERROR;
         }
@@ -602,16 +664,47 @@ ngx_http_ds_redis_parse_sentinels(ngx_conf_t *cf,
             return NGX_CONF_ERROR;
         }
 
-        if (ngx_parse_addr_port(cf->pool, a, one.data, one.len) != NGX_OK
-            || ngx_inet_get_port(a->sockaddr) == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "ds_redis: sentinel \"%V\" is not IP:PORT "
-                               "or [IPv6]:PORT", &one);
-            return NGX_CONF_ERROR;
-        }
+        ngx_memzero(a, sizeof(ngx_http_ds_redis_sentinel_addr_t));
 
-        a->name = one;
+        /* HOST:PORT with a name (no '[', one ':'): resolved when asked */
+        colon = ngx_strlchr(one.data, one.data + one.len, ':');
+        host_len = colon ? (size_t) (colon - one.data) : 0;
+
+        if (colon && one.data[0] != '['
+            && ngx_strlchr(colon + 1, one.data + one.len, ':') == NULL
+            && ngx_inet_addr(one.data, host_len) == INADDR_NONE)
+        {
+            port = ngx_atoi(colon + 1, one.data + one.len - colon - 1);
+
+            if (port < 1 || port > 65535 || host_len > 253
+                || !ngx_http_ds_redis_host_name(one.data, host_len))
+            {
+                goto invalid;
+            }
+
+            /* NUL-terminated: it is the TLS name (SNI) too */
+            a->host.data = ngx_pnalloc(cf->pool, host_len + 1);
+            if (a->host.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(a->host.data, one.data, host_len);
+            a->host.data[host_len] = '\0';
+            a->host.len = host_len;
+            a->port = (ngx_uint_t) port;
+            a->addr.name = one;
+            rmcf->sentinel_names = 1;
+
+        } else {
+            if (ngx_parse_addr_port(cf->pool, &a->addr, one.data, one.len)
+                != NGX_OK
+                || ngx_inet_get_port(a->addr.sockaddr) == 0)
+            {
+                goto invalid;
+            }
+
+            a->addr.name = one;
+        }
 
         if (comma == NULL) {
             break;
@@ -621,6 +714,14 @@ ngx_http_ds_redis_parse_sentinels(ngx_conf_t *cf,
     }
 
     return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "ds_redis: sentinel \"%V\" is not HOST:PORT, "
+                       "IP:PORT or [IPv6]:PORT", &one);
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -649,8 +750,8 @@ ngx_http_ds_redis_host_name(u_char *p, size_t len)
 
 /* read once at configuration time; the secret never reaches a log */
 static char *
-ngx_http_ds_redis_read_password(ngx_conf_t *cf,
-    ngx_http_ds_redis_main_conf_t *rmcf, ngx_str_t *path)
+ngx_http_ds_redis_read_password(ngx_conf_t *cf, ngx_str_t *dst,
+    ngx_str_t *path)
 {
     u_char           *p;
     size_t            len;
@@ -718,8 +819,8 @@ ngx_http_ds_redis_read_password(ngx_conf_t *cf,
 
     p[len] = '\0';
 
-    rmcf->password.data = p;
-    rmcf->password.len = len;
+    dst->data = p;
+    dst->len = len;
 
     return NGX_CONF_OK;
 }
@@ -751,6 +852,10 @@ ngx_http_ds_redis_exit_process(ngx_cycle_t *cycle)
 
     if (rmcf == NULL || !rmcf->enabled) {
         return;
+    }
+
+    if (rmcf->sentinels) {
+        ngx_http_ds_redis_sentinel_watch_cancel();
     }
 
     ngx_http_ds_redis_conn_exit();

@@ -36,7 +36,7 @@ ngx_http_ds_redis_resolve_init(ngx_conf_t *cf,
 {
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (rmcf->host_name.len == 0) {
+    if (rmcf->host_name.len == 0 && !rmcf->sentinel_names) {
         return NGX_CONF_OK;
     }
 

@@ -14,6 +14,14 @@
  * One discovery at a time per worker; the next round starts with the
  * sentinel after the one that answered last, so a dead sentinel costs
  * one refused connect, not one per attempt.
+ *
+ * A sentinel written as HOST:PORT is resolved through nginx's resolver
+ * when its turn comes (cached by nginx for the answer's TTL). With
+ * sentinel_password_file= the question goes out pipelined behind an
+ * AUTH [sentinel_username] PASSWORD, whose +OK is checked first. With
+ * sentinel_tls the exchange runs over nginx's TLS with the ssl context
+ * of tls (ca=, cert=, key=, verify=); the certificate is checked
+ * against the sentinel's host name, or its IP address.
  */
 
 #include <ngx_config.h>
@@ -28,6 +36,8 @@
 
 #define NGX_HTTP_DS_SENTINEL_LOG_EVERY  10000   /* ms, as conn.c */
 #define NGX_HTTP_DS_SENTINEL_BUF        1024
+/* AUTH: a 256-byte user, a 4096-byte password; the question */
+#define NGX_HTTP_DS_SENTINEL_OUT        8192
 
 
 typedef struct {
@@ -36,7 +46,12 @@ typedef struct {
     ngx_peer_connection_t           pc;
     ngx_connection_t               *c;
     redisReader                    *reader;
-    ngx_addr_t                     *current;      /* being asked */
+    ngx_http_ds_redis_sentinel_addr_t  *current;  /* being asked */
+    ngx_resolver_ctx_t             *rctx;         /* resolving current */
+    ngx_uint_t                      next_addr;    /* of a name's answer */
+    ngx_sockaddr_t                  peer;         /* current, resolved */
+    struct sockaddr                *current_sa;   /* current's address */
+    socklen_t                       current_len;
     ngx_uint_t                      next;         /* index to ask next */
     ngx_uint_t                      tried;        /* in this round */
     ngx_event_t                     timer;
@@ -44,7 +59,7 @@ typedef struct {
     ngx_msec_t                      last_logged;
     ngx_uint_t                      log_round;    /* 0: undecided */
 
-    u_char                          out[NGX_HTTP_DS_SENTINEL_BUF];
+    u_char                          out[NGX_HTTP_DS_SENTINEL_OUT];
     size_t                          out_pos;
     size_t                          out_len;
 
@@ -53,10 +68,20 @@ typedef struct {
     u_char                          text[NGX_SOCKADDR_STRLEN];
     size_t                          text_len;
     unsigned                        active:1;
+    unsigned                        connected:1;  /* TCP (and TLS) up */
+    unsigned                        auth:1;       /* AUTH reply due */
 } ngx_http_ds_redis_sentinel_t;
 
 
 static void ngx_http_ds_redis_sentinel_ask(void);
+static ngx_int_t ngx_http_ds_redis_sentinel_connect(struct sockaddr *sa,
+    socklen_t len);
+static void ngx_http_ds_redis_sentinel_resolved(ngx_resolver_ctx_t *ctx);
+static ngx_int_t ngx_http_ds_redis_sentinel_auth(redisReply *rep);
+#if (NGX_SSL)
+static void ngx_http_ds_redis_sentinel_tls(ngx_connection_t *c);
+static void ngx_http_ds_redis_sentinel_handshake(ngx_connection_t *c);
+#endif
 static void ngx_http_ds_redis_sentinel_fail(const char *what,
     ngx_err_t err);
 static void ngx_http_ds_redis_sentinel_drop(void);
@@ -118,16 +143,11 @@ ngx_http_ds_redis_sentinel_cancel(void)
 static void
 ngx_http_ds_redis_sentinel_ask(void)
 {
-    ngx_int_t                       rc;
-    ngx_err_t                       err;
-    ngx_addr_t                     *a;
-    const char                     *argv[3];
-    size_t                          argvlen[3];
-    ngx_connection_t               *c;
-    ngx_peer_connection_t          *pc;
-    ngx_http_ds_redis_resolved_pt   handler;
-    ngx_http_ds_redis_sentinel_t   *s = &ngx_http_ds_redis_sentinel;
-    ngx_http_ds_redis_main_conf_t  *rmcf = s->conf;
+    ngx_resolver_ctx_t                 *ctx;
+    ngx_http_ds_redis_resolved_pt       handler;
+    ngx_http_ds_redis_sentinel_addr_t  *a;
+    ngx_http_ds_redis_sentinel_t       *s = &ngx_http_ds_redis_sentinel;
+    ngx_http_ds_redis_main_conf_t      *rmcf = s->conf;
 
     for ( ;; ) {
 
@@ -150,63 +170,190 @@ ngx_http_ds_redis_sentinel_ask(void)
         s->tried++;
         s->current = a;
 
-        if (s->reader == NULL) {
-            s->reader = redisReaderCreate();
-            if (s->reader == NULL) {
-                continue;
+        if (a->host.len == 0) {
+            if (ngx_http_ds_redis_sentinel_connect(a->addr.sockaddr,
+                                                   a->addr.socklen)
+                == NGX_OK)
+            {
+                return;
             }
-        }
 
-        pc = &s->pc;
-        ngx_memzero(pc, sizeof(ngx_peer_connection_t));
-
-        pc->sockaddr = a->sockaddr;
-        pc->socklen = a->socklen;
-        pc->name = &a->name;
-        pc->get = ngx_event_get_peer;
-        pc->log = &s->quiet_log;
-        pc->log_error = NGX_ERROR_ERR;
-        pc->tries = 1;
-
-        rc = ngx_event_connect_peer(pc);
-        err = ngx_socket_errno;
-
-        if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
-            pc->connection = NULL;
-            ngx_http_ds_redis_sentinel_fail("cannot connect to", err);
             continue;
         }
 
-        c = pc->connection;
-        c->data = s;
-        c->log = ngx_cycle->log;
-        c->pool = NULL;
-        c->read->log = c->log;
-        c->write->log = c->log;
-        c->read->handler = ngx_http_ds_redis_sentinel_read;
-        c->write->handler = ngx_http_ds_redis_sentinel_write;
-        s->c = c;
+        /* a name: nginx's resolver, bounded as the connect is */
+        ctx = ngx_resolve_start(rmcf->resolver, NULL);
+        if (ctx == NULL || ctx == NGX_NO_RESOLVER) {
+            ngx_http_ds_redis_sentinel_fail("cannot resolve", 0);
+            continue;
+        }
 
-        argv[0] = "SENTINEL";
-        argvlen[0] = sizeof("SENTINEL") - 1;
-        argv[1] = "get-master-addr-by-name";
-        argvlen[1] = sizeof("get-master-addr-by-name") - 1;
-        argv[2] = (const char *) rmcf->sentinel_master.data;
-        argvlen[2] = rmcf->sentinel_master.len;
+        ctx->name = a->host;
+        ctx->handler = ngx_http_ds_redis_sentinel_resolved;
+        ctx->data = s;
+        ctx->timeout = rmcf->connect_timeout;
+        ctx->cancelable = 1;
 
-        /* master= is at most 256 bytes: it fits */
-        s->out_pos = 0;
-        s->out_len = ds_resp_command((char *) s->out, sizeof(s->out), 3,
-                                     argv, argvlen);
+        s->rctx = ctx;
 
-        ngx_add_timer(&s->timer, rmcf->connect_timeout);
-
-        if (rc == NGX_OK) {
-            ngx_http_ds_redis_sentinel_write(c->write);
+        /* a cached answer calls the handler before this returns */
+        if (ngx_resolve_name(ctx) != NGX_OK) {
+            s->rctx = NULL;     /* nginx freed ctx */
+            ngx_http_ds_redis_sentinel_fail("cannot resolve", 0);
+            continue;
         }
 
         return;
     }
+}
+
+
+static void
+ngx_http_ds_redis_sentinel_resolved(ngx_resolver_ctx_t *ctx)
+{
+    socklen_t                      len;
+    ngx_uint_t                     i;
+    ngx_http_ds_redis_sentinel_t  *s = ctx->data;
+
+    s->rctx = NULL;
+
+    if (ctx->state || ctx->naddrs == 0) {
+        if (ngx_http_ds_redis_sentinel_log()) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "ds_redis: cannot resolve sentinel %V: %s",
+                          &s->current->addr.name,
+                          ctx->state ? ngx_resolver_strerror(ctx->state)
+                                     : "no address");
+        }
+
+        ngx_resolve_name_done(ctx);
+        ngx_http_ds_redis_sentinel_ask();
+        return;
+    }
+
+    i = s->next_addr++ % ctx->naddrs;
+    len = ctx->addrs[i].socklen;
+
+    /* ctx and its addresses go away with name_done: keep a copy */
+    ngx_memcpy(&s->peer, ctx->addrs[i].sockaddr, len);
+    ngx_inet_set_port(&s->peer.sockaddr, (in_port_t) s->current->port);
+
+    ngx_resolve_name_done(ctx);
+
+    if (ngx_http_ds_redis_sentinel_connect(&s->peer.sockaddr, len)
+        != NGX_OK)
+    {
+        ngx_http_ds_redis_sentinel_ask();
+    }
+}
+
+
+/* NGX_OK: the exchange is under way; NGX_ERROR: said, ask the next */
+static ngx_int_t
+ngx_http_ds_redis_sentinel_connect(struct sockaddr *sa, socklen_t len)
+{
+    int                             argc;
+    size_t                          n;
+    ngx_int_t                       rc;
+    ngx_err_t                       err;
+    const char                     *argv[3];
+    size_t                          argvlen[3];
+    ngx_connection_t               *c;
+    ngx_peer_connection_t          *pc;
+    ngx_http_ds_redis_sentinel_t   *s = &ngx_http_ds_redis_sentinel;
+    ngx_http_ds_redis_main_conf_t  *rmcf = s->conf;
+
+    if (s->reader == NULL) {
+        s->reader = redisReaderCreate();
+        if (s->reader == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    s->current_sa = sa;
+    s->current_len = len;
+
+    pc = &s->pc;
+    ngx_memzero(pc, sizeof(ngx_peer_connection_t));
+
+    pc->sockaddr = sa;
+    pc->socklen = len;
+    pc->name = &s->current->addr.name;
+    pc->get = ngx_event_get_peer;
+    pc->log = &s->quiet_log;
+    pc->log_error = NGX_ERROR_ERR;
+    pc->tries = 1;
+
+    rc = ngx_event_connect_peer(pc);
+    err = ngx_socket_errno;
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        pc->connection = NULL;
+        ngx_http_ds_redis_sentinel_fail("cannot connect to", err);
+        return NGX_ERROR;
+    }
+
+    c = pc->connection;
+    c->data = s;
+    c->log = ngx_cycle->log;
+    c->pool = NULL;
+    c->read->log = c->log;
+    c->write->log = c->log;
+    c->read->handler = ngx_http_ds_redis_sentinel_read;
+    c->write->handler = ngx_http_ds_redis_sentinel_write;
+    s->c = c;
+
+    /* TLS keeps its per-connection state in the connection's pool */
+    if (rmcf->sentinel_tls) {
+        c->pool = ngx_create_pool(1024, ngx_cycle->log);
+        if (c->pool == NULL) {
+            ngx_http_ds_redis_sentinel_drop();
+            return NGX_ERROR;
+        }
+    }
+    s->connected = 0;
+    s->out_pos = 0;
+    s->out_len = 0;
+    s->auth = 0;
+
+    /* the password never reaches a log: only the reply's text does */
+    if (rmcf->sentinel_password.len) {
+        argc = 0;
+        argv[argc] = "AUTH";
+        argvlen[argc++] = sizeof("AUTH") - 1;
+
+        if (rmcf->sentinel_username.len) {
+            argv[argc] = (const char *) rmcf->sentinel_username.data;
+            argvlen[argc++] = rmcf->sentinel_username.len;
+        }
+
+        argv[argc] = (const char *) rmcf->sentinel_password.data;
+        argvlen[argc++] = rmcf->sentinel_password.len;
+
+        s->out_len = ds_resp_command((char *) s->out, sizeof(s->out), argc,
+                                     argv, argvlen);
+        s->auth = 1;
+    }
+
+    argv[0] = "SENTINEL";
+    argvlen[0] = sizeof("SENTINEL") - 1;
+    argv[1] = "get-master-addr-by-name";
+    argvlen[1] = sizeof("get-master-addr-by-name") - 1;
+    argv[2] = (const char *) rmcf->sentinel_master.data;
+    argvlen[2] = rmcf->sentinel_master.len;
+
+    /* master= <= 256, user <= 256, password <= 4096 bytes: it fits */
+    n = ds_resp_command((char *) s->out + s->out_len,
+                        sizeof(s->out) - s->out_len, 3, argv, argvlen);
+    s->out_len += n;
+
+    ngx_add_timer(&s->timer, rmcf->connect_timeout);
+
+    if (rc == NGX_OK) {
+        ngx_http_ds_redis_sentinel_write(c->write);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -223,18 +370,32 @@ ngx_http_ds_redis_sentinel_write(ngx_event_t *wev)
         return;
     }
 
-    err = 0;
-    len = sizeof(int);
+    if (!s->connected) {
+        err = 0;
+        len = sizeof(int);
 
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
-        err = ngx_socket_errno;
-    }
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len)
+            == -1)
+        {
+            err = ngx_socket_errno;
+        }
 
-    if (err) {
-        ngx_http_ds_redis_sentinel_drop();
-        ngx_http_ds_redis_sentinel_fail("cannot connect to", err);
-        ngx_http_ds_redis_sentinel_ask();
-        return;
+        if (err) {
+            ngx_http_ds_redis_sentinel_drop();
+            ngx_http_ds_redis_sentinel_fail("cannot connect to", err);
+            ngx_http_ds_redis_sentinel_ask();
+            return;
+        }
+
+#if (NGX_SSL)
+        if (s->conf->sentinel_tls) {
+            /* the handshake comes back to this handler when done */
+            ngx_http_ds_redis_sentinel_tls(c);
+            return;
+        }
+#endif
+
+        s->connected = 1;
     }
 
     while (s->out_pos < s->out_len) {
@@ -299,6 +460,23 @@ ngx_http_ds_redis_sentinel_read(ngx_event_t *rev)
             break;
         }
 
+        if (reply && s->auth) {
+            s->auth = 0;
+            rc = ngx_http_ds_redis_sentinel_auth(reply);
+            freeReplyObject(reply);
+
+            if (rc != NGX_OK) {
+                ngx_http_ds_redis_sentinel_drop();
+                ngx_http_ds_redis_sentinel_ask();
+                return;
+            }
+
+            /* the answer may have come in the same read */
+            if (redisReaderGetReply(s->reader, &reply) != REDIS_OK) {
+                break;
+            }
+        }
+
         if (reply == NULL) {
             continue;           /* a part of the reply */
         }
@@ -312,22 +490,151 @@ ngx_http_ds_redis_sentinel_read(ngx_event_t *rev)
             return;
         }
 
-        /* ask this one first next time: it answered */
+        /* ask this one first next time: it answered; and listen to it */
         s->next--;
         s->active = 0;
+        ngx_http_ds_redis_sentinel_watch(s->conf, s->current, s->current_sa,
+                                         s->current_len);
         handler = s->handler;
         handler(&s->primary.sockaddr, s->primary_len);
         return;
     }
 
     /* an error before the command went out: the connect failed */
-    what = (s->out_pos < s->out_len) ? "cannot connect to" : "no answer from";
+    what = (s->out_pos < s->out_len && !s->connected) ? "cannot connect to"
+                                                      : "no answer from";
 
     ngx_http_ds_redis_sentinel_drop();
     ngx_http_ds_redis_sentinel_fail(what, n == NGX_ERROR ? ngx_socket_errno
                                                          : 0);
     ngx_http_ds_redis_sentinel_ask();
 }
+
+
+/* the primary the last discovery named is text ("IP:PORT", "[IP6]:PORT") */
+ngx_uint_t
+ngx_http_ds_redis_sentinel_is_primary(u_char *text, size_t len)
+{
+    ngx_http_ds_redis_sentinel_t  *s = &ngx_http_ds_redis_sentinel;
+
+    return len == s->text_len && ngx_memcmp(text, s->text, len) == 0;
+}
+
+
+/* the reply to AUTH: +OK, else a wrong password or user (said why) */
+static ngx_int_t
+ngx_http_ds_redis_sentinel_auth(redisReply *rep)
+{
+    ngx_http_ds_redis_sentinel_t  *s = &ngx_http_ds_redis_sentinel;
+
+    if (rep->type == REDIS_REPLY_STATUS && rep->len == 2
+        && ngx_strncmp(rep->str, "OK", 2) == 0)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_http_ds_redis_sentinel_log()) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "ds_redis: sentinel %V refused AUTH: %*s",
+                      &s->current->addr.name,
+                      rep->type == REDIS_REPLY_ERROR ? (size_t) rep->len : 0,
+                      rep->str);
+    }
+
+    return NGX_ERROR;
+}
+
+
+#if (NGX_SSL)
+
+static void
+ngx_http_ds_redis_sentinel_tls(ngx_connection_t *c)
+{
+    ngx_int_t                           rc;
+    ngx_http_ds_redis_sentinel_t       *s = c->data;
+    ngx_http_ds_redis_sentinel_addr_t  *a = s->current;
+
+    c->write->handler = ngx_http_ds_redis_sentinel_write;
+
+    /*
+     * nginx's TLS errors and the certificate check log on c->log: quiet
+     * unless this round logs (a wrong CA fails every round, every 10 ms
+     * early in an outage)
+     */
+    if (!ngx_http_ds_redis_sentinel_log()) {
+        c->log = &s->quiet_log;
+        c->read->log = c->log;
+        c->write->log = c->log;
+    }
+
+    if (ngx_ssl_create_connection(s->conf->ssl, c, NGX_SSL_CLIENT)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    /* host.data is NUL-terminated */
+    if (a->host.len
+        && SSL_set_tlsext_host_name(c->ssl->connection,
+                                    (char *) a->host.data)
+           == 0)
+    {
+        goto failed;
+    }
+
+    rc = ngx_ssl_handshake(c);
+
+    if (rc == NGX_AGAIN) {
+        c->ssl->handler = ngx_http_ds_redis_sentinel_handshake;
+        return;
+    }
+
+    ngx_http_ds_redis_sentinel_handshake(c);
+    return;
+
+failed:
+
+    ngx_http_ds_redis_sentinel_drop();
+    ngx_http_ds_redis_sentinel_fail("cannot start TLS with", 0);
+    ngx_http_ds_redis_sentinel_ask();
+}
+
+
+static void
+ngx_http_ds_redis_sentinel_handshake(ngx_connection_t *c)
+{
+    ngx_http_ds_redis_sentinel_t  *s = c->data;
+
+    if (s->c != c) {
+        return;
+    }
+
+    /* a refused certificate is said once per round, as the others */
+    if (!c->ssl->handshaked) {
+        ngx_http_ds_redis_sentinel_drop();
+        ngx_http_ds_redis_sentinel_fail("TLS handshake failed with", 0);
+        ngx_http_ds_redis_sentinel_ask();
+        return;
+    }
+
+    if (s->conf->tls_verify
+        && ngx_http_ds_redis_tls_check(c, &s->current->host,
+                                       &s->current->addr.name)
+           != NGX_OK)
+    {
+        ngx_http_ds_redis_sentinel_drop();
+        ngx_http_ds_redis_sentinel_ask();
+        return;
+    }
+
+    s->connected = 1;
+    c->read->handler = ngx_http_ds_redis_sentinel_read;
+    c->write->handler = ngx_http_ds_redis_sentinel_write;
+
+    ngx_http_ds_redis_sentinel_write(c->write);
+}
+
+#endif
 
 
 /* an array of the primary's IP and port; nil: no such master */
@@ -353,13 +660,13 @@ ngx_http_ds_redis_sentinel_answer(redisReply *rep)
             if (rep->type == REDIS_REPLY_ERROR) {
                 ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                               "ds_redis: sentinel %V refused: %*s",
-                              &s->current->name, (size_t) rep->len,
+                              &s->current->addr.name, (size_t) rep->len,
                               rep->str);
 
             } else {
                 ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                               "ds_redis: sentinel %V knows no master "
-                              "\"%V\" (reply type %d)", &s->current->name,
+                              "\"%V\" (reply type %d)", &s->current->addr.name,
                               &rmcf->sentinel_master, rep->type);
             }
         }
@@ -400,7 +707,7 @@ ngx_http_ds_redis_sentinel_answer(redisReply *rep)
         ngx_destroy_pool(pool);
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "ds_redis: sentinel %V answered a bad address "
-                      "\"%*s\"", &s->current->name, len, text);
+                      "\"%*s\"", &s->current->addr.name, len, text);
         return NGX_ERROR;
     }
 
@@ -411,7 +718,7 @@ ngx_http_ds_redis_sentinel_answer(redisReply *rep)
     if (len != s->text_len || ngx_memcmp(text, s->text, len) != 0) {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "ds_redis: sentinel %V: primary of \"%V\" is %*s%s%*s",
-                      &s->current->name, &rmcf->sentinel_master, len, text,
+                      &s->current->addr.name, &rmcf->sentinel_master, len, text,
                       s->text_len ? ", was " : "", s->text_len, s->text);
 
         ngx_memcpy(s->text, text, len);
@@ -448,7 +755,7 @@ ngx_http_ds_redis_sentinel_fail(const char *what, ngx_err_t err)
 
     if (ngx_http_ds_redis_sentinel_log()) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, err,
-                      "ds_redis: %s sentinel %V", what, &s->current->name);
+                      "ds_redis: %s sentinel %V", what, &s->current->addr.name);
     }
 }
 
@@ -457,15 +764,29 @@ ngx_http_ds_redis_sentinel_fail(const char *what, ngx_err_t err)
 static void
 ngx_http_ds_redis_sentinel_drop(void)
 {
+    ngx_pool_t                    *pool;
     ngx_http_ds_redis_sentinel_t  *s = &ngx_http_ds_redis_sentinel;
 
     if (s->timer.timer_set) {
         ngx_del_timer(&s->timer);
     }
 
+    if (s->rctx) {
+        ngx_resolve_name_done(s->rctx);
+        s->rctx = NULL;
+    }
+
     if (s->c) {
+        pool = s->c->pool;
+#if (NGX_SSL)
+        ngx_http_ds_redis_tls_close(s->c);
+#endif
         ngx_close_connection(s->c);
         s->c = NULL;
+
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
     }
 
     if (s->reader) {

@@ -28,8 +28,6 @@
 #if (NGX_SSL)
 
 static void ngx_http_ds_redis_tls_handshake(ngx_connection_t *c);
-static ngx_int_t ngx_http_ds_redis_tls_verify(ngx_connection_t *c,
-    ngx_http_ds_redis_main_conf_t *rmcf);
 
 #endif
 
@@ -252,7 +250,10 @@ ngx_http_ds_redis_tls_handshake(ngx_connection_t *c)
         return;
     }
 
-    if (rmcf->tls_verify && ngx_http_ds_redis_tls_verify(c, rmcf) != NGX_OK)
+    if (rmcf->tls_verify
+        && ngx_http_ds_redis_tls_check(c, &rmcf->tls_server_name,
+                                       &rmcf->addr)
+           != NGX_OK)
     {
         ngx_http_ds_redis_conn_ready(c, 0);
         return;
@@ -262,39 +263,53 @@ ngx_http_ds_redis_tls_handshake(ngx_connection_t *c)
 }
 
 
-static ngx_int_t
-ngx_http_ds_redis_tls_verify(ngx_connection_t *c,
-    ngx_http_ds_redis_main_conf_t *rmcf)
+/*
+ * The chain (SSL_get_verify_result against ca=), then name if given,
+ * else the IP address c is connected to; who names the peer in the
+ * error lines. The primary's (server_name=) and a sentinel's (its host
+ * name) checks alike.
+ */
+ngx_int_t
+ngx_http_ds_redis_tls_check(ngx_connection_t *c, ngx_str_t *name,
+    ngx_str_t *who)
 {
-    long    rc;
-    X509   *cert;
-    u_char  ip[NGX_SOCKADDR_STRLEN + 1];
-    size_t  len;
+    long            rc;
+    X509           *cert;
+    u_char          ip[NGX_SOCKADDR_STRLEN + 1];
+    size_t          len;
+    socklen_t       slen;
+    ngx_sockaddr_t  peer;
 
     rc = SSL_get_verify_result(c->ssl->connection);
 
     if (rc != X509_V_OK) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "ds_redis: TLS certificate of %V refused: (%l: %s)",
-                      &rmcf->addr, rc, X509_verify_cert_error_string(rc));
+                      who, rc, X509_verify_cert_error_string(rc));
         return NGX_ERROR;
     }
 
-    if (rmcf->tls_server_name.len) {
-        if (ngx_ssl_check_host(c, &rmcf->tls_server_name) != NGX_OK) {
+    if (name->len) {
+        if (ngx_ssl_check_host(c, name) != NGX_OK) {
             ngx_log_error(NGX_LOG_ERR, c->log, 0,
                           "ds_redis: TLS certificate of %V does not match "
-                          "server_name \"%V\"", &rmcf->addr,
-                          &rmcf->tls_server_name);
+                          "server_name \"%V\"", who, name);
             return NGX_ERROR;
         }
 
         return NGX_OK;
     }
 
-    /* no name configured: the certificate must carry the IP address */
-    len = ngx_sock_ntop(rmcf->sockaddr, rmcf->socklen, ip,
-                        NGX_SOCKADDR_STRLEN, 0);
+    /* no name: the certificate must carry the address connected to */
+    slen = sizeof(ngx_sockaddr_t);
+
+    if (getpeername(c->fd, &peer.sockaddr, &slen) == -1) {
+        ngx_log_error(NGX_LOG_ERR, c->log, ngx_socket_errno,
+                      "ds_redis: getpeername() of %V failed", who);
+        return NGX_ERROR;
+    }
+
+    len = ngx_sock_ntop(&peer.sockaddr, slen, ip, NGX_SOCKADDR_STRLEN, 0);
     ip[len] = '\0';
 
     cert = SSL_get_peer_certificate(c->ssl->connection);
@@ -309,7 +324,7 @@ ngx_http_ds_redis_tls_verify(ngx_connection_t *c,
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "ds_redis: TLS certificate of %V does not name the "
                       "address %s (set server_name= to check a name)",
-                      &rmcf->addr, ip);
+                      who, ip);
         return NGX_ERROR;
     }
 

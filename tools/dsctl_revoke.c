@@ -34,6 +34,9 @@ typedef struct {
     dsctl_redis_opts_t  redis;  /* --redis, --tls ... */
     const char  *sentinel;      /* --sentinel LIST --master NAME */
     const char  *master;
+    const char  *sentinel_username;
+    const char  *sentinel_password_file;
+    int          sentinel_tls;  /* with the --tls options */
     char         primary[300];  /* the sentinels' answer */
     const char  *username;      /* Redis 6 ACL user, with a password */
     const char  *password_file;
@@ -55,7 +58,12 @@ dsctl_revoke_usage(FILE *out, const char *cmd)
         "ADDR: HOST:PORT, [IPv6]:PORT or unix:/path/to/redis.sock\n"
         "options:\n"
         "  --sentinel H:P,...  instead of --redis: ask these sentinels\n"
-        "  --master NAME       for the primary of NAME (no --tls yet)\n"
+        "  --master NAME       for the primary of NAME\n"
+        "  --sentinel-username U, --sentinel-password-file F\n"
+        "                      AUTH to the sentinels (requirepass, ACL)\n"
+        "  --sentinel-tls      TLS to the sentinels too, with --ca,\n"
+        "                      --cert, --key, --verify (name checked:\n"
+        "                      the sentinel's HOST)\n"
         "  --password-file F   file holding the Redis password (AUTH)\n"
         "  --username U        Redis ACL user (AUTH U password); needs\n"
         "                      --password-file\n"
@@ -92,6 +100,11 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
             continue;
         }
 
+        if (strcmp(argv[i], "--sentinel-tls") == 0) {
+            o->sentinel_tls = 1;
+            continue;
+        }
+
         if (argv[i][0] == '-' && argv[i][1] == '-') {
             if (i + 1 >= argc) {
                 fprintf(stderr, "dsctl: %s needs a value\n", argv[i]);
@@ -106,6 +119,12 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
 
             } else if (strcmp(argv[i], "--master") == 0) {
                 o->master = argv[++i];
+
+            } else if (strcmp(argv[i], "--sentinel-username") == 0) {
+                o->sentinel_username = argv[++i];
+
+            } else if (strcmp(argv[i], "--sentinel-password-file") == 0) {
+                o->sentinel_password_file = argv[++i];
 
             } else if (strcmp(argv[i], "--ca") == 0) {
                 o->redis.ca = argv[++i];
@@ -186,8 +205,27 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
         return -1;
     }
 
-    if (o->sentinel && o->redis.tls) {
-        fprintf(stderr, "dsctl: --sentinel does not support --tls yet\n");
+    if (!o->sentinel && (o->sentinel_username || o->sentinel_password_file
+                         || o->sentinel_tls))
+    {
+        fprintf(stderr, "dsctl: --sentinel-username, "
+                "--sentinel-password-file and --sentinel-tls go with "
+                "--sentinel\n");
+        return -1;
+    }
+
+    if (o->sentinel_username
+        && (o->sentinel_username[0] == '\0' || !o->sentinel_password_file))
+    {
+        fprintf(stderr, "dsctl: --sentinel-username needs a name and "
+                "--sentinel-password-file\n");
+        return -1;
+    }
+
+    /* one CA, one client certificate, as ds_redis ... sentinel_tls */
+    if (o->sentinel_tls && !o->redis.tls) {
+        fprintf(stderr, "dsctl: --sentinel-tls needs --tls (its --ca, "
+                "--cert, --key, --verify)\n");
         return -1;
     }
 
@@ -294,18 +332,31 @@ dsctl_revoke_command(dsctl_redis_t *c, const char *what, int argc,
 static dsctl_redis_t *
 dsctl_revoke_connect(dsctl_revoke_opts_t *o)
 {
-    int              argc;
+    int              argc, rc;
     char             password[4096];
     char             db[16];
+    dsctl_sentinel_opts_t  so;
     const char      *argv[3];
     redisReply      *r;
     dsctl_redis_t   *c;
 
     if (o->sentinel) {
-        if (dsctl_sentinel_primary(o->sentinel, o->master, o->primary,
-                                   sizeof(o->primary))
-            != 0)
+        if (o->sentinel_password_file
+            && dsctl_revoke_password(o->sentinel_password_file, password,
+                                     sizeof(password)) != 0)
         {
+            return NULL;
+        }
+
+        so.tls = o->sentinel_tls ? &o->redis : NULL;
+        so.username = o->sentinel_username;
+        so.password = o->sentinel_password_file ? password : NULL;
+
+        rc = dsctl_sentinel_primary(o->sentinel, o->master, &so, o->primary,
+                                    sizeof(o->primary));
+        memset(password, 0, sizeof(password));
+
+        if (rc != 0) {
             return NULL;
         }
 

@@ -1,8 +1,9 @@
 /*
  * dsctl --sentinel LIST --master NAME: the primary's address, asked of
  * the sentinels in turn (SENTINEL get-master-addr-by-name), as the
- * gateway does at each connection (ngx_http_ds_redis_sentinel.c). The
- * sentinels are reached in plaintext without AUTH, as by the gateway.
+ * gateway does at each connection (ngx_http_ds_redis_sentinel.c):
+ * over TLS with --sentinel-tls (the --tls options; the name checked is
+ * the sentinel's HOST), after AUTH with --sentinel-password-file.
  */
 
 #include <stdio.h>
@@ -14,10 +15,10 @@
 
 
 int
-dsctl_sentinel_primary(const char *list, const char *master, char *out,
-    size_t size)
+dsctl_sentinel_primary(const char *list, const char *master,
+    const dsctl_sentinel_opts_t *so, char *out, size_t size)
 {
-    int                  n;
+    int                  n, argc;
     char                *copy, *one, *save;
     const char          *argv[3];
     redisReply          *r;
@@ -41,11 +42,34 @@ dsctl_sentinel_primary(const char *list, const char *master, char *out,
         }
 
         memset(&o, 0, sizeof(o));
+
+        if (so->tls) {
+            o = *so->tls;
+            o.server_name = NULL;       /* the sentinel's own HOST */
+        }
+
         o.addr = one;
 
         c = dsctl_redis_connect(&o);
         if (c == NULL) {
             continue;           /* said on stderr; the next one */
+        }
+
+        if (so->password) {
+            argc = 0;
+            argv[argc++] = "AUTH";
+            if (so->username) {
+                argv[argc++] = so->username;
+            }
+            argv[argc++] = so->password;
+
+            r = dsctl_redis_command(c, "AUTH to the sentinel", argc, argv);
+            if (r == NULL) {
+                dsctl_redis_close(c);
+                continue;
+            }
+
+            freeReplyObject(r);
         }
 
         argv[0] = "SENTINEL";

@@ -22,7 +22,8 @@ SENTINEL = shutil.which("redis-sentinel") or "/usr/bin/redis-sentinel"
 MASTER = "mymaster"
 LIMIT = {"requests": 5, "per": "minute", "burst": 2}     # 7 at once
 
-pytestmark = pytest.mark.skipif(REDIS_TLS, reason="sentinel= has no TLS yet")
+pytestmark = pytest.mark.skipif(REDIS_TLS, reason="a plaintext sentinel set "
+                                "(TLS: test_redis_sentinel_access.py)")
 
 
 class Replica(Redis):
@@ -266,9 +267,9 @@ def test_readonly_reply_rediscovers(nginx, sentinel_set):
     ("sentinel=127.0.0.1:26379,,127.0.0.1:26380 master=m",
      "empty address in"),
     ("sentinel=127.0.0.1:26379, master=m", "empty address in"),
-    ("sentinel=unix:/tmp/s.sock master=m", "sentinel= takes IP:PORT"),
-    ("sentinel=127.0.0.1 master=m", "is not IP:PORT"),
-    ("sentinel=sentinel.example:26379 master=m", "is not IP:PORT"),
+    ("sentinel=unix:/tmp/s.sock master=m", "sentinel= takes HOST:PORT"),
+    ("sentinel=127.0.0.1 master=m", "is not HOST:PORT"),
+    ("sentinel=sentinel.example master=m", "is not HOST:PORT"),
     ("127.0.0.1:6379 master=m", "master= goes with sentinel="),
     ("sentinel=127.0.0.1:26379 master=", "master= takes 1 to 256"),
 ])

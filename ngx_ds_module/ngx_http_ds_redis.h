@@ -5,7 +5,8 @@
  * ngx_http_ds_redis_conn.c (the per-worker connection: an nginx peer
  * connection, nginx timers, hiredis' reply reader) and
  * ngx_http_ds_redis_tls.c (nginx's TLS on that connection) and
- * ngx_http_ds_redis_resolve.c (host names through nginx's resolver).
+ * ngx_http_ds_redis_resolve.c (host names through nginx's resolver) and
+ * ngx_http_ds_redis_lease.c (lease mode's per-worker table).
  */
 
 #ifndef _NGX_HTTP_DS_REDIS_H_INCLUDED_

@@ -28,7 +28,13 @@
  * waiting state therefore lives in a holder allocated with ngx_alloc(),
  * handed to the connection as its reply's data, and tied to the request
  * only through a pool cleanup that clears holder->r: whichever side
- * finishes last frees the holder. Reply callbacks never run request code themselves (they
+ * finishes last frees the holder.
+ *
+ * With ds_redis_lease on, a request first tries a cell of its worker's
+ * lease (ngx_http_ds_redis_lease.c) and goes on at once if there is
+ * one; a refresh is then sent in the background, as a holder with no
+ * request. A request without a cell parks as above, its call charging
+ * the lease's k cells (or 1). Reply callbacks never run request code themselves (they
  * run inside the connection's read loop or its close): they post the
  * holder's event and the request resumes from nginx's posted queue.
  */

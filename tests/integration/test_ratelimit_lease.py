@@ -183,3 +183,23 @@ def test_lease_parameters_rejected(nginx, redis, request):
         rc, out = ng.test_config()
         assert rc != 0, extra
         assert message in out, (extra, out)
+
+
+def test_redis_paused_with_a_refresh_on_the_wire(nginx, redis, request):
+    # a refresh that never comes back holds no request: after max_age
+    # every request asks, waits at most the command timeout, gets 503
+    request.node.allow_log = ("ds_redis",)
+    ng = nginx(policy=limited_policy({"requests": 1000000, "per": "hour"}),
+               http_extra=lease_conf(redis))
+    assert set(hammer([ng], threads=2, per_thread=40)) == {200}
+    redis.pause()
+    try:
+        time.sleep(1.0)
+        codes = hammer([ng], threads=2, per_thread=5)
+        assert set(codes) == {503}, set(codes)
+    finally:
+        redis.resume()
+    # and leases come back with Redis
+    wait_for(lambda: get(ng).status_code == 200, timeout=10,
+             what="requests allowed again")
+    assert set(hammer([ng], threads=2, per_thread=20)) == {200}

@@ -18,6 +18,7 @@ worker count, keepalive to one shared fast upstream nginx):
   b_100k  b with a 100,000-recipient policy (policy-size run; vs b)
   a_list, b_list, e_list   GET /shares (list filter runs; vs a_list)
   e_unix  e with Redis over a unix socket instead of loopback TCP
+  e_lease e with ds_redis_lease on (limit huge: leases of max_cells)
   p_stock peer: stock nginx doing what c+d do with its own modules: map
           (token -> recipient, recipient:country:purpose -> allow),
           geoip2, a local limit_req, a JSON access_log (no HMAC chain)
@@ -73,9 +74,9 @@ LIST_PATH = "/delta-sharing/shares"
 LIST500_PATH = "/delta-sharing/shares?maxResults=500"
 
 MAIN = ["a", "b", "c", "d", "d_buf", "d_ocsf", "d_metrics", "e", "e_tls",
-        "e_unix"]
+        "e_unix", "e_lease"]
 PEERS = ["p_stock", "p_lua"]
-REDIS_GATEWAYS = ("e", "e_tls", "e_unix", "p_lua")
+REDIS_GATEWAYS = ("e", "e_tls", "e_unix", "e_lease", "p_lua")
 LIST = ["a_list", "b_list", "e_list", "a_list500", "b_list500"]
 SIZE = ["b", "b_100k"]
 
@@ -375,6 +376,7 @@ def case_table(args, paths):
         "e": ("e", TABLE_PATH, "a", "+ Redis rate limit (never trips)"),
         "e_tls": ("e_tls", TABLE_PATH, "e", "e with TLS to Redis"),
         "e_unix": ("e_unix", TABLE_PATH, "a", "e, Redis over a unix socket"),
+        "e_lease": ("e_lease", TABLE_PATH, "a", "e with ds_redis_lease on"),
         "p_stock": ("p_stock", TABLE_PATH, "a", "peer: stock nginx map + "
                     "geoip2 + limit_req + JSON access_log"),
         "p_lua": ("p_lua", TABLE_PATH, "a", "peer: OpenResty-style Lua + "
@@ -431,6 +433,9 @@ def gateway_specs(args, files, redis_port, redis_tls_port=None):
               enforce + "            ds_rate_limit on;\n"),
         "e_unix": (True, files["full_10"], geo_http + audit + redis_unix,
                    realip, enforce + "            ds_rate_limit on;\n"),
+        "e_lease": (True, files["full_10"], geo_http + audit + redis
+                    + "    ds_redis_lease on;\n", realip,
+                    enforce + "            ds_rate_limit on;\n"),
         "p_stock": peer_stock(files),
         "p_lua": peer_lua(files, redis_port),
         "e_tls": (True, files["full_10"], geo_http + audit + redis_tls,
@@ -611,7 +616,7 @@ def probe(name, ng, files, redis_port):
     if "finance" in body and name not in PEERS:
         return "list filter did not hide an unentitled share: " + body[:160]
     if name in ("c", "d", "d_buf", "d_ocsf", "d_metrics", "e", "e_tls",
-                "e_unix") + tuple(PEERS):
+                "e_unix", "e_lease") + tuple(PEERS):
         st, _ = http(ng.port, TABLE_PATH, bench_headers(
             **{"X-Forwarded-For": XFF_CN}))
         if st != 403:
@@ -620,7 +625,7 @@ def probe(name, ng, files, redis_port):
             **{"X-DS-Purpose": None}))
         if st != 403:
             return "no purpose answered %d, not 403: purpose inactive" % st
-    if name in ("d", "e", "e_tls", "e_unix", "d_buf", "d_ocsf",
+    if name in ("d", "e", "e_tls", "e_unix", "e_lease", "d_buf", "d_ocsf",
                 "d_metrics") + tuple(PEERS):
         log_path = files["audit_log_buf" if name == "d_buf"
                          else "audit_log_ocsf" if name == "d_ocsf"

@@ -6,8 +6,9 @@
  * connection, nginx timers, hiredis' reply reader) and
  * ngx_http_ds_redis_tls.c (nginx's TLS on that connection) and
  * ngx_http_ds_redis_resolve.c (host names through nginx's resolver),
- * ngx_http_ds_redis_sentinel.c (the primary's address from sentinels)
- * and ngx_http_ds_redis_sentinel_watch.c (their +switch-master).
+ * ngx_http_ds_redis_sentinel.c (the primary's address from sentinels),
+ * ngx_http_ds_redis_sentinel_watch.c (their +switch-master) and
+ * ngx_http_ds_redis_lease.c (lease mode's per-worker table).
  */
 
 #ifndef _NGX_HTTP_DS_REDIS_H_INCLUDED_
@@ -73,6 +74,9 @@ typedef struct {
     ngx_msec_t      connect_timeout;
     ngx_msec_t      command_timeout;
     u_char          sha1[DS_GCRA_SHA1_LEN + 1];
+    ngx_flag_t      lease;              /* ds_redis_lease */
+    ngx_msec_t      lease_max_age;
+    ngx_uint_t      lease_max_cells;
 } ngx_http_ds_redis_main_conf_t;
 
 
@@ -147,6 +151,26 @@ void ngx_http_ds_redis_conn_ready(ngx_connection_t *c, ngx_int_t ok);
 /* feedback from replies: a good reply resets backoff, timeouts add up */
 void ngx_http_ds_redis_conn_healthy(void);
 void ngx_http_ds_redis_conn_timed_out(void);
+
+
+/* ngx_http_ds_redis_lease.c: lease mode, docs/redis.md "Lease mode" */
+typedef struct {
+    ds_gcra_result_t  res;              /* NGX_OK: the lease's answer */
+    uint32_t          cells;            /* NGX_DECLINED: cells to ask */
+    uint32_t          refresh;          /* > 0: send a refresh for it */
+    ngx_uint_t        lease_call;       /* the request's call leases */
+} ngx_http_ds_redis_lease_ask_t;
+
+char *ngx_http_ds_redis_lease(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ds_redis_lease_take(ngx_http_ds_redis_main_conf_t *rmcf,
+    ds_gcra_params_t *p, u_char *key, size_t key_len, const char *tid,
+    ngx_http_ds_redis_lease_ask_t *ask);
+void ngx_http_ds_redis_lease_answer(ngx_http_ds_redis_main_conf_t *rmcf,
+    ds_gcra_params_t *p, u_char *key, size_t key_len, const char *tid,
+    ngx_msec_t sent, ngx_uint_t lease_call, ds_gcra_result_t *res,
+    int64_t granted, int64_t used);
+void ngx_http_ds_redis_lease_exit(void);
 
 
 #endif /* _NGX_HTTP_DS_REDIS_H_INCLUDED_ */

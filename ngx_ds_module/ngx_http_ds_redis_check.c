@@ -28,7 +28,13 @@
  * waiting state therefore lives in a holder allocated with ngx_alloc(),
  * handed to the connection as its reply's data, and tied to the request
  * only through a pool cleanup that clears holder->r: whichever side
- * finishes last frees the holder. Reply callbacks never run request code themselves (they
+ * finishes last frees the holder.
+ *
+ * With ds_redis_lease on, a request first tries a cell of its worker's
+ * lease (ngx_http_ds_redis_lease.c) and goes on at once if there is
+ * one; a refresh is then sent in the background, as a holder with no
+ * request. A request without a cell parks as above, its call charging
+ * the lease's k cells (or 1). Reply callbacks never run request code themselves (they
  * run inside the connection's read loop or its close): they post the
  * holder's event and the request resumes from nginx's posted queue.
  */
@@ -40,9 +46,10 @@
 #include "ngx_http_ds_limit.h"
 #include "ngx_http_ds_redis.h"
 #include "ngx_http_ds_metrics.h"
+#include "ds_lease.h"
 
 
-#define NGX_HTTP_DS_REDIS_ARGC    11
+#define NGX_HTTP_DS_REDIS_ARGC    12      /* the 12th: cells, leases */
 
 
 typedef struct {
@@ -51,9 +58,17 @@ typedef struct {
     ngx_pool_cleanup_t    *cln;
     ngx_event_t            ev;          /* command timeout, then resume */
     ds_gcra_result_t       res;
+    ngx_http_ds_redis_main_conf_t  *rmcf;
+    ds_gcra_params_t       p;
+    ngx_msec_t             sent;        /* lease mode: when it was sent */
+    int64_t                granted;     /* cells the script charged */
+    uint32_t               cells;       /* cells asked for */
     unsigned               in_flight:1; /* the connection holds it */
     unsigned               answered:1;  /* res is valid */
     unsigned               resent:1;    /* once, after a NOSCRIPT */
+    unsigned               lease:1;     /* the answer feeds a lease */
+    unsigned               lease_call:1;
+    unsigned               refresh:1;   /* no request: a lease refresh */
     const char            *argv[NGX_HTTP_DS_REDIS_ARGC];
     size_t                 argvlen[NGX_HTTP_DS_REDIS_ARGC];
     u_char                 data[1];     /* key, ids and numbers */
@@ -62,7 +77,17 @@ typedef struct {
 
 static ngx_int_t ngx_http_ds_redis_park(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ngx_http_ds_redis_main_conf_t *rmcf,
-    ds_gcra_params_t *p, u_char *key, size_t key_len);
+    ds_gcra_params_t *p, u_char *key, size_t key_len,
+    ngx_http_ds_redis_lease_ask_t *ask);
+static ngx_http_ds_redis_wait_t *ngx_http_ds_redis_wait_new(
+    ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ngx_http_ds_redis_main_conf_t *rmcf, ds_gcra_params_t *p, u_char *key,
+    size_t key_len, uint32_t cells);
+static void ngx_http_ds_redis_refresh(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx, ngx_http_ds_redis_main_conf_t *rmcf,
+    ds_gcra_params_t *p, u_char *key, size_t key_len, uint32_t cells);
+static void ngx_http_ds_redis_lease_feed(ngx_http_ds_redis_wait_t *w,
+    ngx_uint_t ok);
 static ngx_int_t ngx_http_ds_redis_unavailable(ngx_http_request_t *r,
     ngx_http_ds_ctx_t *ctx, ngx_http_ds_redis_wait_t *w);
 static void ngx_http_ds_redis_hold(ngx_http_request_t *r,
@@ -100,8 +125,10 @@ ngx_http_ds_redis_check(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
 {
     size_t                          key_len;
     u_char                          key[DS_GCRA_KEY_MAX];
+    ngx_int_t                       rc;
     const char                     *share;
     ds_gcra_params_t                p;
+    ngx_http_ds_redis_lease_ask_t   ask;
     ngx_http_ds_redis_loc_conf_t   *rlcf;
     ngx_http_ds_redis_main_conf_t  *rmcf;
 
@@ -151,40 +178,58 @@ ngx_http_ds_redis_check(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx)
         return ngx_http_ds_redis_unavailable(r, ctx, NULL);
     }
 
-    return ngx_http_ds_redis_park(r, ctx, rmcf, &p, key, key_len);
+    if (!rmcf->lease || !ctx->verdict.allow) {
+        return ngx_http_ds_redis_park(r, ctx, rmcf, &p, key, key_len, NULL);
+    }
+
+    rc = ngx_http_ds_redis_lease_take(rmcf, &p, key, key_len,
+                                      ctx->verdict.token_id
+                                      ? ctx->verdict.token_id : "", &ask);
+
+    if (ask.refresh) {
+        ngx_http_ds_redis_refresh(r, ctx, rmcf, &p, key, key_len,
+                                  ask.refresh);
+    }
+
+    if (rc == NGX_OK) {
+        /* a cell (or a "not revoked") of the lease: no round trip */
+        return ngx_http_ds_redis_apply(r, ctx, &ask.res);
+    }
+
+    return ngx_http_ds_redis_park(r, ctx, rmcf, &p, key, key_len, &ask);
 }
 
 
-static ngx_int_t
-ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+/* the EVALSHA for ctx's request, charging cells (1: exact) */
+static ngx_http_ds_redis_wait_t *
+ngx_http_ds_redis_wait_new(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ngx_http_ds_redis_main_conf_t *rmcf, ds_gcra_params_t *p, u_char *key,
-    size_t key_len)
+    size_t key_len, uint32_t cells)
 {
     size_t                     rid_len, tid_len, size;
     u_char                    *d;
     const char                *tid;
-    ngx_pool_cleanup_t        *cln;
     ngx_http_ds_redis_wait_t  *w;
 
     rid_len = ngx_strlen(ctx->verdict.recipient_id);
     tid = ctx->verdict.token_id ? ctx->verdict.token_id : "";
     tid_len = ngx_strlen(tid);
 
+    /* the key and the token id NUL-terminated too, for the lease table */
     size = sizeof(ngx_http_ds_redis_wait_t) + key_len + rid_len + tid_len
-           + 3 * NGX_INT64_LEN;
-
-    /* registered first: once the connection holds w, nothing may fail */
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
+           + 2 + 4 * NGX_INT64_LEN;
 
     w = ngx_alloc(size, r->connection->log);
     if (w == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     ngx_memzero(w, sizeof(ngx_http_ds_redis_wait_t));
+
+    w->rmcf = rmcf;
+    w->p = *p;
+    w->cells = cells;
+    w->sent = ngx_current_msec;
 
     w->argv[0] = "EVALSHA";
     w->argv[1] = (const char *) rmcf->sha1;
@@ -202,6 +247,7 @@ ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     w->argv[3] = (const char *) d;
     w->argvlen[3] = key_len;
     d = ngx_cpymem(d, key, key_len);
+    *d++ = '\0';
 
     w->argv[6] = (const char *) d;
     w->argvlen[6] = rid_len;
@@ -210,6 +256,7 @@ ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     w->argv[7] = (const char *) d;
     w->argvlen[7] = tid_len;
     d = ngx_cpymem(d, tid, tid_len);
+    *d++ = '\0';
 
     w->argv[8] = (const char *) d;
     w->argvlen[8] = ngx_sprintf(d, "%uL", p->emission_us) - d;
@@ -221,9 +268,90 @@ ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 
     w->argv[10] = (const char *) d;
     w->argvlen[10] = ngx_sprintf(d, "%uL", p->limit) - d;
+    d += w->argvlen[10];
+
+    /* absent for one cell: the exact call stays what it always was */
+    w->argv[11] = (const char *) d;
+    w->argvlen[11] = ngx_sprintf(d, "%uD", cells) - d;
+
+    return w;
+}
+
+
+/*
+ * A lease taken ahead of need: no request waits for it, and its loss
+ * (Redis down, a timeout) only means the next requests ask themselves.
+ */
+static void
+ngx_http_ds_redis_refresh(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ngx_http_ds_redis_main_conf_t *rmcf, ds_gcra_params_t *p, u_char *key,
+    size_t key_len, uint32_t cells)
+{
+    ngx_http_ds_redis_wait_t  *w;
+
+    w = ngx_http_ds_redis_wait_new(r, ctx, rmcf, p, key, key_len, cells);
+
+    if (w == NULL) {
+        ngx_http_ds_redis_lease_answer(rmcf, p, key, key_len,
+                                       ctx->verdict.token_id
+                                       ? ctx->verdict.token_id : "",
+                                       ngx_current_msec, 1, NULL, 0, 0);
+        return;
+    }
+
+    w->lease = 1;
+    w->lease_call = 1;
+    w->refresh = 1;
+
+    if (ngx_http_ds_redis_send(w) != NGX_OK) {
+        ngx_http_ds_redis_lease_feed(w, 0);
+        ngx_free(w);
+    }
+}
+
+
+/* what a reply (ok) or its absence tells the lease table */
+static void
+ngx_http_ds_redis_lease_feed(ngx_http_ds_redis_wait_t *w, ngx_uint_t ok)
+{
+    ngx_http_ds_redis_lease_answer(w->rmcf, &w->p, (u_char *) w->argv[3],
+                                   w->argvlen[3], w->argv[7], w->sent,
+                                   w->lease_call, ok ? &w->res : NULL,
+                                   w->granted, w->refresh ? 0 : 1);
+}
+
+
+static ngx_int_t
+ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ngx_http_ds_redis_main_conf_t *rmcf, ds_gcra_params_t *p, u_char *key,
+    size_t key_len, ngx_http_ds_redis_lease_ask_t *ask)
+{
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_ds_redis_wait_t  *w;
+
+    /* registered first: once the connection holds w, nothing may fail */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        goto failed;
+    }
+
+    w = ngx_http_ds_redis_wait_new(r, ctx, rmcf, p, key, key_len,
+                                   ask ? ask->cells : 1);
+    if (w == NULL) {
+        goto failed;
+    }
+
+    if (ask) {
+        w->lease = 1;
+        w->lease_call = ask->lease_call;
+    }
 
     if (ngx_http_ds_redis_send(w) != NGX_OK) {
         /* reconnecting or backing off: answer now, never wait */
+        if (w->lease) {
+            ngx_http_ds_redis_lease_feed(w, 0);
+        }
+
         return ngx_http_ds_redis_unavailable(r, ctx, w);
     }
 
@@ -235,6 +363,17 @@ ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ngx_add_timer(&w->ev, rmcf->command_timeout);
 
     return NGX_AGAIN;
+
+failed:
+
+    if (ask && ask->lease_call) {
+        ngx_http_ds_redis_lease_answer(rmcf, p, key, key_len,
+                                       ctx->verdict.token_id
+                                       ? ctx->verdict.token_id : "",
+                                       ngx_current_msec, 1, NULL, 0, 0);
+    }
+
+    return NGX_ERROR;
 }
 
 
@@ -318,8 +457,10 @@ static ngx_int_t
 ngx_http_ds_redis_send(ngx_http_ds_redis_wait_t *w)
 {
     return ngx_http_ds_redis_conn_send(ngx_http_ds_redis_reply, w,
-                                       NGX_HTTP_DS_REDIS_ARGC, w->argv,
-                                       w->argvlen);
+                                       w->cells > 1
+                                       ? NGX_HTTP_DS_REDIS_ARGC
+                                       : NGX_HTTP_DS_REDIS_ARGC - 1,
+                                       w->argv, w->argvlen);
 }
 
 
@@ -330,6 +471,26 @@ ngx_http_ds_redis_reply(redisReply *rep, void *privdata)
 
     /* one callback per command queued (a NOSCRIPT resend queues anew) */
     ngx_http_ds_metrics_redis_in_flight(-1);
+
+    if (w->lease && (w->refresh || w->r == NULL)) {
+        /* cells charged for a request gone are still this worker's */
+        if (rep && rep->type == REDIS_REPLY_ERROR
+            && ds_gcra_is_noscript(rep->str, rep->len))
+        {
+            /* nothing charged; the next request's call reloads it */
+            ngx_http_ds_redis_lease_feed(w, 0);
+
+        } else if (rep && ngx_http_ds_redis_read_reply(w, rep) == NGX_OK) {
+            ngx_http_ds_redis_conn_healthy();
+            ngx_http_ds_redis_lease_feed(w, 1);
+
+        } else {
+            ngx_http_ds_redis_lease_feed(w, 0);
+        }
+
+        ngx_free(w);
+        return;
+    }
 
     if (w->r == NULL) {
         /*
@@ -372,6 +533,22 @@ ngx_http_ds_redis_reply(redisReply *rep, void *privdata)
         w->answered = 1;
     }
 
+    if (w->lease) {
+        ngx_http_ds_redis_lease_feed(w, w->answered);
+
+        /* the cells this worker now holds would be admitted too */
+        if (w->answered && w->granted > 1) {
+            w->res.remaining += w->granted - 1;
+
+            if (w->res.remaining > w->res.limit) {
+                w->res.remaining = w->res.limit;
+            }
+        }
+
+        /* fed once: a late timeout or loss must not feed it again */
+        w->lease = 0;
+    }
+
     if (w->ev.timer_set) {
         ngx_del_timer(&w->ev);
     }
@@ -385,10 +562,10 @@ static ngx_int_t
 ngx_http_ds_redis_read_reply(ngx_http_ds_redis_wait_t *w, redisReply *rep)
 {
     size_t       i;
-    long long    v[5];
+    long long    v[6];
     ngx_log_t   *log;
 
-    log = w->r->connection->log;
+    log = w->r ? w->r->connection->log : ngx_cycle->log;
 
     if (rep->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -397,11 +574,13 @@ ngx_http_ds_redis_read_reply(ngx_http_ds_redis_wait_t *w, redisReply *rep)
         return NGX_ERROR;
     }
 
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
+    if (rep->type != REDIS_REPLY_ARRAY
+        || (rep->elements != 5 && rep->elements != 6))
+    {
         goto invalid;
     }
 
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < rep->elements; i++) {
         if (rep->element[i]->type != REDIS_REPLY_INTEGER) {
             goto invalid;
         }
@@ -409,7 +588,10 @@ ngx_http_ds_redis_read_reply(ngx_http_ds_redis_wait_t *w, redisReply *rep)
         v[i] = rep->element[i]->integer;
     }
 
-    if (ds_gcra_parse_reply(v, 5, &w->res) == 0) {
+    if (ds_lease_parse_reply(v, rep->elements, w->cells, &w->res,
+                             &w->granted)
+        == 0)
+    {
         return NGX_OK;
     }
 

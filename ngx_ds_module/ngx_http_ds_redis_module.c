@@ -79,6 +79,13 @@ static ngx_command_t  ngx_http_ds_redis_commands[] = {
       offsetof(ngx_http_ds_redis_loc_conf_t, rate_limit),
       NULL },
 
+    { ngx_string("ds_redis_lease"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_ds_redis_lease,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -165,6 +172,7 @@ ngx_http_ds_redis_create_main_conf(ngx_conf_t *cf)
     rmcf->enabled = NGX_CONF_UNSET;
     rmcf->connect_timeout = NGX_CONF_UNSET_MSEC;
     rmcf->command_timeout = NGX_CONF_UNSET_MSEC;
+    rmcf->lease = NGX_CONF_UNSET;
 
     return rmcf;
 }
@@ -183,6 +191,16 @@ ngx_http_ds_redis_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(rmcf->enabled, 0);
     ngx_conf_init_msec_value(rmcf->connect_timeout, 1000);
     ngx_conf_init_msec_value(rmcf->command_timeout, 200);
+    /* off: leases trade "from the next request" for "within max_age" */
+    ngx_conf_init_value(rmcf->lease, 0);
+
+    if (rmcf->lease_max_age == 0) {
+        rmcf->lease_max_age = 500;
+    }
+
+    if (rmcf->lease_max_cells == 0) {
+        rmcf->lease_max_cells = 64;
+    }
 
     if (!rmcf->enabled) {
         return NGX_CONF_OK;
@@ -859,5 +877,6 @@ ngx_http_ds_redis_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_ds_redis_conn_exit();
+    ngx_http_ds_redis_lease_exit();
 }
 

@@ -14,7 +14,12 @@
 
 /*
  * KEYS: limit key, revoked recipients set, revoked tokens set.
- * ARGV: recipient id, token id, emission us, tolerance us, limit.
+ * ARGV: recipient id, token id, emission us, tolerance us, limit and,
+ * optionally, cells k (a lease, ds_lease.h). Without k (or k = 1) the
+ * reply is the 5 fields of one request, as before leases existed; with
+ * k > 1 it grants as many of the k cells as fit (0 is LIMITED) and adds
+ * the granted count as a 6th field. Denials and revocations answer 5
+ * fields whatever k is.
  * Revocation is checked first so a revoked caller never spends quota.
  * Numbers are doubles in Lua: microsecond timestamps (~2^51) stay exact,
  * and string.format('%.0f') keeps tostring()'s 14 digits from rounding
@@ -46,9 +51,18 @@ static const char  ds_gcra_lua[] =
     "  return {1, limit, 0, math.ceil((tat - now) / 1000),\n"
     "          math.ceil((tat - tau - now) / 1000)}\n"
     "end\n"
-    "tat = tat + t\n"
+    "local k = tonumber(ARGV[6]) or 1\n"
+    "local g = 1\n"
+    "if k > 1 then\n"
+    "  g = math.min(k, math.floor((tau - (tat - now)) / t) + 1)\n"
+    "end\n"
+    "tat = tat + g * t\n"
     "redis.call('SET', KEYS[1], string.format('%.0f', tat),\n"
     "           'PX', math.ceil((tat - now) / 1000))\n"
+    "if k > 1 then\n"
+    "  return {0, limit, math.floor((tau - (tat - now)) / t) + 1,\n"
+    "          math.ceil((tat - now) / 1000), 0, g}\n"
+    "end\n"
     "return {0, limit, math.floor((tau - (tat - now)) / t) + 1,\n"
     "        math.ceil((tat - now) / 1000), 0}\n";
 

@@ -42,7 +42,7 @@
 #include "ngx_http_ds_metrics.h"
 
 
-#define NGX_HTTP_DS_REDIS_ARGC    11
+#define NGX_HTTP_DS_REDIS_ARGC    12
 
 
 typedef struct {
@@ -160,18 +160,46 @@ ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ngx_http_ds_redis_main_conf_t *rmcf, ds_gcra_params_t *p, u_char *key,
     size_t key_len)
 {
-    size_t                     rid_len, tid_len, size;
+    size_t                     tid_len, sid_len, size, rk_len[3];
     u_char                    *d;
-    const char                *tid;
+    char                       rk[3][DS_GCRA_KEY_MAX];
+    char                       sid[DS_GCRA_SUBJECT_ID_LEN + 1];
+    const char                *tid, *prefix;
+    ngx_uint_t                 i;
     ngx_pool_cleanup_t        *cln;
     ngx_http_ds_redis_wait_t  *w;
 
-    rid_len = ngx_strlen(ctx->verdict.recipient_id);
+    prefix = (const char *) rmcf->prefix.data;
+
+    /* the recipient's revocation keys, in the slot of its limit key */
+    for (i = 0; i < 3; i++) {
+        rk_len[i] = ds_gcra_revoked_key(rk[i], DS_GCRA_KEY_MAX, prefix,
+                                        ctx->verdict.recipient_id,
+                                        (ds_gcra_revoked_t) i);
+        if (rk_len[i] == 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ds_redis: no revocation key for recipient "
+                          "\"%s\"", ctx->verdict.recipient_id);
+            return ngx_http_ds_redis_unavailable(r, ctx, NULL);
+        }
+    }
+
     tid = ctx->verdict.token_id ? ctx->verdict.token_id : "";
     tid_len = ngx_strlen(tid);
 
-    size = sizeof(ngx_http_ds_redis_wait_t) + key_len + rid_len + tid_len
-           + 3 * NGX_INT64_LEN;
+    /* a JWT bearer: its issuer + subject may be revoked (issue #15) */
+    sid[0] = '\0';
+    sid_len = 0;
+
+    if (ctx->verdict.jwt.present
+        && ds_gcra_subject_id(sid, sizeof(sid), ctx->verdict.jwt.issuer,
+                              ctx->verdict.jwt.subject) == 0)
+    {
+        sid_len = DS_GCRA_SUBJECT_ID_LEN;
+    }
+
+    size = sizeof(ngx_http_ds_redis_wait_t) + key_len + rk_len[0]
+           + rk_len[1] + rk_len[2] + tid_len + sid_len + 3 * NGX_INT64_LEN;
 
     /* registered first: once the connection holds w, nothing may fail */
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -188,14 +216,10 @@ ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 
     w->argv[0] = "EVALSHA";
     w->argv[1] = (const char *) rmcf->sha1;
-    w->argv[2] = "3";
-    w->argv[4] = (const char *) rmcf->revoked_recipients.data;
-    w->argv[5] = (const char *) rmcf->revoked_tokens.data;
+    w->argv[2] = "4";
     w->argvlen[0] = sizeof("EVALSHA") - 1;
     w->argvlen[1] = DS_GCRA_SHA1_LEN;
     w->argvlen[2] = 1;
-    w->argvlen[4] = rmcf->revoked_recipients.len;
-    w->argvlen[5] = rmcf->revoked_tokens.len;
 
     d = w->data;
 
@@ -203,24 +227,30 @@ ngx_http_ds_redis_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     w->argvlen[3] = key_len;
     d = ngx_cpymem(d, key, key_len);
 
-    w->argv[6] = (const char *) d;
-    w->argvlen[6] = rid_len;
-    d = ngx_cpymem(d, ctx->verdict.recipient_id, rid_len);
+    for (i = 0; i < 3; i++) {
+        w->argv[4 + i] = (const char *) d;
+        w->argvlen[4 + i] = rk_len[i];
+        d = ngx_cpymem(d, rk[i], rk_len[i]);
+    }
 
     w->argv[7] = (const char *) d;
     w->argvlen[7] = tid_len;
     d = ngx_cpymem(d, tid, tid_len);
 
     w->argv[8] = (const char *) d;
-    w->argvlen[8] = ngx_sprintf(d, "%uL", p->emission_us) - d;
-    d += w->argvlen[8];
+    w->argvlen[8] = sid_len;
+    d = ngx_cpymem(d, sid, sid_len);
 
     w->argv[9] = (const char *) d;
-    w->argvlen[9] = ngx_sprintf(d, "%uL", p->tolerance_us) - d;
+    w->argvlen[9] = ngx_sprintf(d, "%uL", p->emission_us) - d;
     d += w->argvlen[9];
 
     w->argv[10] = (const char *) d;
-    w->argvlen[10] = ngx_sprintf(d, "%uL", p->limit) - d;
+    w->argvlen[10] = ngx_sprintf(d, "%uL", p->tolerance_us) - d;
+    d += w->argvlen[10];
+
+    w->argv[11] = (const char *) d;
+    w->argvlen[11] = ngx_sprintf(d, "%uL", p->limit) - d;
 
     if (ngx_http_ds_redis_send(w) != NGX_OK) {
         /* reconnecting or backing off: answer now, never wait */

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import REDIS_TLS, Redis, dsctl, wait_for
+from conftest import REDIS_TLS, Redis, dsctl, free_port, wait_for
 from test_ratelimit import get, limited_policy, redis_conf
 
 pytestmark = pytest.mark.skipif(REDIS_TLS, reason="cluster create in "
@@ -19,7 +19,10 @@ pytestmark = pytest.mark.skipif(REDIS_TLS, reason="cluster create in "
 
 class ClusterRedis(Redis):
     def args(self):
+        # the bus port defaults to port + 10000, beyond 65535 for the
+        # high ports free_port() may give: pick it as well
         return super().args() + [
+            "--cluster-port", str(free_port()),
             "--cluster-enabled", "yes",
             "--cluster-config-file",
             os.path.join(self.workdir, "nodes.conf"),

@@ -69,8 +69,6 @@ typedef struct {
     ngx_str_t       password;           /* empty: no AUTH */
     ngx_int_t       db;
     ngx_str_t       prefix;             /* NUL-terminated */
-    ngx_str_t       revoked_recipients; /* NUL-terminated key names */
-    ngx_str_t       revoked_tokens;
     ngx_msec_t      connect_timeout;
     ngx_msec_t      command_timeout;
     u_char          sha1[DS_GCRA_SHA1_LEN + 1];

@@ -49,7 +49,7 @@
 #include "ds_lease.h"
 
 
-#define NGX_HTTP_DS_REDIS_ARGC    12      /* the 12th: cells, leases */
+#define NGX_HTTP_DS_REDIS_ARGC    13      /* the 13th: cells, leases */
 
 
 typedef struct {
@@ -206,18 +206,47 @@ ngx_http_ds_redis_wait_new(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     ngx_http_ds_redis_main_conf_t *rmcf, ds_gcra_params_t *p, u_char *key,
     size_t key_len, uint32_t cells)
 {
-    size_t                     rid_len, tid_len, size;
+    size_t                     tid_len, sid_len, size, rk_len[3];
     u_char                    *d;
-    const char                *tid;
+    char                       rk[3][DS_GCRA_KEY_MAX];
+    char                       sid[DS_GCRA_SUBJECT_ID_LEN + 1];
+    const char                *tid, *prefix;
+    ngx_uint_t                 i;
     ngx_http_ds_redis_wait_t  *w;
 
-    rid_len = ngx_strlen(ctx->verdict.recipient_id);
+    prefix = (const char *) rmcf->prefix.data;
+
+    /* the recipient's revocation keys, in the slot of its limit key */
+    for (i = 0; i < 3; i++) {
+        rk_len[i] = ds_gcra_revoked_key(rk[i], DS_GCRA_KEY_MAX, prefix,
+                                        ctx->verdict.recipient_id,
+                                        (ds_gcra_revoked_t) i);
+        if (rk_len[i] == 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ds_redis: no revocation key for recipient "
+                          "\"%s\"", ctx->verdict.recipient_id);
+            return NULL;
+        }
+    }
+
     tid = ctx->verdict.token_id ? ctx->verdict.token_id : "";
     tid_len = ngx_strlen(tid);
 
+    /* a JWT bearer: its issuer + subject may be revoked (issue #15) */
+    sid[0] = '\0';
+    sid_len = 0;
+
+    if (ctx->verdict.jwt.present
+        && ds_gcra_subject_id(sid, sizeof(sid), ctx->verdict.jwt.issuer,
+                              ctx->verdict.jwt.subject) == 0)
+    {
+        sid_len = DS_GCRA_SUBJECT_ID_LEN;
+    }
+
     /* the key and the token id NUL-terminated too, for the lease table */
-    size = sizeof(ngx_http_ds_redis_wait_t) + key_len + rid_len + tid_len
-           + 2 + 4 * NGX_INT64_LEN;
+    size = sizeof(ngx_http_ds_redis_wait_t) + key_len + rk_len[0]
+           + rk_len[1] + rk_len[2] + tid_len + sid_len + 2
+           + 4 * NGX_INT64_LEN;
 
     w = ngx_alloc(size, r->connection->log);
     if (w == NULL) {
@@ -233,14 +262,10 @@ ngx_http_ds_redis_wait_new(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
 
     w->argv[0] = "EVALSHA";
     w->argv[1] = (const char *) rmcf->sha1;
-    w->argv[2] = "3";
-    w->argv[4] = (const char *) rmcf->revoked_recipients.data;
-    w->argv[5] = (const char *) rmcf->revoked_tokens.data;
+    w->argv[2] = "4";
     w->argvlen[0] = sizeof("EVALSHA") - 1;
     w->argvlen[1] = DS_GCRA_SHA1_LEN;
     w->argvlen[2] = 1;
-    w->argvlen[4] = rmcf->revoked_recipients.len;
-    w->argvlen[5] = rmcf->revoked_tokens.len;
 
     d = w->data;
 
@@ -249,9 +274,11 @@ ngx_http_ds_redis_wait_new(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     d = ngx_cpymem(d, key, key_len);
     *d++ = '\0';
 
-    w->argv[6] = (const char *) d;
-    w->argvlen[6] = rid_len;
-    d = ngx_cpymem(d, ctx->verdict.recipient_id, rid_len);
+    for (i = 0; i < 3; i++) {
+        w->argv[4 + i] = (const char *) d;
+        w->argvlen[4 + i] = rk_len[i];
+        d = ngx_cpymem(d, rk[i], rk_len[i]);
+    }
 
     w->argv[7] = (const char *) d;
     w->argvlen[7] = tid_len;
@@ -259,20 +286,23 @@ ngx_http_ds_redis_wait_new(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
     *d++ = '\0';
 
     w->argv[8] = (const char *) d;
-    w->argvlen[8] = ngx_sprintf(d, "%uL", p->emission_us) - d;
-    d += w->argvlen[8];
+    w->argvlen[8] = sid_len;
+    d = ngx_cpymem(d, sid, sid_len);
 
     w->argv[9] = (const char *) d;
-    w->argvlen[9] = ngx_sprintf(d, "%uL", p->tolerance_us) - d;
+    w->argvlen[9] = ngx_sprintf(d, "%uL", p->emission_us) - d;
     d += w->argvlen[9];
 
     w->argv[10] = (const char *) d;
-    w->argvlen[10] = ngx_sprintf(d, "%uL", p->limit) - d;
+    w->argvlen[10] = ngx_sprintf(d, "%uL", p->tolerance_us) - d;
     d += w->argvlen[10];
 
-    /* absent for one cell: the exact call stays what it always was */
     w->argv[11] = (const char *) d;
-    w->argvlen[11] = ngx_sprintf(d, "%uD", cells) - d;
+    w->argvlen[11] = ngx_sprintf(d, "%uL", p->limit) - d;
+    d += w->argvlen[11];
+
+    w->argv[12] = (const char *) d;
+    w->argvlen[12] = ngx_sprintf(d, "%uD", cells) - d;
 
     return w;
 }

@@ -183,11 +183,6 @@ ngx_http_ds_redis_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_ds_redis_main_conf_t  *rmcf = conf;
 
-    u_char      buf[DS_GCRA_KEY_MAX];
-    size_t      n;
-    ngx_str_t  *key;
-    ngx_uint_t  i;
-
     ngx_conf_init_value(rmcf->enabled, 0);
     ngx_conf_init_msec_value(rmcf->connect_timeout, 1000);
     ngx_conf_init_msec_value(rmcf->command_timeout, 200);
@@ -221,21 +216,6 @@ ngx_http_ds_redis_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ds_redis: cannot compute the script's SHA1");
         return NGX_CONF_ERROR;
-    }
-
-    for (i = 0; i < 2; i++) {
-        key = i ? &rmcf->revoked_tokens : &rmcf->revoked_recipients;
-
-        n = ds_gcra_revoked_key((char *) buf, sizeof(buf),
-                                (const char *) rmcf->prefix.data, (int) i);
-
-        key->data = ngx_pnalloc(cf->pool, n + 1);
-        if (key->data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memcpy(key->data, buf, n + 1);
-        key->len = n;
     }
 
     return NGX_CONF_OK;

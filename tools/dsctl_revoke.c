@@ -1,16 +1,20 @@
 /*
  * dsctl revoke / unrevoke / revoked: live revocation through Redis.
  *
- *   dsctl revoke   recipient|token ID --redis ADDR [options]
- *   dsctl unrevoke recipient|token ID --redis ADDR [options]
+ *   dsctl revoke   recipient ID --redis ADDR [options]
+ *   dsctl revoke   token ID --recipient R | --policy FILE ...
+ *   dsctl revoke   subject --issuer ISS --subject SUB --recipient R ...
+ *   dsctl unrevoke (the same)
  *   dsctl revoke   list --redis ADDR [options]
+ *   dsctl revoke   migrate --policy FILE [--remove-old] ...
  *
- * ADDR is HOST:PORT, [IPv6]:PORT or unix:/path. A revocation is a member
- * of <prefix>revoked:recipients or <prefix>revoked:tokens, which every
- * nginx checks in the same script that charges the rate limit, and is
- * announced as JSON on <prefix>revocations for subscribers (SIEM). The
- * sets live only as long as Redis keeps its data (RDB/AOF): see
- * docs/redis.md. The client (dsctl_redis.c) blocks, which is fine here,
+ * ADDR is HOST:PORT, [IPv6]:PORT or unix:/path. A revocation lives in
+ * the recipient's own keys (ds_gcra_revoked_key(): a flag, a set of
+ * token ids, a set of subject ids, all in the slot of its limit keys),
+ * which every nginx checks in the same script that charges the rate
+ * limit, and is announced as JSON on <prefix>revocations for
+ * subscribers (SIEM). The keys live only as long as Redis keeps its
+ * data (RDB/AOF): see docs/redis.md. The client (dsctl_redis.c) blocks, which is fine here,
  * and speaks TLS with the same choices as ds_redis ... tls.
  */
 
@@ -26,11 +30,18 @@
 #include "dsctl_redis.h"
 #include "dsctl_sentinel.h"
 #include "ds_gcra.h"
+#include "ds_policy_int.h"
 
 
 typedef struct {
-    const char  *kind;          /* "recipient", "token" or "list" */
+    const char  *kind;          /* recipient, token, subject, list,
+                                   migrate */
     const char  *id;
+    const char  *recipient;     /* --recipient: the token's / subject's */
+    const char  *policy;        /* --policy: find the token's recipient */
+    const char  *issuer;        /* --issuer + --subject: a JWT identity */
+    const char  *subject;
+    int          remove_old;    /* migrate --remove-old */
     dsctl_redis_opts_t  redis;  /* --redis, --tls ... */
     const char  *sentinel;      /* --sentinel LIST --master NAME */
     const char  *master;
@@ -52,8 +63,20 @@ static void
 dsctl_revoke_usage(FILE *out, const char *cmd)
 {
     fprintf(out,
-        "usage: dsctl %s recipient|token ID --redis ADDR [options]\n"
+        "usage: dsctl %s recipient ID --redis ADDR [options]\n"
+        "       dsctl %s token ID (--recipient R | --policy F) ...\n"
+        "       dsctl %s subject --issuer ISS --subject SUB "
+        "--recipient R ...\n"
         "       dsctl revoke list --redis ADDR [options]\n"
+        "       dsctl revoke migrate --policy F [--remove-old] ...\n"
+        "\n"
+        "  --recipient R       whose token / subject it is\n"
+        "  --policy F          policy file or directory: find the\n"
+        "                      token's recipient there\n"
+        "  --issuer ISS --subject SUB   a JWT identity (iss, and the\n"
+        "                      value its federation entry matched)\n"
+        "  --remove-old        migrate: then delete what was copied\n"
+        "                      from the old global sets\n"
         "\n"
         "ADDR: HOST:PORT, [IPv6]:PORT or unix:/path/to/redis.sock\n"
         "options:\n"
@@ -76,7 +99,7 @@ dsctl_revoke_usage(FILE *out, const char *cmd)
         "  --verify on|off     check the certificate (default on)\n"
         "  --audit FILE        audit file (repeatable): print until when\n"
         "                      the file links handed out stay usable\n",
-        cmd);
+        cmd, cmd, cmd);
 }
 
 
@@ -105,6 +128,11 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
             continue;
         }
 
+        if (strcmp(argv[i], "--remove-old") == 0) {
+            o->remove_old = 1;
+            continue;
+        }
+
         if (argv[i][0] == '-' && argv[i][1] == '-') {
             if (i + 1 >= argc) {
                 fprintf(stderr, "dsctl: %s needs a value\n", argv[i]);
@@ -125,6 +153,18 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
 
             } else if (strcmp(argv[i], "--sentinel-password-file") == 0) {
                 o->sentinel_password_file = argv[++i];
+
+            } else if (strcmp(argv[i], "--recipient") == 0) {
+                o->recipient = argv[++i];
+
+            } else if (strcmp(argv[i], "--policy") == 0) {
+                o->policy = argv[++i];
+
+            } else if (strcmp(argv[i], "--issuer") == 0) {
+                o->issuer = argv[++i];
+
+            } else if (strcmp(argv[i], "--subject") == 0) {
+                o->subject = argv[++i];
 
             } else if (strcmp(argv[i], "--ca") == 0) {
                 o->redis.ca = argv[++i];
@@ -235,17 +275,19 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
         return -1;
     }
 
-    if (strcmp(o->kind, "list") == 0) {
+    if (strcmp(o->kind, "list") == 0 || strcmp(o->kind, "migrate") == 0
+        || strcmp(o->kind, "subject") == 0)
+    {
         if (o->id) {
-            fprintf(stderr, "dsctl: list takes no ID\n");
+            fprintf(stderr, "dsctl: %s takes no ID\n", o->kind);
             return -1;
         }
 
     } else if (strcmp(o->kind, "recipient") != 0
                && strcmp(o->kind, "token") != 0)
     {
-        fprintf(stderr, "dsctl: expected recipient, token or list, "
-                "not \"%s\"\n", o->kind);
+        fprintf(stderr, "dsctl: expected recipient, token, subject, list "
+                "or migrate, not \"%s\"\n", o->kind);
         return -1;
 
     } else if (o->id == NULL || o->id[0] == '\0'
@@ -253,6 +295,46 @@ dsctl_revoke_parse(int argc, char **argv, dsctl_revoke_opts_t *o)
     {
         fprintf(stderr, "dsctl: an ID of 1 to %d bytes is required\n",
                 DS_GCRA_ID_MAX);
+        return -1;
+    }
+
+    if (strcmp(o->kind, "migrate") == 0 && o->policy == NULL) {
+        fprintf(stderr, "dsctl: migrate needs --policy (the old token "
+                "set does not say whose tokens they are)\n");
+        return -1;
+    }
+
+    if (o->remove_old && strcmp(o->kind, "migrate") != 0) {
+        fprintf(stderr, "dsctl: --remove-old is for migrate\n");
+        return -1;
+    }
+
+    if (strcmp(o->kind, "token") == 0 && !o->recipient == !o->policy) {
+        fprintf(stderr, "dsctl: a token needs --recipient R or --policy F "
+                "(one of them)\n");
+        return -1;
+    }
+
+    if (strcmp(o->kind, "subject") == 0) {
+        if (o->issuer == NULL || o->issuer[0] == '\0'
+            || o->subject == NULL || o->subject[0] == '\0'
+            || o->recipient == NULL)
+        {
+            fprintf(stderr, "dsctl: a subject needs --issuer, --subject "
+                    "and --recipient\n");
+            return -1;
+        }
+
+    } else if (o->issuer || o->subject) {
+        fprintf(stderr, "dsctl: --issuer and --subject are for subject\n");
+        return -1;
+    }
+
+    if (o->recipient && (o->recipient[0] == '\0'
+                         || strlen(o->recipient) > DS_GCRA_ID_MAX))
+    {
+        fprintf(stderr, "dsctl: --recipient takes an id of 1 to %d "
+                "bytes\n", DS_GCRA_ID_MAX);
         return -1;
     }
 
@@ -411,28 +493,127 @@ dsctl_revoke_connect(dsctl_revoke_opts_t *o)
 }
 
 
+/* a simple reply of cmd key [member]; NULL after printing why */
+static redisReply *
+dsctl_revoke_key_cmd(dsctl_redis_t *c, const char *cmd, const char *key,
+    const char *member)
+{
+    const char  *argv[3];
+
+    argv[0] = cmd;
+    argv[1] = key;
+    argv[2] = member;
+
+    return dsctl_revoke_command(c, cmd, member ? 3 : 2, argv);
+}
+
+
+static int
+dsctl_revoke_list_kind(dsctl_redis_t *c, const dsctl_revoke_opts_t *o,
+    ds_gcra_revoked_t kind)
+{
+    size_t       i, j;
+    char         pattern[DS_GCRA_KEY_MAX], cursor[32];
+    char         rcpt[DS_GCRA_ID_MAX + 1];
+    const char  *argv[6];
+    redisReply  *r, *m, *k;
+
+    static const char  *names[] = { "recipient", "token", "subject" };
+
+    ds_gcra_revoked_pattern(pattern, sizeof(pattern), o->prefix, kind);
+    strcpy(cursor, "0");
+
+    do {
+        argv[0] = "SCAN";
+        argv[1] = cursor;
+        argv[2] = "MATCH";
+        argv[3] = pattern;
+        argv[4] = "COUNT";
+        argv[5] = "1000";
+        r = dsctl_revoke_command(c, "SCAN", 6, argv);
+        if (r == NULL) {
+            return DSCTL_USAGE;
+        }
+
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+            || r->element[0]->type != REDIS_REPLY_STRING
+            || r->element[1]->type != REDIS_REPLY_ARRAY)
+        {
+            fprintf(stderr, "dsctl: unexpected SCAN reply\n");
+            freeReplyObject(r);
+            return DSCTL_USAGE;
+        }
+
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+
+        for (i = 0; i < r->element[1]->elements; i++) {
+            k = r->element[1]->element[i];
+
+            if (k->type != REDIS_REPLY_STRING
+                || ds_gcra_revoked_recipient(k->str, k->len, o->prefix,
+                                             kind, rcpt, sizeof(rcpt))
+                   == 0)
+            {
+                continue;
+            }
+
+            if (kind == DS_GCRA_REVOKED_RECIPIENT) {
+                printf("recipient %s\n", rcpt);
+                continue;
+            }
+
+            m = dsctl_revoke_key_cmd(c, "SMEMBERS", k->str, NULL);
+            if (m == NULL) {
+                freeReplyObject(r);
+                return DSCTL_USAGE;
+            }
+
+            for (j = 0; m->type == REDIS_REPLY_ARRAY && j < m->elements;
+                 j++)
+            {
+                printf("%s %s recipient %s\n", names[kind],
+                       m->element[j]->str, rcpt);
+            }
+
+            freeReplyObject(m);
+        }
+
+        freeReplyObject(r);
+
+    } while (strcmp(cursor, "0") != 0);
+
+    return DSCTL_OK;
+}
+
+
 static int
 dsctl_revoke_list(dsctl_redis_t *c, const dsctl_revoke_opts_t *o)
 {
-    int          i;
+    int          i, rc;
     size_t       j;
     char         key[DS_GCRA_KEY_MAX];
-    const char  *argv[2];
     redisReply  *r;
 
-    for (i = 0; i < 2; i++) {
-        ds_gcra_revoked_key(key, sizeof(key), o->prefix, i);
+    for (i = 0; i <= DS_GCRA_REVOKED_SUBJECTS; i++) {
+        rc = dsctl_revoke_list_kind(c, o, (ds_gcra_revoked_t) i);
+        if (rc != DSCTL_OK) {
+            return rc;
+        }
+    }
 
-        argv[0] = "SMEMBERS";
-        argv[1] = key;
-        r = dsctl_revoke_command(c, "SMEMBERS", 2, argv);
+    /* what the gateways no longer read: say so until it is migrated */
+    for (i = 0; i < 2; i++) {
+        ds_gcra_legacy_revoked_key(key, sizeof(key), o->prefix, i);
+
+        r = dsctl_revoke_key_cmd(c, "SMEMBERS", key, NULL);
         if (r == NULL) {
             return DSCTL_USAGE;
         }
 
         for (j = 0; r->type == REDIS_REPLY_ARRAY && j < r->elements; j++) {
-            printf("%s %s\n", i ? "token" : "recipient",
-                   r->element[j]->str);
+            printf("%s %s NOT ENFORCED (old layout, %s): run dsctl revoke "
+                   "migrate\n", i ? "token" : "recipient",
+                   r->element[j]->str, key);
         }
 
         freeReplyObject(r);
@@ -442,17 +623,159 @@ dsctl_revoke_list(dsctl_redis_t *c, const dsctl_revoke_opts_t *o)
 }
 
 
+/*
+ * Copies the old global sets into the per-recipient keys; with
+ * --remove-old, then removes from the old sets what was copied. Tokens
+ * the policy does not know stay where they are (exit 1).
+ */
+static int
+dsctl_revoke_migrate(dsctl_redis_t *c, const dsctl_revoke_opts_t *o)
+{
+    int                rc;
+    size_t             i, j, copied, left;
+    char               old[DS_GCRA_KEY_MAX], key[DS_GCRA_KEY_MAX];
+    char               err[512];
+    const char        *rid, *id;
+    redisReply        *r, *x;
+    ds_policy_t       *p;
+    const ds_token_t  *t;
+
+    p = ds_policy_load(o->policy, err, sizeof(err));
+    if (p == NULL) {
+        fprintf(stderr, "dsctl: %s\n", err);
+        return DSCTL_USAGE;
+    }
+
+    rc = DSCTL_OK;
+    copied = 0;
+    left = 0;
+
+    for (i = 0; i < 2 && rc == DSCTL_OK; i++) {
+        ds_gcra_legacy_revoked_key(old, sizeof(old), o->prefix, (int) i);
+
+        r = dsctl_revoke_key_cmd(c, "SMEMBERS", old, NULL);
+        if (r == NULL) {
+            rc = DSCTL_USAGE;
+            break;
+        }
+
+        for (j = 0; r->type == REDIS_REPLY_ARRAY && j < r->elements; j++) {
+            id = r->element[j]->str;
+
+            if (i == 0) {
+                rid = id;
+                x = NULL;
+                if (ds_gcra_revoked_key(key, sizeof(key), o->prefix, rid,
+                                        DS_GCRA_REVOKED_RECIPIENT) != 0)
+                {
+                    x = dsctl_revoke_key_cmd(c, "SET", key, "1");
+                }
+
+            } else {
+                t = ds_policy_find_token_id(p, id);
+                if (t == NULL) {
+                    printf("token %s: not in %s, left in %s\n", id,
+                           o->policy, old);
+                    left++;
+                    continue;
+                }
+
+                rid = ds_recipient_id(t->recipient);
+                x = NULL;
+                if (ds_gcra_revoked_key(key, sizeof(key), o->prefix, rid,
+                                        DS_GCRA_REVOKED_TOKENS) != 0)
+                {
+                    x = dsctl_revoke_key_cmd(c, "SADD", key, id);
+                }
+            }
+
+            if (x == NULL) {
+                rc = DSCTL_USAGE;
+                break;
+            }
+
+            freeReplyObject(x);
+
+            printf("%s %s%s%s migrated\n", i ? "token" : "recipient", id,
+                   i ? " recipient " : "", i ? rid : "");
+            copied++;
+
+            if (o->remove_old) {
+                x = dsctl_revoke_key_cmd(c, "SREM", old, id);
+                if (x == NULL) {
+                    rc = DSCTL_USAGE;
+                    break;
+                }
+
+                freeReplyObject(x);
+            }
+        }
+
+        freeReplyObject(r);
+    }
+
+    ds_policy_free(p);
+
+    if (rc != DSCTL_OK) {
+        return rc;
+    }
+
+    printf("%zu migrated, %zu left in the old sets%s\n", copied, left,
+           o->remove_old ? "" : " (old sets kept: --remove-old deletes "
+           "what was migrated)");
+
+    return left ? DSCTL_FAIL : DSCTL_OK;
+}
+
+
+/* the recipient a token or subject revocation goes to */
+static int
+dsctl_revoke_owner(const dsctl_revoke_opts_t *o, char *out, size_t size)
+{
+    char               err[512];
+    ds_policy_t       *p;
+    const ds_token_t  *t;
+
+    if (o->recipient) {
+        snprintf(out, size, "%s", o->recipient);
+        return 0;
+    }
+
+    p = ds_policy_load(o->policy, err, sizeof(err));
+    if (p == NULL) {
+        fprintf(stderr, "dsctl: %s\n", err);
+        return -1;
+    }
+
+    t = ds_policy_find_token_id(p, o->id);
+    if (t == NULL) {
+        fprintf(stderr, "dsctl: no token \"%s\" in %s (give its recipient "
+                "with --recipient)\n", o->id, o->policy);
+        ds_policy_free(p);
+        return -1;
+    }
+
+    snprintf(out, size, "%s", ds_recipient_id(t->recipient));
+    ds_policy_free(p);
+
+    return 0;
+}
+
+
 static int
 dsctl_revoke_run(int argc, char **argv, int revoke)
 {
-    int                   rc, tokens;
+    int                   rc;
     char                  key[DS_GCRA_KEY_MAX], channel[DS_GCRA_KEY_MAX];
+    char                  owner[DS_GCRA_ID_MAX + 1];
+    char                  sid[DS_GCRA_SUBJECT_ID_LEN + 1];
     char                 *msg;
-    const char           *cmd, *av[3];
+    const char           *cmd, *id;
     json_t               *j;
     redisReply           *r;
     dsctl_redis_t        *c;
     long long             changed;
+    ds_gcra_revoked_t     kind;
     dsctl_revoke_opts_t   o;
 
     cmd = revoke ? "revoke" : "unrevoke";
@@ -463,8 +786,46 @@ dsctl_revoke_run(int argc, char **argv, int revoke)
         return rc > 0 ? DSCTL_OK : DSCTL_USAGE;
     }
 
-    if (!revoke && strcmp(o.kind, "list") == 0) {
+    if (!revoke && (strcmp(o.kind, "list") == 0
+                    || strcmp(o.kind, "migrate") == 0))
+    {
         dsctl_revoke_usage(stderr, cmd);
+        return DSCTL_USAGE;
+    }
+
+    id = o.id;
+
+    if (strcmp(o.kind, "recipient") == 0) {
+        kind = DS_GCRA_REVOKED_RECIPIENT;
+        snprintf(owner, sizeof(owner), "%s", o.id);
+
+    } else if (strcmp(o.kind, "token") == 0) {
+        kind = DS_GCRA_REVOKED_TOKENS;
+        if (dsctl_revoke_owner(&o, owner, sizeof(owner)) != 0) {
+            return DSCTL_USAGE;
+        }
+
+    } else if (strcmp(o.kind, "subject") == 0) {
+        kind = DS_GCRA_REVOKED_SUBJECTS;
+        snprintf(owner, sizeof(owner), "%s", o.recipient);
+        if (ds_gcra_subject_id(sid, sizeof(sid), o.issuer, o.subject)
+            != 0)
+        {
+            fprintf(stderr, "dsctl: cannot compute the subject id\n");
+            return DSCTL_USAGE;
+        }
+        id = sid;
+
+    } else {
+        kind = DS_GCRA_REVOKED_RECIPIENT;
+        owner[0] = '\0';
+    }
+
+    if (owner[0] != '\0'
+        && ds_gcra_revoked_key(key, sizeof(key), o.prefix, owner, kind)
+           == 0)
+    {
+        fprintf(stderr, "dsctl: recipient id too long for a key\n");
         return DSCTL_USAGE;
     }
 
@@ -479,33 +840,58 @@ dsctl_revoke_run(int argc, char **argv, int revoke)
         return rc;
     }
 
-    tokens = strcmp(o.kind, "token") == 0;
-    ds_gcra_revoked_key(key, sizeof(key), o.prefix, tokens);
+    if (strcmp(o.kind, "migrate") == 0) {
+        rc = dsctl_revoke_migrate(c, &o);
+        dsctl_redis_close(c);
+        return rc;
+    }
+
     ds_gcra_channel(channel, sizeof(channel), o.prefix);
 
-    av[0] = revoke ? "SADD" : "SREM";
-    av[1] = key;
-    av[2] = o.id;
-    r = dsctl_revoke_command(c, av[0], 3, av);
+    if (kind == DS_GCRA_REVOKED_RECIPIENT) {
+        /* a flag: SET NX says whether it was new, DEL whether it was */
+        if (revoke) {
+            const char  *av[4] = { "SET", key, "1", "NX" };
+
+            r = dsctl_revoke_command(c, "SET", 4, av);
+
+        } else {
+            r = dsctl_revoke_key_cmd(c, "DEL", key, NULL);
+        }
+
+    } else {
+        r = dsctl_revoke_key_cmd(c, revoke ? "SADD" : "SREM", key, id);
+    }
+
     if (r == NULL) {
         dsctl_redis_close(c);
         return DSCTL_USAGE;
     }
 
-    changed = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    changed = r->type == REDIS_REPLY_INTEGER ? r->integer
+              : r->type == REDIS_REPLY_STATUS;
     freeReplyObject(r);
 
-    /* announce it; nobody listening is fine */
-    j = json_pack("{s:s, s:s, s:s}", "action", cmd, "kind", o.kind,
-                  "id", o.id);
+    /* announce it; nobody listening is fine; never the raw subject */
+    if (kind == DS_GCRA_REVOKED_RECIPIENT) {
+        j = json_pack("{s:s, s:s, s:s}", "action", cmd, "kind", o.kind,
+                      "id", id);
+
+    } else if (kind == DS_GCRA_REVOKED_TOKENS) {
+        j = json_pack("{s:s, s:s, s:s, s:s}", "action", cmd, "kind",
+                      o.kind, "id", id, "recipient", owner);
+
+    } else {
+        j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "action", cmd, "kind",
+                      o.kind, "id", id, "recipient", owner, "issuer",
+                      o.issuer);
+    }
+
     msg = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
 
     if (msg) {
-        av[0] = "PUBLISH";
-        av[1] = channel;
-        av[2] = msg;
-        r = dsctl_revoke_command(c, "PUBLISH", 3, av);
+        r = dsctl_revoke_key_cmd(c, "PUBLISH", channel, msg);
         if (r) {
             freeReplyObject(r);
         }
@@ -516,16 +902,16 @@ dsctl_revoke_run(int argc, char **argv, int revoke)
     dsctl_redis_close(c);
 
     if (revoke) {
-        printf("%s %s %s%s\n", o.kind, o.id,
+        printf("%s %s %s%s\n", o.kind, id,
                changed ? "revoked" : "was already revoked",
                changed ? " fleet-wide from the next request" : "");
 
-        if (o.naudit) {
-            return dsctl_audit_exposure(o.kind, o.id, o.audit, o.naudit);
+        if (o.naudit && kind != DS_GCRA_REVOKED_SUBJECTS) {
+            return dsctl_audit_exposure(o.kind, id, o.audit, o.naudit);
         }
 
     } else {
-        printf("%s %s %s\n", o.kind, o.id,
+        printf("%s %s %s\n", o.kind, id,
                changed ? "no longer revoked" : "was not revoked");
     }
 

@@ -13,13 +13,15 @@
 
 
 /*
- * KEYS: limit key, revoked recipients set, revoked tokens set.
- * ARGV: recipient id, token id, emission us, tolerance us, limit and,
- * optionally, cells k (a lease, ds_lease.h). Without k (or k = 1) the
- * reply is the 5 fields of one request, as before leases existed; with
- * k > 1 it grants as many of the k cells as fit (0 is LIMITED) and adds
- * the granted count as a 6th field. Denials and revocations answer 5
- * fields whatever k is.
+ * KEYS: limit key, recipient's revoked flag, its revoked token ids (set),
+ * its revoked subject ids (set): all four carry the hash tag {<recipient>}
+ * so the script touches one Redis Cluster slot.
+ * ARGV: token id, subject id ('' none), emission us, tolerance us, limit
+ * and, optionally, cells k (a lease, ds_lease.h). Without k (or k = 1)
+ * the reply is the 5 fields of one request, as before leases existed;
+ * with k > 1 it grants as many of the k cells as fit (0 is LIMITED) and
+ * adds the granted count as a 6th field. Denials and revocations answer
+ * 5 fields whatever k is.
  * Revocation is checked first so a revoked caller never spends quota.
  * Numbers are doubles in Lua: microsecond timestamps (~2^51) stay exact,
  * and string.format('%.0f') keeps tostring()'s 14 digits from rounding
@@ -28,10 +30,14 @@
  */
 static const char  ds_gcra_lua[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
-    "if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then\n"
+    "if redis.call('EXISTS', KEYS[2]) == 1 then\n"
     "  return {3, 0, 0, 0, 0}\n"
     "end\n"
-    "if ARGV[2] ~= '' and redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1"
+    "if ARGV[1] ~= '' and redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1"
+    " then\n"
+    "  return {2, 0, 0, 0, 0}\n"
+    "end\n"
+    "if ARGV[2] ~= '' and redis.call('SISMEMBER', KEYS[4], ARGV[2]) == 1"
     " then\n"
     "  return {2, 0, 0, 0, 0}\n"
     "end\n"
@@ -162,6 +168,16 @@ ds_gcra_prefix_valid(const char *prefix, size_t len)
         }
     }
 
+    /*
+     * an empty first hash tag ("a{}b") makes Redis Cluster hash whole
+     * key names: a recipient's keys would no longer share a slot
+     */
+    for (i = 0; i < len; i++) {
+        if (prefix[i] == '{') {
+            return !(i + 1 < len && prefix[i + 1] == '}');
+        }
+    }
+
     return 1;
 }
 
@@ -228,9 +244,10 @@ ds_gcra_put(char *buf, size_t size, size_t n, const char *s)
 }
 
 
-size_t
-ds_gcra_limit_key(char *buf, size_t size, const char *prefix,
-    const char *recipient, const char *share)
+/* "<prefix>{<recipient>}": the part every key of the recipient shares */
+static size_t
+ds_gcra_tagged(char *buf, size_t size, const char *prefix,
+    const char *recipient)
 {
     size_t  n;
 
@@ -244,12 +261,32 @@ ds_gcra_limit_key(char *buf, size_t size, const char *prefix,
         return 0;
     }
 
-    n = ds_gcra_put(buf, size, n, "rl:");
+    n = ds_gcra_put(buf, size, n, "{");
     if (n == 0) {
         return 0;
     }
 
     n = ds_gcra_put_name(buf, size, n, recipient, 0);
+    if (n == 0) {
+        return 0;
+    }
+
+    return ds_gcra_put(buf, size, n, "}");
+}
+
+
+size_t
+ds_gcra_limit_key(char *buf, size_t size, const char *prefix,
+    const char *recipient, const char *share)
+{
+    size_t  n;
+
+    n = ds_gcra_tagged(buf, size, prefix, recipient);
+    if (n == 0) {
+        return 0;
+    }
+
+    n = ds_gcra_put(buf, size, n, ":rl");
     if (n == 0) {
         return 0;
     }
@@ -276,6 +313,191 @@ ds_gcra_limit_key(char *buf, size_t size, const char *prefix,
 }
 
 
+static const char  *ds_gcra_revoked_suffix[] = {
+    ":revoked", ":revoked_tokens", ":revoked_subjects"
+};
+
+
+size_t
+ds_gcra_revoked_key(char *buf, size_t size, const char *prefix,
+    const char *recipient, ds_gcra_revoked_t kind)
+{
+    size_t  n;
+
+    if ((unsigned) kind > DS_GCRA_REVOKED_SUBJECTS) {
+        return 0;
+    }
+
+    n = ds_gcra_tagged(buf, size, prefix, recipient);
+    if (n == 0) {
+        return 0;
+    }
+
+    n = ds_gcra_put(buf, size, n, ds_gcra_revoked_suffix[kind]);
+    if (n == 0) {
+        return 0;
+    }
+
+    buf[n] = '\0';
+
+    return n;
+}
+
+
+size_t
+ds_gcra_revoked_pattern(char *buf, size_t size, const char *prefix,
+    ds_gcra_revoked_t kind)
+{
+    size_t  n;
+
+    if ((unsigned) kind > DS_GCRA_REVOKED_SUBJECTS) {
+        return 0;
+    }
+
+    /* the prefix alphabet has none of glob's *?[]\ */
+    n = ds_gcra_put(buf, size, 0, prefix);
+
+    if (n == 0 && prefix[0] != '\0') {
+        return 0;
+    }
+
+    n = ds_gcra_put(buf, size, n, "{*}");
+    if (n == 0) {
+        return 0;
+    }
+
+    n = ds_gcra_put(buf, size, n, ds_gcra_revoked_suffix[kind]);
+    if (n == 0) {
+        return 0;
+    }
+
+    buf[n] = '\0';
+
+    return n;
+}
+
+
+static int
+ds_gcra_unhex(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+
+    return -1;
+}
+
+
+size_t
+ds_gcra_revoked_recipient(const char *key, size_t len, const char *prefix,
+    ds_gcra_revoked_t kind, char *out, size_t size)
+{
+    size_t       plen, slen, i, n;
+    const char  *suffix;
+    int          h, l;
+
+    if ((unsigned) kind > DS_GCRA_REVOKED_SUBJECTS || size == 0) {
+        return 0;
+    }
+
+    suffix = ds_gcra_revoked_suffix[kind];
+    plen = strlen(prefix);
+    slen = strlen(suffix);
+
+    if (len < plen + 3 + slen
+        || memcmp(key, prefix, plen) != 0 || key[plen] != '{'
+        || key[len - slen - 1] != '}'
+        || memcmp(key + len - slen, suffix, slen) != 0)
+    {
+        return 0;
+    }
+
+    n = 0;
+
+    for (i = plen + 1; i < len - slen - 1; i++) {
+        if (n + 1 >= size) {
+            return 0;
+        }
+
+        if (key[i] != '%') {
+            if (!ds_gcra_plain((unsigned char) key[i])) {
+                return 0;
+            }
+
+            out[n++] = key[i];
+            continue;
+        }
+
+        if (i + 2 >= len - slen - 1) {
+            return 0;
+        }
+
+        h = ds_gcra_unhex((unsigned char) key[i + 1]);
+        l = ds_gcra_unhex((unsigned char) key[i + 2]);
+
+        if (h < 0 || l < 0 || (h == 0 && l == 0)) {
+            return 0;
+        }
+
+        out[n++] = (char) (h << 4 | l);
+        i += 2;
+    }
+
+    out[n] = '\0';
+
+    return n;
+}
+
+
+int
+ds_gcra_subject_id(char *buf, size_t size, const char *issuer,
+    const char *subject)
+{
+    size_t          ilen, slen;
+    unsigned int    mdlen;
+    unsigned char   md[EVP_MAX_MD_SIZE];
+    EVP_MD_CTX     *c;
+    int             ok;
+
+    if (issuer == NULL || subject == NULL || issuer[0] == '\0'
+        || subject[0] == '\0' || size < DS_GCRA_SUBJECT_ID_LEN + 1)
+    {
+        return -1;
+    }
+
+    ilen = strlen(issuer);
+    slen = strlen(subject);
+
+    c = EVP_MD_CTX_new();
+    if (c == NULL) {
+        return -1;
+    }
+
+    /* the NUL keeps ("ab", "c") and ("a", "bc") apart */
+    ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1
+         && EVP_DigestUpdate(c, issuer, ilen + 1) == 1
+         && EVP_DigestUpdate(c, subject, slen) == 1
+         && EVP_DigestFinal_ex(c, md, &mdlen) == 1
+         && mdlen == 32;
+
+    EVP_MD_CTX_free(c);
+
+    if (!ok) {
+        return -1;
+    }
+
+    memcpy(buf, "sub:", 4);
+    ds_hex_encode(md, mdlen, buf + 4);
+    buf[DS_GCRA_SUBJECT_ID_LEN] = '\0';
+
+    return 0;
+}
+
+
 static size_t
 ds_gcra_join(char *buf, size_t size, const char *prefix, const char *name)
 {
@@ -299,7 +521,8 @@ ds_gcra_join(char *buf, size_t size, const char *prefix, const char *name)
 
 
 size_t
-ds_gcra_revoked_key(char *buf, size_t size, const char *prefix, int tokens)
+ds_gcra_legacy_revoked_key(char *buf, size_t size, const char *prefix,
+    int tokens)
 {
     return ds_gcra_join(buf, size, prefix,
                         tokens ? "revoked:tokens" : "revoked:recipients");

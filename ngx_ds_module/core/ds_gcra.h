@@ -5,8 +5,12 @@
  * the Lua script text, Redis key names, the limiter's parameters and
  * the parsing of the script's reply. The nginx shell sends
  *
- *   EVALSHA <sha1> 3 <limit key> <revoked recipients> <revoked tokens>
- *           <recipient id> <token id> <emission us> <tolerance us> <limit>
+ *   EVALSHA <sha1> 4 <limit key> <revoked flag> <revoked tokens>
+ *           <revoked subjects> <token id> <subject id> <emission us>
+ *           <tolerance us> <limit>
+ *
+ * Every key is the recipient's, with the hash tag {<recipient>}, so the
+ * script touches one Redis Cluster slot (docs/redis.md, key layout).
  *
  * and the script answers {status, limit, remaining, reset_ms, retry_ms}.
  *
@@ -31,6 +35,15 @@
 #define DS_GCRA_PREFIX_MAX  64
 #define DS_GCRA_ID_MAX      255       /* recipient / token id bytes */
 #define DS_GCRA_SHA1_LEN    40
+#define DS_GCRA_SUBJECT_ID_LEN  68   /* "sub:" + 64 hex */
+
+
+/* a recipient's revocation keys */
+typedef enum {
+    DS_GCRA_REVOKED_RECIPIENT = 0,    /* a flag: exists = revoked */
+    DS_GCRA_REVOKED_TOKENS,           /* set of token ids */
+    DS_GCRA_REVOKED_SUBJECTS          /* set of subject ids */
+} ds_gcra_revoked_t;
 
 
 /* statuses the script answers with; values are part of the script */
@@ -73,18 +86,49 @@ int ds_gcra_params(const ds_rate_limit_t *rl, ds_gcra_params_t *p);
 int ds_gcra_prefix_valid(const char *prefix, size_t len);
 
 /*
- * "<prefix>rl:<recipient>" or, share is not NULL,
- * "<prefix>rl:<recipient>:<share>". Both names are percent-encoded
- * outside [A-Za-z0-9._-] (so ':' cannot forge a separator) and the share
- * is lowercased first (share names are case-insensitive). Returns the
- * length written (NUL-terminated) or 0 if it does not fit.
+ * "<prefix>{<recipient>}:rl" or, share is not NULL,
+ * "<prefix>{<recipient>}:rl:<share>". Both names are percent-encoded
+ * outside [A-Za-z0-9._-] (so ':' cannot forge a separator, nor a brace
+ * a hash tag) and the share is lowercased first (share names are
+ * case-insensitive). Returns the length written (NUL-terminated) or 0
+ * if it does not fit.
  */
 size_t ds_gcra_limit_key(char *buf, size_t size, const char *prefix,
     const char *recipient, const char *share);
 
-/* "<prefix>revoked:recipients", "<prefix>revoked:tokens" */
+/*
+ * "<prefix>{<recipient>}:revoked" (a flag), ":revoked_tokens" (set of
+ * token ids), ":revoked_subjects" (set of ds_gcra_subject_id()s): in the
+ * slot of the recipient's limit keys. 0 if it does not fit.
+ */
 size_t ds_gcra_revoked_key(char *buf, size_t size, const char *prefix,
-    int tokens);
+    const char *recipient, ds_gcra_revoked_t kind);
+
+/* "<prefix>{*}:revoked...": the SCAN MATCH pattern of one kind */
+size_t ds_gcra_revoked_pattern(char *buf, size_t size, const char *prefix,
+    ds_gcra_revoked_t kind);
+
+/*
+ * The recipient id (decoded) of a key ds_gcra_revoked_key() made with
+ * this prefix and kind; 0 if key is not one.
+ */
+size_t ds_gcra_revoked_recipient(const char *key, size_t len,
+    const char *prefix, ds_gcra_revoked_t kind, char *out, size_t size);
+
+/*
+ * Before the per-recipient layout: "<prefix>revoked:recipients",
+ * "<prefix>revoked:tokens" (dsctl revoke migrate reads them).
+ */
+size_t ds_gcra_legacy_revoked_key(char *buf, size_t size,
+    const char *prefix, int tokens);
+
+/*
+ * The non-secret id of a JWT identity, "sub:<hex SHA-256 of issuer,
+ * NUL, subject>": what a revocation by issuer + subject stores and the
+ * script looks for. size >= DS_GCRA_SUBJECT_ID_LEN + 1; 0 or -1.
+ */
+int ds_gcra_subject_id(char *buf, size_t size, const char *issuer,
+    const char *subject);
 
 /* "<prefix>revocations": the channel dsctl revoke announces on */
 size_t ds_gcra_channel(char *buf, size_t size, const char *prefix);

@@ -193,12 +193,12 @@ def test_exposure_of_cloud_urls_printed_on_revoke(nginx, tmp_path, redis):
     assert r.status_code == 200
     wait_for(lambda: os.path.exists(audit) and os.path.getsize(audit) > 0,
              what="audit")
-    out = dsctl("revoke", "token", "fa-1", "--redis",
+    out = dsctl("revoke", "token", "fa-1", "--recipient", "fraud-analytics", "--redis",
                 "127.0.0.1:%d" % redis.port, "--audit", audit)
     assert out.returncode == 0, out.stderr
     assert "exposure: 1 answer(s) handed cloud URLs to token fa-1" \
         in out.stdout
-    out = dsctl("revoke", "token", "nobody", "--redis",
+    out = dsctl("revoke", "token", "nobody", "--recipient", "fraud-analytics", "--redis",
                 "127.0.0.1:%d" % redis.port, "--audit", audit)
     assert "no answer in the audit handed files to token nobody" \
         in out.stdout

@@ -69,7 +69,8 @@ def test_revoked_token_chain_ends(nginx, redis):
     assert len(r.raw.headers.getlist("RateLimit-Limit")) == 1
     assert "X-Chain-WWW-Authenticate" not in r.headers
 
-    assert redis.cli("SADD", "ds:revoked:tokens", "fa-1") == "1"
+    assert redis.cli("SADD", "ds:{fraud-analytics}:revoked_tokens",
+                     "fa-1") == "1"
     for _ in range(10):
         r = requests.get(ng.url(PREFIX + "/shares"),
                          headers=bearer("fraud"), timeout=5)

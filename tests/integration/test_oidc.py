@@ -403,7 +403,8 @@ def test_revocation_applies_to_jwt_recipients(nginx, idp, redis, tmp_path):
     tid = "jwt:%s:%s" % (idp.kid,
                          hashlib.sha256(jti.encode()).hexdigest()[:16])
     addr = "127.0.0.1:%d" % redis.port
-    assert dsctl("revoke", "token", tid, "--redis", addr).returncode == 0
+    assert dsctl("revoke", "token", tid, "--recipient",
+                 "fraud-analytics", "--redis", addr).returncode == 0
     r = get(ng, tok)
     assert r.status_code == 401
     assert r.headers["X-Reason"] == "token_revoked"

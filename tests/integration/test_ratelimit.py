@@ -86,7 +86,7 @@ def test_exact_limit_then_429(nginx, redis, upstream):
     assert r.headers["X-DS-RateLimit"] == "none"
 
     # the TAT lives under the documented key, with an expiry
-    assert int(redis.cli("PTTL", "ds:rl:fraud-analytics")) > 0
+    assert int(redis.cli("PTTL", "ds:{fraud-analytics}:rl")) > 0
 
 
 def test_429_message_says_how_long_to_wait(nginx, redis):
@@ -159,9 +159,9 @@ def test_share_scope(nginx, redis):
     assert get(ng, providers).status_code == 200
     assert get(ng, providers).status_code == 429
 
-    keys = set(redis.cli("KEYS", "ds:rl:*").split())
-    assert keys == {"ds:rl:fraud-analytics:claims",
-                    "ds:rl:fraud-analytics:provider_directory"}
+    keys = set(redis.cli("KEYS", "ds:*:rl*").split())
+    assert keys == {"ds:{fraud-analytics}:rl:claims",
+                    "ds:{fraud-analytics}:rl:provider_directory"}
 
 
 def test_script_cache_flushed(nginx, redis):
@@ -188,7 +188,7 @@ def test_prefix_and_db(nginx, redis):
     keys = subprocess.run(redis.cli_argv() + ["-n", "3",
                            "KEYS", "*"], capture_output=True,
                           text=True).stdout.split()
-    assert keys == ["{gw1}:rl:fraud-analytics"]
+    assert keys == ["{gw1}:{fraud-analytics}:rl"]
     assert redis.cli("DBSIZE") == "0"
 
 
@@ -201,7 +201,7 @@ def test_rate_limit_off_in_a_location(nginx, redis):
         r = get(ng)
         assert r.status_code == 200
         assert "RateLimit-Limit" not in r.headers
-    assert redis.cli("KEYS", "ds:rl:*") == ""
+    assert redis.cli("KEYS", "ds:*:rl*") == ""
 
 
 def test_internal_redirect_charges_once(nginx, redis, upstream):

@@ -17,11 +17,11 @@ CTL_PASS = "ctl-Pa55-9wme-secret"
 
 # what docs/redis.md lists for the gateway's and dsctl's users
 GW_ACL = ["gw", "on", ">" + GW_PASS, "resetkeys", "~ds:*", "resetchannels",
-          "-@all", "+script|load", "+evalsha", "+sismember", "+time",
+          "-@all", "+script|load", "+evalsha", "+exists", "+sismember", "+time",
           "+get", "+set", "+select"]
 CTL_ACL = ["ctl", "on", ">" + CTL_PASS, "resetkeys", "~ds:*",
            "resetchannels", "&ds:revocations", "-@all", "+sadd", "+srem",
-           "+smembers", "+publish", "+select"]
+           "+smembers", "+set", "+del", "+scan", "+publish", "+select"]
 
 
 class AclRedis(Redis):

@@ -207,8 +207,7 @@ def test_follows_a_failover_under_load(nginx, sentinel_set):
               "127.0.0.1:%d,%s" % (free_port(), sentinel_list(sentinels)),
               "--master", MASTER)
     assert r.returncode == 0, r.stderr
-    assert replica.cli("SISMEMBER", "ds:revoked:recipients",
-                       "fraud-analytics") == "1"
+    assert replica.cli("EXISTS", "ds:{fraud-analytics}:revoked") == "1"
     wait_for(lambda: get(ng).headers.get("X-DS-RateLimit") == "revoked",
              timeout=5, what="the revocation on the new primary")
 
@@ -292,23 +291,26 @@ def test_dsctl_sentinel(sentinel_set):
     primary, replica, sentinels = sentinel_set
     lst = sentinel_list(sentinels)
     r = dsctl("revoke", "token", "fa-1", "--sentinel", lst,
-              "--master", MASTER)
+              "--master", MASTER, "--recipient", "fraud-analytics")
     assert r.returncode == 0, r.stderr
-    assert primary.cli("SISMEMBER", "ds:revoked:tokens", "fa-1") == "1"
+    assert primary.cli("SISMEMBER", "ds:{fraud-analytics}:revoked_tokens",
+                       "fa-1") == "1"
     assert "token fa-1" in dsctl("revoke", "list", "--sentinel", lst,
                                  "--master", MASTER).stdout
     r = dsctl("unrevoke", "token", "fa-1", "--sentinel", lst,
-              "--master", MASTER)
+              "--master", MASTER, "--recipient", "fraud-analytics")
     assert r.returncode == 0, r.stderr
-    assert primary.cli("SISMEMBER", "ds:revoked:tokens", "fa-1") == "0"
+    assert primary.cli("SISMEMBER", "ds:{fraud-analytics}:revoked_tokens",
+                       "fa-1") == "0"
 
     # an unknown master, or no sentinel up: exit non-zero, say why
     r = dsctl("revoke", "token", "fa-1", "--sentinel", lst,
-              "--master", "nope")
+              "--master", "nope", "--recipient", "fraud-analytics")
     assert r.returncode != 0
     assert 'no sentinel told the address of master "nope"' in r.stderr
     r = dsctl("revoke", "token", "fa-1", "--sentinel",
-              "127.0.0.1:%d" % free_port(), "--master", MASTER)
+              "127.0.0.1:%d" % free_port(), "--master", MASTER,
+              "--recipient", "fraud-analytics")
     assert r.returncode != 0
     assert "no sentinel told" in r.stderr
 
@@ -322,6 +324,6 @@ def test_dsctl_sentinel(sentinel_set):
      "--sentinel takes HOST:PORT"),
 ])
 def test_dsctl_sentinel_usage(args, message):
-    r = dsctl("revoke", "token", "fa-1", *args)
+    r = dsctl("revoke", "token", "fa-1", "--recipient", "fa", *args)
     assert r.returncode != 0
     assert message in r.stderr, r.stderr

@@ -338,66 +338,76 @@ def test_plaintext_to_a_tls_sentinel_fails_closed(nginx, tls_primary,
         == (503, "unavailable")
 
 
+TOKENS_KEY = "ds:{fraud-analytics}:revoked_tokens"
+
+
 # dsctl, the same ways
 
 @plain_only
 def test_dsctl_sentinel_auth(primary, sentinel, tmp_path):
     s = sentinel(primary.port, password=PASSWORD, user="gw")
     good = write_password(tmp_path, "gw.pw", "gw-" + PASSWORD)
-    r = dsctl("revoke", "token", "fa-1", "--sentinel",
+    r = dsctl("revoke", "token", "fa-1", "--recipient", "fraud-analytics",
+              "--sentinel",
               "127.0.0.1:%d" % s.port, "--master", MASTER,
               "--sentinel-username", "gw", "--sentinel-password-file", good)
     assert r.returncode == 0, r.stderr
-    assert primary.cli("SISMEMBER", "ds:revoked:tokens", "fa-1") == "1"
+    assert primary.cli("SISMEMBER", TOKENS_KEY, "fa-1") == "1"
 
     # no AUTH, or the wrong password: no answer, said, non-zero
-    r = dsctl("revoke", "token", "fa-2", "--sentinel",
+    r = dsctl("revoke", "token", "fa-2", "--recipient", "fraud-analytics",
+              "--sentinel",
               "127.0.0.1:%d" % s.port, "--master", MASTER)
     assert r.returncode != 0
     assert "NOAUTH" in r.stderr, r.stderr
     bad = write_password(tmp_path, "bad.pw", "not-the-s3cret")
-    r = dsctl("revoke", "token", "fa-2", "--sentinel",
+    r = dsctl("revoke", "token", "fa-2", "--recipient", "fraud-analytics",
+              "--sentinel",
               "127.0.0.1:%d" % s.port, "--master", MASTER,
               "--sentinel-password-file", bad)
     assert r.returncode != 0
     assert "AUTH to the sentinel failed: WRONGPASS" in r.stderr, r.stderr
     assert "not-the-s3cret" not in r.stderr
-    assert primary.cli("SISMEMBER", "ds:revoked:tokens", "fa-2") == "0"
+    assert primary.cli("SISMEMBER", TOKENS_KEY, "fa-2") == "0"
 
 
 @plain_only
 def test_dsctl_sentinel_host_name(primary, sentinel):
     # dsctl resolves with the system resolver: localhost is there
     s = sentinel(primary.port)
-    r = dsctl("revoke", "token", "fa-3", "--sentinel",
+    r = dsctl("revoke", "token", "fa-3", "--recipient", "fraud-analytics",
+              "--sentinel",
               "localhost:%d" % s.port, "--master", MASTER)
     assert r.returncode == 0, r.stderr
-    assert primary.cli("SISMEMBER", "ds:revoked:tokens", "fa-3") == "1"
+    assert primary.cli("SISMEMBER", TOKENS_KEY, "fa-3") == "1"
 
 
 def test_dsctl_sentinel_tls(tls_primary, sentinel, pki, rogue):
     s = sentinel(tls_primary.port, pki=pki)
     ca = ["--tls", "--ca", os.path.join(pki, "ca.crt")]
-    r = dsctl("revoke", "token", "fa-4", "--sentinel",
+    r = dsctl("revoke", "token", "fa-4", "--recipient", "fraud-analytics",
+              "--sentinel",
               "127.0.0.1:%d" % s.port, "--master", MASTER, "--sentinel-tls",
               *ca)
     assert r.returncode == 0, r.stderr
-    assert tls_primary.cli("SISMEMBER", "ds:revoked:tokens", "fa-4") == "1"
+    assert tls_primary.cli("SISMEMBER", TOKENS_KEY, "fa-4") == "1"
 
     # plaintext to the TLS port: no answer
-    r = dsctl("revoke", "token", "fa-5", "--sentinel",
+    r = dsctl("revoke", "token", "fa-5", "--recipient", "fraud-analytics",
+              "--sentinel",
               "127.0.0.1:%d" % s.port, "--master", MASTER, *ca)
     assert r.returncode != 0
     assert "no sentinel told" in r.stderr
 
     # a sentinel whose certificate another CA signed: refused
     bad = sentinel(tls_primary.port, pki=pki, cert=rogue)
-    r = dsctl("revoke", "token", "fa-5", "--sentinel",
+    r = dsctl("revoke", "token", "fa-5", "--recipient", "fraud-analytics",
+              "--sentinel",
               "127.0.0.1:%d" % bad.port, "--master", MASTER,
               "--sentinel-tls", *ca)
     assert r.returncode != 0
     assert "TLS certificate of 127.0.0.1:%d refused" % bad.port in r.stderr
-    assert tls_primary.cli("SISMEMBER", "ds:revoked:tokens", "fa-5") == "0"
+    assert tls_primary.cli("SISMEMBER", TOKENS_KEY, "fa-5") == "0"
 
 
 @pytest.mark.parametrize("args,message", [
@@ -410,7 +420,7 @@ def test_dsctl_sentinel_tls(tls_primary, sentinel, pki, rogue):
       "u"], "--sentinel-username needs a name and --sentinel-password-file"),
 ])
 def test_dsctl_usage(args, message):
-    r = dsctl("revoke", "token", "fa-1", *args)
+    r = dsctl("revoke", "token", "fa-1", "--recipient", "fraud-analytics", *args)
     assert r.returncode != 0
     assert message in r.stderr, r.stderr
 

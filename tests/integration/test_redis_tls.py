@@ -154,8 +154,7 @@ def test_exact_limits_and_revocation_over_tls(nginx, tls_redis, pki):
     assert r.headers["X-DS-RateLimit"] == "limited"
 
     # revocation through the same TLS Redis, seen from the next request
-    assert redis.cli("SADD", "ds:revoked:recipients",
-                     "fraud-analytics") == "1"
+    assert redis.cli("SET", "ds:{fraud-analytics}:revoked", "1") == "OK"
     assert get(ng).status_code == 403
     assert "over TLS" in ng.log_since(0)
     assert "[error]" not in ng.log_since(0)

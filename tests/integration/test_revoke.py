@@ -27,8 +27,7 @@ def test_revoke_recipient(nginx, redis):
     r = dsctl("revoke", "recipient", "fraud-analytics",
               "--redis", redis_addr(redis))
     assert r.returncode == 0, r.stderr
-    assert redis.cli("SISMEMBER", "ds:revoked:recipients",
-                     "fraud-analytics") == "1"
+    assert redis.cli("EXISTS", "ds:{fraud-analytics}:revoked") == "1"
 
     wait_for(lambda: status(ng) == 403, timeout=1, interval=0.05,
              what="the revocation to apply")
@@ -53,7 +52,8 @@ def test_revoke_token(nginx, redis):
     assert r.status_code == 200
     assert r.headers["RateLimit-Remaining"] == "99"
 
-    r = dsctl("revoke", "token", "fa-1", "--redis", redis_addr(redis))
+    r = dsctl("revoke", "token", "fa-1", "--recipient", "fraud-analytics",
+              "--redis", redis_addr(redis))
     assert r.returncode == 0, r.stderr
     wait_for(lambda: status(ng) == 401, timeout=1, interval=0.05,
              what="the token revocation to apply")
@@ -65,7 +65,8 @@ def test_revoke_token(nginx, redis):
     assert "token fa-1" in dsctl("revoke", "list", "--redis",
                                  redis_addr(redis)).stdout
 
-    r = dsctl("unrevoke", "token", "fa-1", "--redis", redis_addr(redis))
+    r = dsctl("unrevoke", "token", "fa-1", "--recipient",
+              "fraud-analytics", "--redis", redis_addr(redis))
     assert r.returncode == 0
     wait_for(lambda: status(ng) == 200, timeout=1, interval=0.05,
              what="the token revocation to be lifted")
@@ -87,8 +88,8 @@ def test_a_revoked_token_gets_one_answer_whatever_it_asks(nginx, redis,
     assert r.status_code == 200
     assert r.headers["RateLimit-Remaining"] == "99"
 
-    assert dsctl("revoke", "token", "fa-1", "--redis",
-                 redis_addr(redis)).returncode == 0
+    assert dsctl("revoke", "token", "fa-1", "--recipient", "fraud-analytics",
+                 "--redis", redis_addr(redis)).returncode == 0
     wait_for(lambda: status(ng) == 401, timeout=1, interval=0.05,
              what="the token revocation to apply")
     # the same answer for what it was granted and what it never was:
@@ -105,8 +106,9 @@ def test_a_revoked_token_gets_one_answer_whatever_it_asks(nginx, redis,
 
     assert dsctl("revoke", "recipient", "fraud-analytics", "--redis",
                  redis_addr(redis)).returncode == 0
-    assert dsctl("unrevoke", "token", "fa-1", "--redis",
-                 redis_addr(redis)).returncode == 0
+    assert dsctl("unrevoke", "token", "fa-1", "--recipient",
+                 "fraud-analytics", "--redis", redis_addr(redis)).returncode \
+        == 0
     wait_for(lambda: status(ng) == 403, timeout=1, interval=0.05,
              what="the recipient revocation to apply")
     r = get(ng, secret)
@@ -142,7 +144,7 @@ def test_revocation_is_announced(redis):
         r = dsctl("revoke", "recipient", "acme", "--redis",
                   redis_addr(redis), "--prefix", "gw:")
         assert r.returncode == 0, r.stderr
-        assert redis.cli("SMEMBERS", "gw:revoked:recipients") == "acme"
+        assert redis.cli("GET", "gw:{acme}:revoked") == "1"
 
         def announced():
             for l in lines:
@@ -176,18 +178,18 @@ def test_dsctl_revoke_errors(redis, tmp_path):
     assert redis.cli("CONFIG", "SET", "requirepass", "pw1") == "OK"
     pw = tmp_path / "pw"
     pw.write_text("pw1\n")
-    r = dsctl("revoke", "token", "t-9", "--redis", redis_addr(redis),
-              "--password-file", str(pw), "--db", "2")
+    r = dsctl("revoke", "token", "t-9", "--recipient", "x", "--redis",
+              redis_addr(redis), "--password-file", str(pw), "--db", "2")
     assert r.returncode == 0, r.stderr
     out = subprocess.run(redis.cli_argv() + ["-a", "pw1",
                           "--no-auth-warning", "-n", "2", "SMEMBERS",
-                          "ds:revoked:tokens"], capture_output=True,
+                          "ds:{x}:revoked_tokens"], capture_output=True,
                          text=True).stdout.split()
     assert out == ["t-9"]
     assert "pw1" not in r.stdout + r.stderr
 
     pw.write_text("wrong\n")
-    r = dsctl("revoke", "token", "t-9", "--redis", redis_addr(redis),
-              "--password-file", str(pw))
+    r = dsctl("revoke", "token", "t-9", "--recipient", "x", "--redis",
+              redis_addr(redis), "--password-file", str(pw))
     assert r.returncode == 2
     assert "AUTH failed" in r.stderr

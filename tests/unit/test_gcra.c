@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -120,16 +121,16 @@ test_key_recipient(void **state)
 
     assert_int_equal(ds_gcra_limit_key(buf, sizeof(buf), "ds:",
                                        "fraud-analytics", NULL),
-                     strlen("ds:rl:fraud-analytics"));
-    assert_string_equal(buf, "ds:rl:fraud-analytics");
+                     strlen("ds:{fraud-analytics}:rl"));
+    assert_string_equal(buf, "ds:{fraud-analytics}:rl");
 
     assert_true(ds_gcra_limit_key(buf, sizeof(buf), "", "a", NULL) > 0);
-    assert_string_equal(buf, "rl:a");
+    assert_string_equal(buf, "{a}:rl");
 
     /* ids keep their case: they are exact in the policy */
     assert_true(ds_gcra_limit_key(buf, sizeof(buf), "ds:", "Acme_1.x",
                                   NULL) > 0);
-    assert_string_equal(buf, "ds:rl:Acme_1.x");
+    assert_string_equal(buf, "ds:{Acme_1.x}:rl");
 
     assert_int_equal(ds_gcra_limit_key(buf, sizeof(buf), "ds:", "", NULL),
                      0);
@@ -147,12 +148,12 @@ test_key_share(void **state)
 
     assert_true(ds_gcra_limit_key(buf, sizeof(buf), "ds:", "fa", "claims")
                 > 0);
-    assert_string_equal(buf, "ds:rl:fa:claims");
+    assert_string_equal(buf, "ds:{fa}:rl:claims");
 
     /* share names are case-insensitive: one bucket for all spellings */
     assert_true(ds_gcra_limit_key(buf, sizeof(buf), "ds:", "fa", "CLaims")
                 > 0);
-    assert_string_equal(buf, "ds:rl:fa:claims");
+    assert_string_equal(buf, "ds:{fa}:rl:claims");
 
     assert_int_equal(ds_gcra_limit_key(buf, sizeof(buf), "ds:", "fa", ""),
                      0);
@@ -170,8 +171,8 @@ test_key_no_collision(void **state)
     assert_true(ds_gcra_limit_key(a, sizeof(a), "ds:", "a:b", "c") > 0);
     assert_true(ds_gcra_limit_key(b, sizeof(b), "ds:", "a", "b:c") > 0);
     assert_string_not_equal(a, b);
-    assert_string_equal(a, "ds:rl:a%3Ab:c");
-    assert_string_equal(b, "ds:rl:a:b%3Ac");
+    assert_string_equal(a, "ds:{a%3Ab}:rl:c");
+    assert_string_equal(b, "ds:{a}:rl:b%3Ac");
 
     /* recipient "a:b" (recipient scope) vs recipient "a", share "b" */
     assert_true(ds_gcra_limit_key(a, sizeof(a), "ds:", "a:b", NULL) > 0);
@@ -180,12 +181,12 @@ test_key_no_collision(void **state)
 
     /* a literal "%3A" cannot pose as an encoded ':' */
     assert_true(ds_gcra_limit_key(a, sizeof(a), "ds:", "a%3Ab", NULL) > 0);
-    assert_string_equal(a, "ds:rl:a%253Ab");
+    assert_string_equal(a, "ds:{a%253Ab}:rl");
 
     /* bytes outside ASCII, spaces, braces (cluster hash tags) */
     assert_true(ds_gcra_limit_key(a, sizeof(a), "ds:", "x",
                                   "d\xc3\xa9j\xc3\xa0 {vu}") > 0);
-    assert_string_equal(a, "ds:rl:x:d%C3%A9j%C3%A0%20%7Bvu%7D");
+    assert_string_equal(a, "ds:{x}:rl:d%C3%A9j%C3%A0%20%7Bvu%7D");
 }
 
 
@@ -201,36 +202,163 @@ test_key_bounds(void **state)
     memset(share, ':', 255);
     share[255] = '\0';
     assert_int_equal(ds_gcra_limit_key(buf, sizeof(buf), "ds:", "r", share),
-                     strlen("ds:rl:r:") + 3 * 255);
+                     strlen("ds:{r}:rl:") + 3 * 255);
 
     assert_int_equal(ds_gcra_limit_key(small, sizeof(small), "ds:",
                                        "recipients", NULL), 0);
     assert_int_equal(ds_gcra_limit_key(small, sizeof(small), "ds:",
-                                       "rec", NULL), 9);
-    assert_string_equal(small, "ds:rl:rec");
+                                       "rec", NULL), 11);
+    assert_string_equal(small, "ds:{rec}:rl");
 
     /* exactly full: the NUL needs its byte too */
-    assert_int_equal(ds_gcra_limit_key(small, 9, "ds:", "rec", NULL), 0);
-    assert_int_equal(ds_gcra_limit_key(small, 10, "ds:", "rec", NULL), 9);
-    assert_int_equal(ds_gcra_limit_key(small, 9, "ds:", "%", NULL), 0);
+    assert_int_equal(ds_gcra_limit_key(small, 11, "ds:", "rec", NULL), 0);
+    assert_int_equal(ds_gcra_limit_key(small, 12, "ds:", "rec", NULL), 11);
+    assert_int_equal(ds_gcra_limit_key(small, 11, "ds:", "%", NULL), 0);
 }
 
 
 static void
 test_revoked_keys(void **state)
 {
-    char  buf[128];
+    char  buf[128], id[64];
 
     (void) state;
 
-    assert_int_equal(ds_gcra_revoked_key(buf, sizeof(buf), "ds:", 0),
-                     strlen("ds:revoked:recipients"));
+    assert_int_equal(ds_gcra_revoked_key(buf, sizeof(buf), "ds:", "acme",
+                                         DS_GCRA_REVOKED_RECIPIENT),
+                     strlen("ds:{acme}:revoked"));
+    assert_string_equal(buf, "ds:{acme}:revoked");
+    assert_true(ds_gcra_revoked_key(buf, sizeof(buf), "{ds}:", "acme",
+                                    DS_GCRA_REVOKED_TOKENS) > 0);
+    assert_string_equal(buf, "{ds}:{acme}:revoked_tokens");
+    assert_true(ds_gcra_revoked_key(buf, sizeof(buf), "ds:", "a:b",
+                                    DS_GCRA_REVOKED_SUBJECTS) > 0);
+    assert_string_equal(buf, "ds:{a%3Ab}:revoked_subjects");
+    assert_int_equal(ds_gcra_revoked_key(buf, sizeof(buf), "ds:", "",
+                                         DS_GCRA_REVOKED_TOKENS), 0);
+    assert_int_equal(ds_gcra_revoked_key(buf, sizeof(buf), "ds:", "a",
+                                         (ds_gcra_revoked_t) 3), 0);
+    assert_int_equal(ds_gcra_revoked_key(buf, 17, "ds:", "acme",
+                                         DS_GCRA_REVOKED_RECIPIENT), 0);
+
+    assert_true(ds_gcra_revoked_pattern(buf, sizeof(buf), "gw:",
+                                        DS_GCRA_REVOKED_TOKENS) > 0);
+    assert_string_equal(buf, "gw:{*}:revoked_tokens");
+
+    /* list decodes what it finds; other keys are not revocations */
+    ds_gcra_revoked_key(buf, sizeof(buf), "ds:", "a:b c",
+                        DS_GCRA_REVOKED_TOKENS);
+    assert_int_equal(ds_gcra_revoked_recipient(buf, strlen(buf), "ds:",
+                         DS_GCRA_REVOKED_TOKENS, id, sizeof(id)), 5);
+    assert_string_equal(id, "a:b c");
+    assert_int_equal(ds_gcra_revoked_recipient(buf, strlen(buf), "ds:",
+                         DS_GCRA_REVOKED_RECIPIENT, id, sizeof(id)), 0);
+    assert_int_equal(ds_gcra_revoked_recipient(buf, strlen(buf), "gw:",
+                         DS_GCRA_REVOKED_TOKENS, id, sizeof(id)), 0);
+    assert_int_equal(ds_gcra_revoked_recipient("ds:{}:revoked", 13, "ds:",
+                         DS_GCRA_REVOKED_RECIPIENT, id, sizeof(id)), 0);
+    assert_int_equal(ds_gcra_revoked_recipient("ds:{a%0}:revoked", 16,
+                         "ds:", DS_GCRA_REVOKED_RECIPIENT, id, sizeof(id)),
+                     0);
+    assert_int_equal(ds_gcra_revoked_recipient("ds:{a%00}:revoked", 17,
+                         "ds:", DS_GCRA_REVOKED_RECIPIENT, id, sizeof(id)),
+                     0);
+    assert_int_equal(ds_gcra_revoked_recipient("ds:{acme}:revoked", 17,
+                         "ds:", DS_GCRA_REVOKED_RECIPIENT, id, 4), 0);
+
+    assert_true(ds_gcra_legacy_revoked_key(buf, sizeof(buf), "ds:", 0) > 0);
     assert_string_equal(buf, "ds:revoked:recipients");
-    assert_true(ds_gcra_revoked_key(buf, sizeof(buf), "{ds}:", 1) > 0);
+    assert_true(ds_gcra_legacy_revoked_key(buf, sizeof(buf), "{ds}:", 1)
+                > 0);
     assert_string_equal(buf, "{ds}:revoked:tokens");
+
     assert_true(ds_gcra_channel(buf, sizeof(buf), "ds:") > 0);
     assert_string_equal(buf, "ds:revocations");
     assert_int_equal(ds_gcra_channel(buf, 5, "ds:"), 0);
+}
+
+
+/* Redis Cluster's hash tag of a key: what decides its slot */
+static void
+test_hash_tag(const char *key, char *tag, size_t size)
+{
+    const char  *o, *c;
+
+    o = strchr(key, '{');
+    c = o ? strchr(o + 1, '}') : NULL;
+
+    if (o == NULL || c == NULL || c == o + 1) {
+        snprintf(tag, size, "%s", key);
+        return;
+    }
+
+    snprintf(tag, size, "%.*s", (int) (c - o - 1), o + 1);
+}
+
+
+static void
+test_one_slot(void **state)
+{
+    size_t       i, k;
+    char         key[DS_GCRA_KEY_MAX], tag[DS_GCRA_KEY_MAX];
+    char         first[DS_GCRA_KEY_MAX];
+    const char  *prefixes[] = { "ds:", "", "{gw}:", "a{", "a}b{c", "x{y" };
+
+    (void) state;
+
+    /* whatever the prefix, the script's keys share one hash tag */
+    for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        assert_true(ds_gcra_prefix_valid(prefixes[i], strlen(prefixes[i]))
+                    || prefixes[i][0] == '\0');
+
+        assert_true(ds_gcra_limit_key(key, sizeof(key), prefixes[i],
+                                      "r:{x}", NULL) > 0);
+        test_hash_tag(key, first, sizeof(first));
+
+        assert_true(ds_gcra_limit_key(key, sizeof(key), prefixes[i],
+                                      "r:{x}", "share{}") > 0);
+        test_hash_tag(key, tag, sizeof(tag));
+        assert_string_equal(tag, first);
+
+        for (k = 0; k <= DS_GCRA_REVOKED_SUBJECTS; k++) {
+            assert_true(ds_gcra_revoked_key(key, sizeof(key), prefixes[i],
+                            "r:{x}", (ds_gcra_revoked_t) k) > 0);
+            test_hash_tag(key, tag, sizeof(tag));
+            assert_string_equal(tag, first);
+        }
+    }
+
+    /* an empty first tag would hash whole names: refused */
+    assert_int_equal(ds_gcra_prefix_valid("a{}b", 4), 0);
+    assert_int_equal(ds_gcra_prefix_valid("{}", 2), 0);
+    assert_int_equal(ds_gcra_prefix_valid("a}{b}", 5), 1);
+}
+
+
+static void
+test_subject_id(void **state)
+{
+    char  a[DS_GCRA_SUBJECT_ID_LEN + 1], b[DS_GCRA_SUBJECT_ID_LEN + 1];
+
+    (void) state;
+
+    assert_int_equal(ds_gcra_subject_id(a, sizeof(a),
+                                        "https://idp.example", "svc-1"), 0);
+    assert_int_equal(strlen(a), DS_GCRA_SUBJECT_ID_LEN);
+    assert_memory_equal(a, "sub:", 4);
+    /* printf 'https://idp.example\0svc-1' | sha256sum */
+    assert_string_equal(a + 4, "ce7ce5dd2aa1f3e36ce7e0a05536a8e5768675338b694b9c5ea264fd38215641");
+
+    /* the NUL separates: ("ab", "c") is not ("a", "bc") */
+    assert_int_equal(ds_gcra_subject_id(a, sizeof(a), "ab", "c"), 0);
+    assert_int_equal(ds_gcra_subject_id(b, sizeof(b), "a", "bc"), 0);
+    assert_string_not_equal(a, b);
+
+    assert_int_equal(ds_gcra_subject_id(a, sizeof(a), "", "x"), -1);
+    assert_int_equal(ds_gcra_subject_id(a, sizeof(a), "i", ""), -1);
+    assert_int_equal(ds_gcra_subject_id(a, sizeof(a), NULL, "x"), -1);
+    assert_int_equal(ds_gcra_subject_id(a, DS_GCRA_SUBJECT_ID_LEN, "i",
+                                        "x"), -1);
 }
 
 
@@ -485,6 +613,8 @@ main(void)
         cmocka_unit_test(test_key_no_collision),
         cmocka_unit_test(test_key_bounds),
         cmocka_unit_test(test_revoked_keys),
+        cmocka_unit_test(test_one_slot),
+        cmocka_unit_test(test_subject_id),
         cmocka_unit_test(test_prefix),
         cmocka_unit_test(test_reply_allowed),
         cmocka_unit_test(test_reply_limited),

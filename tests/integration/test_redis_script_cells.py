@@ -19,9 +19,12 @@ def script_text():
 
 
 def call(redis, key, emission, tolerance, limit, cells=None,
-         rid="r1", tid="t1"):
-    args = ["EVAL", script_text(), "3", key, "rv:recipients", "rv:tokens",
-            rid, tid, str(emission), str(tolerance), str(limit)]
+         rid="r1", tid="t1", sid=""):
+    # the per-recipient layout: limit key, revoked flag, revoked tokens,
+    # revoked subjects, all in the recipient's slot
+    args = ["EVAL", script_text(), "4", key, "{%s}:revoked" % rid,
+            "{%s}:revoked_tokens" % rid, "{%s}:revoked_subjects" % rid,
+            tid, sid, str(emission), str(tolerance), str(limit)]
     if cells is not None:
         args.append(str(cells))
     out = redis.cli(*args)
@@ -71,13 +74,17 @@ def test_cells_and_single_calls_share_one_budget(redis):
 
 
 def test_revoked_before_charging_whatever_k(redis):
-    redis.cli("SADD", "rv:tokens", "t9")
+    redis.cli("SADD", "{r1}:revoked_tokens", "t9")
     got = call(redis, "k:e", E, TAU, 100, cells=50, tid="t9")
     assert got == [2, 0, 0, 0, 0]
     assert redis.cli("EXISTS", "k:e") == "0"
-    redis.cli("SADD", "rv:recipients", "r9")
+    redis.cli("SET", "{r9}:revoked", "1")
     got = call(redis, "k:e", E, TAU, 100, cells=50, rid="r9")
     assert got == [3, 0, 0, 0, 0]
+    redis.cli("SADD", "{r1}:revoked_subjects", "sub:s9")
+    got = call(redis, "k:e", E, TAU, 100, cells=50, sid="sub:s9")
+    assert got == [2, 0, 0, 0, 0]
+    assert redis.cli("EXISTS", "k:e") == "0"
 
 
 def test_no_limit_answers_five_fields_for_any_k(redis):

@@ -420,7 +420,8 @@ def test_dsctl_sentinel_tls(tls_primary, sentinel, pki, rogue):
       "u"], "--sentinel-username needs a name and --sentinel-password-file"),
 ])
 def test_dsctl_usage(args, message):
-    r = dsctl("revoke", "token", "fa-1", "--recipient", "fraud-analytics", *args)
+    r = dsctl("revoke", "token", "fa-1", "--recipient", "fraud-analytics",
+              *args)
     assert r.returncode != 0
     assert message in r.stderr, r.stderr
 

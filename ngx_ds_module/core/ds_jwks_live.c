@@ -32,9 +32,21 @@ ds_issuer_t *
 ds_jwks_wanted(const ds_policy_t *p, const char *tok, size_t len,
     int64_t now_ms, int64_t ttl_ms, int64_t gap_ms)
 {
+    return ds_jwks_due(p, tok, len, now_ms, ttl_ms, gap_ms, NULL);
+}
+
+
+ds_issuer_t *
+ds_jwks_due(const ds_policy_t *p, const char *tok, size_t len,
+    int64_t now_ms, int64_t ttl_ms, int64_t gap_ms, ds_issuer_t **wait)
+{
     int           due;
     ds_jwt_t      jwt;
     ds_issuer_t  *is;
+
+    if (wait != NULL) {
+        *wait = NULL;
+    }
 
     if (tok == NULL || !ds_jwt_looks_like(tok, len)
         || ds_jwt_parse(tok, len, &jwt) != DS_JWT_OK)
@@ -44,7 +56,23 @@ ds_jwks_wanted(const ds_policy_t *p, const char *tok, size_t len,
 
     is = (ds_issuer_t *) ds_policy_find_issuer(p, jwt.iss);
 
-    if (is == NULL || is->jwks_uri == NULL || is->jwks_inflight) {
+    if (is == NULL || is->jwks_uri == NULL) {
+        ds_jwt_free(&jwt);
+        return NULL;
+    }
+
+    if (is->jwks_inflight) {
+        /*
+         * keys this token cannot be judged without (none yet, or not
+         * its kid) are on their way: wait for them; stale keys that
+         * hold the kid serve meanwhile
+         */
+        if (wait != NULL
+            && (is->jwks == NULL || ds_jwks_find(is->jwks, jwt.kid) == NULL))
+        {
+            *wait = is;
+        }
+
         ds_jwt_free(&jwt);
         return NULL;
     }

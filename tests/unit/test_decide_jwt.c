@@ -709,7 +709,7 @@ test_jwks_uri(void **state)
 {
     char           doc[4096], err[DS_ERR_MAX], c[256], *t, *t2, k1[2048];
     int64_t        now;
-    ds_issuer_t   *is;
+    ds_issuer_t   *is, *w;
     ds_policy_t   *p, *saved;
     ds_verdict_t   v;
 
@@ -747,8 +747,12 @@ test_jwks_uri(void **state)
     assert_non_null(is);
     assert_string_equal(ds_jwks_uri(is), "https://idp.example/keys");
     assert_string_equal(ds_jwks_issuer(is), ISS);
-    /* one in flight at a time */
+    /* one in flight at a time; a token needing its keys waits for it */
     assert_null(ds_jwks_wanted(p, t, strlen(t), now, 300000, 10000));
+    assert_null(ds_jwks_due(p, t, strlen(t), now, 300000, 10000, &w));
+    assert_ptr_equal(w, is);
+    assert_null(ds_jwks_due(p, "not-a-jwt", 9, now, 300000, 10000, &w));
+    assert_null(w);
 
     /* garbage keeps nothing (there was nothing); the gap holds */
     assert_int_equal(ds_jwks_fetched(is, "{\"keys\": 1}", 12, now, err,
@@ -775,6 +779,13 @@ test_jwks_uri(void **state)
     assert_null(ds_jwks_wanted(p, t2, strlen(t2), now + 1, 300000, 10000));
     assert_ptr_equal(ds_jwks_wanted(p, t2, strlen(t2), now + 10000, 300000,
                                     10000), is);
+    /* while that refetch runs: the unknown kid waits, the known passes */
+    assert_null(ds_jwks_due(p, t2, strlen(t2), now + 10000, 300000, 10000,
+                            &w));
+    assert_ptr_equal(w, is);
+    assert_null(ds_jwks_due(p, t, strlen(t), now + 10000, 300000, 10000,
+                            &w));
+    assert_null(w);
 
     /* a failed refresh keeps the last good keys */
     assert_int_equal(ds_jwks_fetched(is, "nonsense", 8, now, err,

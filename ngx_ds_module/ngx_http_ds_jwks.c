@@ -69,6 +69,7 @@ ngx_http_ds_jwks_check(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
     ngx_msec_t                  ttl, gap;
     ngx_time_t                 *tp;
     const char                 *tok;
+    int                         digested;
     ds_issuer_t                *is, *wait;
     ngx_table_elt_t            *h;
     ngx_pool_cleanup_t         *cln;
@@ -101,7 +102,11 @@ ngx_http_ds_jwks_check(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
     now = (int64_t) tp->sec * 1000 + tp->msec;
 
     is = ds_jwks_due(dmcf->policy, tok, tlen, now, (int64_t) ttl,
-                     (int64_t) gap, &wait);
+                     (int64_t) gap, &wait, ctx->jwks_digest, &digested);
+
+    /* the decision reuses it (ngx_http_ds_decide) */
+    ctx->jwks_digested = digested ? 1 : 0;
+
     if (is == NULL) {
         return (wait == NULL) ? NGX_DECLINED
                               : ngx_http_ds_jwks_park(r, ctx, wait);

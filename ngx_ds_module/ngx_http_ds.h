@@ -135,6 +135,8 @@ typedef struct {
     /* an issuer's jwks_uri fetched first (ngx_http_ds_jwks.c) */
     void                   *jwks_issuer;    /* ds_issuer_t */
     unsigned                jwks_state:2;
+    unsigned                jwks_digested:1;
+    u_char                  jwks_digest[32];    /* the bearer's SHA-256 */
 } ngx_http_ds_ctx_t;
 
 

@@ -57,6 +57,11 @@ ngx_http_ds_decide(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
             facts.token = tok;
             facts.token_len = tlen;
 
+            /* the JWKS check digested this same bearer already */
+            if (ctx->jwks_digested) {
+                facts.token_digest = ctx->jwks_digest;
+            }
+
         } else if (auth != DS_AUTH_MISSING) {
             /* another scheme, "Bearer" alone, bad bytes: never logged */
             facts.token_malformed = 1;

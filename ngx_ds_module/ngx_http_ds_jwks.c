@@ -4,9 +4,11 @@
  * which proxy_passes to $ds_jwks_uri, so nginx's resolver, TLS
  * verification and timeouts apply and no worker ever blocks. The request
  * that needs the keys parks in the access phase until the subrequest
- * ends (at most the location's proxy timeouts); the core
- * (ds_jwks_live.c) decides when a fetch is due and keeps the last good
- * keys when one fails.
+ * ends (at most the location's proxy timeouts); requests that need the
+ * same issuer's keys meanwhile park beside it, in this worker's waiting
+ * queue, and are resumed (posted events) when that fetch ends, however
+ * it ends. The core (ds_jwks_live.c) decides when a fetch is due and
+ * keeps the last good keys when one fails.
  */
 
 #include <ngx_config.h>
@@ -22,11 +24,28 @@
 #define NGX_HTTP_DS_JWKS_NONE       0
 #define NGX_HTTP_DS_JWKS_FETCHING   1
 #define NGX_HTTP_DS_JWKS_DONE       2
+#define NGX_HTTP_DS_JWKS_WAITING    3
 
 #define NGX_HTTP_DS_JWKS_TTL        300000
 #define NGX_HTTP_DS_JWKS_GAP        10000
 
 
+/* a request parked beside another's fetch of its issuer's keys */
+typedef struct {
+    ngx_queue_t          queue;
+    ngx_http_request_t  *r;
+    ngx_http_ds_ctx_t   *ctx;
+    ds_issuer_t         *issuer;
+    ngx_event_t          ev;
+    unsigned             queued:1;
+} ngx_http_ds_jwks_wait_t;
+
+
+static ngx_int_t ngx_http_ds_jwks_park(ngx_http_request_t *r,
+    ngx_http_ds_ctx_t *ctx, ds_issuer_t *is);
+static void ngx_http_ds_jwks_wake(ds_issuer_t *is);
+static void ngx_http_ds_jwks_resume(ngx_event_t *ev);
+static void ngx_http_ds_jwks_wait_gone(void *data);
 static ngx_int_t ngx_http_ds_jwks_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 static void ngx_http_ds_jwks_cleanup(void *data);
@@ -35,6 +54,9 @@ static ngx_int_t ngx_http_ds_jwks_uri_variable(ngx_http_request_t *r,
 
 
 static ngx_str_t  ngx_http_ds_jwks_uri_name = ngx_string("ds_jwks_uri");
+
+/* this worker's parked requests (each worker has its own policy copy) */
+static ngx_queue_t  ngx_http_ds_jwks_waiting;
 
 
 ngx_int_t
@@ -47,7 +69,8 @@ ngx_http_ds_jwks_check(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
     ngx_msec_t                  ttl, gap;
     ngx_time_t                 *tp;
     const char                 *tok;
-    ds_issuer_t                *is;
+    int                         digested;
+    ds_issuer_t                *is, *wait;
     ngx_table_elt_t            *h;
     ngx_pool_cleanup_t         *cln;
     ngx_http_request_t         *sr;
@@ -55,6 +78,7 @@ ngx_http_ds_jwks_check(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
 
     switch (ctx->jwks_state) {
     case NGX_HTTP_DS_JWKS_FETCHING:
+    case NGX_HTTP_DS_JWKS_WAITING:
         return NGX_AGAIN;
     case NGX_HTTP_DS_JWKS_DONE:
         return NGX_DECLINED;
@@ -77,10 +101,15 @@ ngx_http_ds_jwks_check(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
     tp = ngx_timeofday();
     now = (int64_t) tp->sec * 1000 + tp->msec;
 
-    is = ds_jwks_wanted(dmcf->policy, tok, tlen, now, (int64_t) ttl,
-                        (int64_t) gap);
+    is = ds_jwks_due(dmcf->policy, tok, tlen, now, (int64_t) ttl,
+                     (int64_t) gap, &wait, ctx->jwks_digest, &digested);
+
+    /* the decision reuses it (ngx_http_ds_decide) */
+    ctx->jwks_digested = digested ? 1 : 0;
+
     if (is == NULL) {
-        return NGX_DECLINED;
+        return (wait == NULL) ? NGX_DECLINED
+                              : ngx_http_ds_jwks_park(r, ctx, wait);
     }
 
     ctx->jwks_issuer = is;
@@ -95,6 +124,7 @@ ngx_http_ds_jwks_check(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
            != NGX_OK)
     {
         (void) ds_jwks_fetched(is, NULL, 0, now, err, sizeof(err));
+        ngx_http_ds_jwks_wake(is);
         ctx->jwks_state = NGX_HTTP_DS_JWKS_DONE;
         return NGX_DECLINED;
     }
@@ -133,6 +163,126 @@ ngx_http_ds_jwks_check(ngx_http_request_t *r, ngx_http_ds_main_conf_t *dmcf,
                   ds_jwks_issuer(is));
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * Another request of this worker fetches is's keys, which this one
+ * needs: wait for that fetch (bounded by its proxy timeouts) rather
+ * than answer jwks_unavailable, and rather than fetch them twice.
+ */
+static ngx_int_t
+ngx_http_ds_jwks_park(ngx_http_request_t *r, ngx_http_ds_ctx_t *ctx,
+    ds_issuer_t *is)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_ds_jwks_wait_t  *w;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_ds_jwks_wait_t));
+
+    if (cln == NULL || w == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_ds_jwks_waiting.next == NULL) {
+        ngx_queue_init(&ngx_http_ds_jwks_waiting);
+    }
+
+    w->r = r;
+    w->ctx = ctx;
+    w->issuer = is;
+    w->ev.data = w;
+    w->ev.handler = ngx_http_ds_jwks_resume;
+    w->ev.log = r->connection->log;
+
+    ngx_queue_insert_tail(&ngx_http_ds_jwks_waiting, &w->queue);
+    w->queued = 1;
+
+    cln->handler = ngx_http_ds_jwks_wait_gone;
+    cln->data = w;
+
+    ctx->jwks_state = NGX_HTTP_DS_JWKS_WAITING;
+
+    /* as limit_req's delay: notice a client that goes away meanwhile */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ds: waiting for the JWKS fetch of issuer \"%s\"",
+                   ds_jwks_issuer(is));
+
+    return NGX_AGAIN;
+}
+
+
+/* is's fetch ended (keys or not): resume the requests parked for it */
+static void
+ngx_http_ds_jwks_wake(ds_issuer_t *is)
+{
+    ngx_queue_t              *q, *next;
+    ngx_http_ds_jwks_wait_t  *w;
+
+    if (ngx_http_ds_jwks_waiting.next == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_ds_jwks_waiting);
+         q != ngx_queue_sentinel(&ngx_http_ds_jwks_waiting);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        w = ngx_queue_data(q, ngx_http_ds_jwks_wait_t, queue);
+
+        if (w->issuer != is) {
+            continue;
+        }
+
+        ngx_queue_remove(q);
+        w->queued = 0;
+
+        /* judged with what the fetch left: never parked twice */
+        w->ctx->jwks_state = NGX_HTTP_DS_JWKS_DONE;
+
+        ngx_post_event(&w->ev, &ngx_posted_events);
+    }
+}
+
+
+/* a posted event: out of the fetch's finalization, the request runs on */
+static void
+ngx_http_ds_jwks_resume(ngx_event_t *ev)
+{
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_ds_jwks_wait_t  *w;
+
+    w = ev->data;
+    r = w->r;
+    c = r->connection;
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the parked request went away (its client closed): forget it */
+static void
+ngx_http_ds_jwks_wait_gone(void *data)
+{
+    ngx_http_ds_jwks_wait_t  *w = data;
+
+    if (w->queued) {
+        ngx_queue_remove(&w->queue);
+        w->queued = 0;
+    }
+
+    if (w->ev.posted) {
+        ngx_delete_posted_event(&w->ev);
+    }
 }
 
 
@@ -186,6 +336,8 @@ ngx_http_ds_jwks_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
                       sr->headers_out.status, rc, err);
     }
 
+    ngx_http_ds_jwks_wake(ctx->jwks_issuer);
+
     return rc;
 }
 
@@ -203,6 +355,7 @@ ngx_http_ds_jwks_cleanup(void *data)
         ctx->jwks_state = NGX_HTTP_DS_JWKS_DONE;
         (void) ds_jwks_fetched(ctx->jwks_issuer, NULL, 0, 0, err,
                                sizeof(err));
+        ngx_http_ds_jwks_wake(ctx->jwks_issuer);
     }
 }
 

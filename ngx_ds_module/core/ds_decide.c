@@ -617,7 +617,12 @@ ds_decide(const ds_policy_t *p, const ds_facts_t *f, ds_verdict_t *v)
         return;
 
     } else {
-        ds_token_digest(f->token, f->token_len, d);
+        if (f->token_digest != NULL) {
+            memcpy(d, f->token_digest, DS_DIGEST_LEN);
+        } else {
+            ds_token_digest(f->token, f->token_len, d);
+        }
+
         t = ds_policy_find_token(p, d);
 
         /* not a static token: perhaps a JWT of a recipient's IdP */

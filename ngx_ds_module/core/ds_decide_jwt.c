@@ -234,6 +234,26 @@ ds_jwt_cached(const ds_policy_t *p, const unsigned char *digest,
 }
 
 
+const ds_issuer_t *
+ds_jwt_cache_issuer(const ds_policy_t *p,
+    const unsigned char digest[DS_DIGEST_LEN], int64_t now)
+{
+    ds_jwt_cached_t  *c;
+
+    c = ds_jwt_slot(p, digest, 0);
+
+    if (c == NULL || c->issuer == NULL
+        || CRYPTO_memcmp(c->digest, digest, DS_DIGEST_LEN) != 0
+        || now >= c->exp + c->issuer->leeway
+        || c->jwks_gen != c->issuer->jwks_gen)
+    {
+        return NULL;
+    }
+
+    return c->issuer;
+}
+
+
 static void
 ds_jwt_keep(const ds_policy_t *p, const unsigned char *digest,
     const ds_issuer_t *is, const ds_recipient_t *r, const ds_verdict_t *v)

@@ -32,19 +32,76 @@ ds_issuer_t *
 ds_jwks_wanted(const ds_policy_t *p, const char *tok, size_t len,
     int64_t now_ms, int64_t ttl_ms, int64_t gap_ms)
 {
-    int           due;
-    ds_jwt_t      jwt;
-    ds_issuer_t  *is;
+    return ds_jwks_due(p, tok, len, now_ms, ttl_ms, gap_ms, NULL, NULL,
+                       NULL);
+}
 
-    if (tok == NULL || !ds_jwt_looks_like(tok, len)
-        || ds_jwt_parse(tok, len, &jwt) != DS_JWT_OK)
-    {
+
+ds_issuer_t *
+ds_jwks_due(const ds_policy_t *p, const char *tok, size_t len,
+    int64_t now_ms, int64_t ttl_ms, int64_t gap_ms, ds_issuer_t **wait,
+    unsigned char digest[32], int *digested)
+{
+    int                 due;
+    ds_jwt_t            jwt;
+    ds_issuer_t        *is;
+    const ds_issuer_t  *cached;
+
+    if (wait != NULL) {
+        *wait = NULL;
+    }
+
+    if (digested != NULL) {
+        *digested = 0;
+    }
+
+    if (tok == NULL || !ds_jwt_looks_like(tok, len)) {
+        return NULL;
+    }
+
+    if (digest != NULL) {
+        ds_token_digest(tok, len, digest);
+        *digested = 1;
+
+        /*
+         * verified before under this issuer's current keys and not
+         * expired: its kid is among them; only their age may call for
+         * a fetch (at most once per ttl), else no JSON is read here
+         */
+        cached = ds_jwt_cache_issuer(p, digest, now_ms / 1000);
+
+        if (cached != NULL
+            && (cached->jwks_uri == NULL || cached->jwks_inflight
+                || (cached->jwks_fetched_ms != 0
+                    && now_ms - cached->jwks_fetched_ms < ttl_ms)))
+        {
+            return NULL;
+        }
+    }
+
+    if (ds_jwt_parse(tok, len, &jwt) != DS_JWT_OK) {
         return NULL;
     }
 
     is = (ds_issuer_t *) ds_policy_find_issuer(p, jwt.iss);
 
-    if (is == NULL || is->jwks_uri == NULL || is->jwks_inflight) {
+    if (is == NULL || is->jwks_uri == NULL) {
+        ds_jwt_free(&jwt);
+        return NULL;
+    }
+
+    if (is->jwks_inflight) {
+        /*
+         * keys this token cannot be judged without (none yet, or not
+         * its kid) are on their way: wait for them; stale keys that
+         * hold the kid serve meanwhile
+         */
+        if (wait != NULL
+            && (is->jwks == NULL || ds_jwks_find(is->jwks, jwt.kid) == NULL))
+        {
+            *wait = is;
+        }
+
         ds_jwt_free(&jwt);
         return NULL;
     }

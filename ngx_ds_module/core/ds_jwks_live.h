@@ -28,6 +28,20 @@ int ds_jwks_any_uri(const ds_policy_t *p);
 ds_issuer_t *ds_jwks_wanted(const ds_policy_t *p, const char *tok,
     size_t len, int64_t now_ms, int64_t ttl_ms, int64_t gap_ms);
 
+/*
+ * ds_jwks_wanted(), and, when it returns NULL because that issuer's
+ * fetch is in flight and the token needs its keys (none yet, or not
+ * the token's kid), the issuer in *wait (else NULL): the caller waits
+ * for that fetch to end rather than judge the token without its keys.
+ *
+ * digest, when not NULL, receives the token's SHA-256 (*digested = 1)
+ * for ds_facts_t.token_digest: a token the verified-token cache holds
+ * under keys still fresh needs no fetch and is not parsed here.
+ */
+ds_issuer_t *ds_jwks_due(const ds_policy_t *p, const char *tok,
+    size_t len, int64_t now_ms, int64_t ttl_ms, int64_t gap_ms,
+    ds_issuer_t **wait, unsigned char digest[32], int *digested);
+
 const char *ds_jwks_uri(const ds_issuer_t *is);
 const char *ds_jwks_issuer(const ds_issuer_t *is);
 

@@ -142,6 +142,12 @@ typedef struct {
      */
     const char     *jwt_recipient;
     size_t          jwt_recipient_len;
+    /*
+     * the SHA-256 of token, when the caller has it already (the nginx
+     * shell's JWKS check, ds_jwks_due): not computed twice; NULL: the
+     * decision computes it
+     */
+    const unsigned char *token_digest;
 } ds_facts_t;
 
 

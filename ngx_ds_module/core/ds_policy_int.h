@@ -284,6 +284,14 @@ const ds_token_t *ds_policy_find_token_id(const ds_policy_t *p,
 void ds_token_digest(const char *token, size_t len,
     unsigned char out[DS_DIGEST_LEN]);
 
+/*
+ * The issuer of a token the verified-token cache holds under its digest,
+ * unexpired at now (seconds) and verified under the issuer's current
+ * keys; NULL otherwise (ds_decide_jwt.c). Changes nothing.
+ */
+const ds_issuer_t *ds_jwt_cache_issuer(const ds_policy_t *p,
+    const unsigned char digest[DS_DIGEST_LEN], int64_t now);
+
 /* the grant's scope and operations cover this call (ds_decide's test) */
 int ds_grant_covers(const ds_grant_t *g, ds_op_t op, const char *share,
     const char *schema, const char *table);

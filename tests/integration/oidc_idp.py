@@ -78,8 +78,9 @@ class TestIdP:
         self.issued = []
         self.keys = []
         self.lock = threading.Lock()
-        # the /jwks endpoint: "ok", "down" (503), "garbage" or "slow"
-        # (answers once `release` is set); hits and the headers it saw
+        # the /jwks endpoint: "ok", "down" (503), "garbage", "slow"
+        # (answers once `release` is set) or "slow-down" (a 503 once
+        # `release` is set); hits and the headers it saw
         self.jwks_mode = "ok"
         self.jwks_hits = 0
         self.jwks_headers = []
@@ -173,6 +174,9 @@ class TestIdP:
                     with idp.lock:
                         idp.jwks_hits += 1
                         idp.jwks_headers.append(dict(self.headers))
+                    if idp.jwks_mode == "slow-down":
+                        idp.release.wait(30)
+                        return self.answer(503, {"error": "down"})
                     if idp.jwks_mode == "down":
                         return self.answer(503, {"error": "down"})
                     if idp.jwks_mode == "garbage":

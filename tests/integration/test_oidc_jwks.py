@@ -14,7 +14,7 @@ from jwcrypto import jwk
 
 from conftest import wait_for, write_policy
 from oidc_idp import TestIdP
-from test_oidc import AUD, LOCATION, fed_policy, get
+from test_oidc import AUD, LOCATION, SHARES, fed_policy, get
 
 FETCH = """\
         location = /_ds_jwks {
@@ -184,6 +184,120 @@ def test_a_slow_jwks_endpoint_stalls_no_other_request(nginx, idp):
     idp.release.set()
     t.join(15)
     assert out["r"].status_code == 200, out["r"].text
+
+
+def concurrent_gets(ng, toks):
+    """GET SHARES with each token at once, each in its own thread."""
+    out = [None] * len(toks)
+
+    def one(i):
+        try:
+            out[i] = get(ng, toks[i])
+        except requests.RequestException as e:
+            out[i] = e
+
+    threads = [threading.Thread(target=one, args=(i,))
+               for i in range(len(toks))]
+    for t in threads:
+        t.start()
+    return out, threads
+
+
+def parked_beside_one_fetch(ng, idp, n):
+    """n first requests in flight, all waiting for the one fetch."""
+    toks = [idp.token_for("fraud-etl") for _ in range(n)]
+    out, threads = concurrent_gets(ng, toks)
+    wait_for(lambda: idp.jwks_hits == 1, what="the fetch to start")
+    # every request reached the gateway (its worker parked it): the
+    # stub status counts them as writing
+    wait_for(lambda: writing(ng) >= n + 1, what="all requests parked")
+    assert all(r is None for r in out) and all(t.is_alive()
+                                              for t in threads)
+    return out, threads
+
+
+def writing(ng):
+    text = requests.get(ng.url("/_status"), timeout=5).text
+    return int(text.split("Writing:")[1].split()[0])
+
+
+STATUS = "\n        location = /_status { stub_status; }"
+
+
+def test_first_requests_park_beside_one_fetch(nginx, idp):
+    idp.jwks_mode = "slow"
+    http = "    ds_jwks_fetch /_ds_jwks;"
+    ng = nginx(policy=uri_policy(idp), location_extra=LOCATION,
+               http_extra=http, server_extra=FETCH % "10s" + STATUS)
+    out, threads = parked_beside_one_fetch(ng, idp, 6)
+
+    # meanwhile the worker serves the rest at once
+    r = requests.get(ng.url("/plain"), timeout=5)
+    assert r.status_code == 200
+    assert get(ng, "not-a-known-token").status_code == 401
+    assert all(r is None for r in out)
+
+    idp.release.set()
+    for t in threads:
+        t.join(15)
+    for r in out:
+        assert not isinstance(r, Exception), r
+        assert r.status_code == 200, r.text
+        assert r.headers["X-Reason"] == "allowed"
+    # one fetch served them all
+    assert idp.jwks_hits == 1
+
+
+@pytest.mark.parametrize("mode", ["slow-down", "slow"])
+def test_parked_requests_share_a_failed_fetch(nginx, idp, request, mode):
+    """The fetch fails (a 503 from the IdP, or no answer within the
+    proxy timeout): every request parked for it is jwks_unavailable,
+    and the IdP saw one fetch."""
+    request.node.allow_log = ("JWKS", "timed out")
+    idp.jwks_mode = mode
+    http = ("    ds_jwks_fetch /_ds_jwks;\n"
+            "    ds_jwks_refetch_interval 60s;")
+    timeout = "3s" if mode == "slow" else "10s"
+    ng = nginx(policy=uri_policy(idp), location_extra=LOCATION,
+               http_extra=http, server_extra=FETCH % timeout + STATUS)
+    out, threads = parked_beside_one_fetch(ng, idp, 5)
+
+    if mode == "slow-down":
+        idp.release.set()
+    for t in threads:
+        t.join(15)
+    for r in out:
+        assert not isinstance(r, Exception), r
+        assert r.status_code == 503, r.text
+        assert r.headers["X-Reason"] == "jwks_unavailable"
+    assert idp.jwks_hits == 1
+
+
+def test_a_parked_client_that_leaves_is_forgotten(nginx, idp):
+    """A client that gives up while parked leaves nothing behind: the
+    fetch's end resumes only the others."""
+    import socket
+    idp.jwks_mode = "slow"
+    http = "    ds_jwks_fetch /_ds_jwks;"
+    ng = nginx(policy=uri_policy(idp), location_extra=LOCATION,
+               http_extra=http, server_extra=FETCH % "10s" + STATUS)
+    out, threads = parked_beside_one_fetch(ng, idp, 2)
+
+    s = socket.create_connection(("127.0.0.1", ng.port), timeout=5)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s"
+               "\r\n\r\n" % (SHARES, idp.token_for("fraud-etl")))
+              .encode())
+    wait_for(lambda: writing(ng) >= 4, what="the third request parked")
+    s.close()
+    wait_for(lambda: writing(ng) == 3, what="the leaver gone")
+
+    idp.release.set()
+    for t in threads:
+        t.join(15)
+    assert [r.status_code for r in out] == [200, 200]
+    assert idp.jwks_hits == 1
+    # and the worker lives on
+    assert get(ng, idp.token_for("fraud-etl")).status_code == 200
 
 
 def test_a_hung_fetch_is_answered_at_the_proxy_timeout(nginx, idp, request):

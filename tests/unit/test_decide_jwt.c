@@ -709,7 +709,11 @@ test_jwks_uri(void **state)
 {
     char           doc[4096], err[DS_ERR_MAX], c[256], *t, *t2, k1[2048];
     int64_t        now;
-    ds_issuer_t   *is;
+    ds_issuer_t   *is, *w;
+    int            digested;
+    unsigned char  d[32];
+    char           hex[65], hex2[65];
+    size_t         i;
     ds_policy_t   *p, *saved;
     ds_verdict_t   v;
 
@@ -747,8 +751,14 @@ test_jwks_uri(void **state)
     assert_non_null(is);
     assert_string_equal(ds_jwks_uri(is), "https://idp.example/keys");
     assert_string_equal(ds_jwks_issuer(is), ISS);
-    /* one in flight at a time */
+    /* one in flight at a time; a token needing its keys waits for it */
     assert_null(ds_jwks_wanted(p, t, strlen(t), now, 300000, 10000));
+    assert_null(ds_jwks_due(p, t, strlen(t), now, 300000, 10000, &w, NULL,
+                            NULL));
+    assert_ptr_equal(w, is);
+    assert_null(ds_jwks_due(p, "not-a-jwt", 9, now, 300000, 10000, &w, NULL,
+                            NULL));
+    assert_null(w);
 
     /* garbage keeps nothing (there was nothing); the gap holds */
     assert_int_equal(ds_jwks_fetched(is, "{\"keys\": 1}", 12, now, err,
@@ -775,6 +785,13 @@ test_jwks_uri(void **state)
     assert_null(ds_jwks_wanted(p, t2, strlen(t2), now + 1, 300000, 10000));
     assert_ptr_equal(ds_jwks_wanted(p, t2, strlen(t2), now + 10000, 300000,
                                     10000), is);
+    /* while that refetch runs: the unknown kid waits, the known passes */
+    assert_null(ds_jwks_due(p, t2, strlen(t2), now + 10000, 300000, 10000,
+                            &w, NULL, NULL));
+    assert_ptr_equal(w, is);
+    assert_null(ds_jwks_due(p, t, strlen(t), now + 10000, 300000, 10000,
+                            &w, NULL, NULL));
+    assert_null(w);
 
     /* a failed refresh keeps the last good keys */
     assert_int_equal(ds_jwks_fetched(is, "nonsense", 8, now, err,
@@ -782,10 +799,24 @@ test_jwks_uri(void **state)
     decide(t, DS_OP_LIST_SHARES, NULL, &v);
     assert_true(v.allow);
 
-    /* stale keys refresh, at the gap */
+    /*
+     * t is in the verified-token cache: no fetch is due while the keys
+     * are fresh, and its digest is handed on for the decision
+     */
+    assert_null(ds_jwks_due(p, t, strlen(t), now + 1, 300000, 10000, &w, d,
+                            &digested));
+    assert_null(w);
+    assert_int_equal(digested, 1);
+    ds_token_digest_hex(t, strlen(t), hex);
+    for (i = 0; i < sizeof(d); i++) {
+        snprintf(hex2 + 2 * i, 3, "%02x", d[i]);
+    }
+    assert_string_equal(hex, hex2);
+
+    /* stale keys refresh, at the gap (cached tokens too) */
     assert_null(ds_jwks_wanted(p, t, strlen(t), now + 15000, 20000, 10000));
-    assert_ptr_equal(ds_jwks_wanted(p, t, strlen(t), now + 20000, 20000,
-                                    10000), is);
+    assert_ptr_equal(ds_jwks_due(p, t, strlen(t), now + 20000, 20000,
+                                 10000, &w, d, &digested), is);
     /* a swap drops the verified-token cache: the new keys lack k1 */
     jwk_of(rsa, "k7", k1, sizeof(k1));
     snprintf(doc, sizeof(doc), "{\"keys\": [%s]}", k1);

@@ -135,6 +135,8 @@ ngx_int_t ngx_http_ds_redis_sentinel_discover(
     ngx_http_ds_redis_resolved_pt handler);
 void ngx_http_ds_redis_sentinel_cancel(void);
 ngx_uint_t ngx_http_ds_redis_sentinel_is_primary(u_char *text, size_t len);
+size_t ngx_http_ds_redis_sentinel_auth_cmd(ngx_http_ds_redis_main_conf_t *rmcf,
+    u_char *out, size_t size);
 
 /* ngx_http_ds_redis_sentinel_watch.c: +switch-master from a sentinel */
 void ngx_http_ds_redis_sentinel_watch(ngx_http_ds_redis_main_conf_t *rmcf,

@@ -252,7 +252,6 @@ ngx_http_ds_redis_sentinel_resolved(ngx_resolver_ctx_t *ctx)
 static ngx_int_t
 ngx_http_ds_redis_sentinel_connect(struct sockaddr *sa, socklen_t len)
 {
-    int                             argc;
     size_t                          n;
     ngx_int_t                       rc;
     ngx_err_t                       err;
@@ -316,24 +315,9 @@ ngx_http_ds_redis_sentinel_connect(struct sockaddr *sa, socklen_t len)
     s->out_len = 0;
     s->auth = 0;
 
-    /* the password never reaches a log: only the reply's text does */
-    if (rmcf->sentinel_password.len) {
-        argc = 0;
-        argv[argc] = "AUTH";
-        argvlen[argc++] = sizeof("AUTH") - 1;
-
-        if (rmcf->sentinel_username.len) {
-            argv[argc] = (const char *) rmcf->sentinel_username.data;
-            argvlen[argc++] = rmcf->sentinel_username.len;
-        }
-
-        argv[argc] = (const char *) rmcf->sentinel_password.data;
-        argvlen[argc++] = rmcf->sentinel_password.len;
-
-        s->out_len = ds_resp_command((char *) s->out, sizeof(s->out), argc,
-                                     argv, argvlen);
-        s->auth = 1;
-    }
+    s->out_len = ngx_http_ds_redis_sentinel_auth_cmd(rmcf, s->out,
+                                                 sizeof(s->out));
+    s->auth = (s->out_len != 0);
 
     argv[0] = "SENTINEL";
     argvlen[0] = sizeof("SENTINEL") - 1;
@@ -822,4 +806,37 @@ ngx_http_ds_redis_sentinel_log(void)
     }
 
     return 0;
+}
+
+
+/*
+ * "AUTH [user] password" for a sentinel, RESP-formatted into out; 0 when
+ * the sentinels take no password. The password never reaches a log:
+ * only a reply's text does.
+ */
+size_t
+ngx_http_ds_redis_sentinel_auth_cmd(ngx_http_ds_redis_main_conf_t *rmcf,
+    u_char *out, size_t size)
+{
+    int          argc;
+    size_t       argvlen[3];
+    const char  *argv[3];
+
+    if (rmcf->sentinel_password.len == 0) {
+        return 0;
+    }
+
+    argc = 0;
+    argv[argc] = "AUTH";
+    argvlen[argc++] = sizeof("AUTH") - 1;
+
+    if (rmcf->sentinel_username.len) {
+        argv[argc] = (const char *) rmcf->sentinel_username.data;
+        argvlen[argc++] = rmcf->sentinel_username.len;
+    }
+
+    argv[argc] = (const char *) rmcf->sentinel_password.data;
+    argvlen[argc++] = rmcf->sentinel_password.len;
+
+    return ds_resp_command((char *) out, size, argc, argv, argvlen);
 }

@@ -104,7 +104,6 @@ ngx_http_ds_redis_sentinel_watch(ngx_http_ds_redis_main_conf_t *rmcf,
 static void
 ngx_http_ds_redis_watch_connect(void)
 {
-    int                             argc;
     ngx_int_t                       rc;
     const char                     *argv[3];
     size_t                          argvlen[3];
@@ -160,23 +159,9 @@ ngx_http_ds_redis_watch_connect(void)
         }
     }
 
-    if (rmcf->sentinel_password.len) {
-        argc = 0;
-        argv[argc] = "AUTH";
-        argvlen[argc++] = sizeof("AUTH") - 1;
-
-        if (rmcf->sentinel_username.len) {
-            argv[argc] = (const char *) rmcf->sentinel_username.data;
-            argvlen[argc++] = rmcf->sentinel_username.len;
-        }
-
-        argv[argc] = (const char *) rmcf->sentinel_password.data;
-        argvlen[argc++] = rmcf->sentinel_password.len;
-
-        w->out_len = ds_resp_command((char *) w->out, sizeof(w->out), argc,
-                                     argv, argvlen);
-        w->auth = 1;
-    }
+    w->out_len = ngx_http_ds_redis_sentinel_auth_cmd(rmcf, w->out,
+                                                 sizeof(w->out));
+    w->auth = (w->out_len != 0);
 
     argv[0] = "SUBSCRIBE";
     argvlen[0] = sizeof("SUBSCRIBE") - 1;

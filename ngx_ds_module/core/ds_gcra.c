@@ -12,6 +12,10 @@
 #include "ds_gcra.h"
 
 
+static size_t ds_gcra_join(char *buf, size_t size, const char *prefix,
+    const char *name);
+
+
 /*
  * KEYS: limit key, recipient's revoked flag, its revoked token ids (set),
  * its revoked subject ids (set): all four carry the hash tag {<recipient>}
@@ -355,13 +359,7 @@ ds_gcra_revoked_pattern(char *buf, size_t size, const char *prefix,
     }
 
     /* the prefix alphabet has none of glob's *?[]\ */
-    n = ds_gcra_put(buf, size, 0, prefix);
-
-    if (n == 0 && prefix[0] != '\0') {
-        return 0;
-    }
-
-    n = ds_gcra_put(buf, size, n, "{*}");
+    n = ds_gcra_join(buf, size, prefix, "{*}");
     if (n == 0) {
         return 0;
     }

@@ -461,12 +461,17 @@ dsctl_profile_oauth(const dsctl_profile_args_t *a)
 }
 
 
-/* the PEM file must hold a private key OpenSSL reads, now, not later */
+/*
+ * The PEM file must hold a private key OpenSSL reads, of the type alg
+ * signs with (RSA of 2048 bits or more, the curve ES* names, Ed25519
+ * for EdDSA): found now, not at the partner's first token request.
+ */
 static int
-dsctl_profile_key_ok(const char *file)
+dsctl_profile_key_ok(const char *file, const char *alg)
 {
     FILE      *f;
     EVP_PKEY  *k;
+    int        id, bits, ok;
 
     f = fopen(file, "r");
     if (f == NULL) {
@@ -484,7 +489,26 @@ dsctl_profile_key_ok(const char *file)
         return 0;
     }
 
+    id = EVP_PKEY_get_base_id(k);
+    bits = EVP_PKEY_get_bits(k);
     EVP_PKEY_free(k);
+
+    if (alg[0] == 'R' || alg[0] == 'P') {
+        ok = (id == EVP_PKEY_RSA && bits >= 2048);
+    } else if (alg[0] == 'E' && alg[1] == 'S') {
+        ok = (id == EVP_PKEY_EC && bits == (strcmp(alg, "ES512") == 0
+                                            ? 521 : atoi(alg + 2)));
+    } else {
+        ok = (id == EVP_PKEY_ED25519);
+    }
+
+    if (!ok) {
+        fprintf(stderr, "dsctl: --private-key-file %s: not a key for %s "
+                "(RS*/PS*: RSA of 2048 bits or more; ES256/384/512: EC "
+                "P-256/384/521; EdDSA: Ed25519)\n", file, alg);
+        return 0;
+    }
+
     return 1;
 }
 
@@ -533,7 +557,7 @@ dsctl_profile_pkjwt(const dsctl_profile_args_t *a)
         return DSCTL_USAGE;
     }
 
-    if (!dsctl_profile_key_ok(path)) {
+    if (!dsctl_profile_key_ok(path, alg)) {
         return DSCTL_USAGE;
     }
 

@@ -4,12 +4,15 @@ tests/integration/oidc_idp.py (python3-jwcrypto) with one client, its
 JWKS written for the gateway's policy, and a v2 oauth_client_credentials
 profile for the demo recipient. Runs until killed.
 
-  demo_idp.py --port P --run DIR --endpoint URL
+  demo_idp.py --port P --run DIR --endpoint URL [--dsctl PATH]
+
+The profile is written by `dsctl profile oauth`, as an operator would.
 """
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -27,6 +30,8 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--run", required=True, help="the demo's run directory")
     ap.add_argument("--endpoint", required=True, help="the gateway's URL")
+    ap.add_argument("--dsctl", help="the dsctl binary (default: the run "
+                    "directory's build/dsctl)")
     a = ap.parse_args()
 
     idp = TestIdP(ttl=3600, audience=AUDIENCE)
@@ -53,14 +58,23 @@ def main():
     with open(os.path.join(a.run, "policy", "95-oidc-demo.json"), "w") as f:
         json.dump(policy, f, indent=2)
 
-    profile = {"shareCredentialsVersion": 2,
-               "type": "oauth_client_credentials",
-               "endpoint": a.endpoint, "tokenEndpoint": idp.token_endpoint,
-               "clientId": CLIENT, "clientSecret": SECRET,
-               "scope": AUDIENCE}
-    with open(os.path.join(a.run, "profiles", "oidc-demo.share"), "w") as f:
-        json.dump(profile, f, indent=2)
-    os.chmod(os.path.join(a.run, "profiles", "oidc-demo.share"), 0o600)
+    # the secret as the partner's IdP would hand it over: in a file
+    secret = os.path.join(a.run, "idp-client.secret")
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(SECRET + "\n")
+    dsctl = a.dsctl or os.path.join(os.path.dirname(
+        os.path.abspath(a.run)), "dsctl")
+    r = subprocess.run([dsctl, "profile", "oauth", "--endpoint", a.endpoint,
+                        "--token-endpoint", idp.token_endpoint,
+                        "--client-id", CLIENT,
+                        "--client-secret-file", secret, "--scope", AUDIENCE,
+                        "--out", os.path.join(a.run, "profiles",
+                                              "oidc-demo.share"),
+                        "--force", "--insecure-http"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        sys.exit("demo_idp: dsctl profile oauth failed: " + r.stderr)
 
     with open(os.path.join(a.run, "idp.ready"), "w") as f:
         f.write(idp.issuer + "\n")

@@ -98,7 +98,7 @@ wait_port "$up_port" upstream
 # file trusting it for recipient oidc-demo, a v2 profile (docs/oidc.md)
 rm -f "$run/idp.ready"
 /usr/bin/python3 "$repo/scripts/demo_idp.py" --port "$idp_port" --run "$run" \
-    --endpoint "http://127.0.0.1:$port/delta-sharing/" \
+    --endpoint "http://127.0.0.1:$port/delta-sharing/" --dsctl "$build/dsctl" \
     > "$run/logs/idp.log" 2>&1 &
 echo $! > "$run/idp.pid"
 wait_port "$idp_port" "identity provider"

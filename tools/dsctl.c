@@ -20,6 +20,8 @@ static const dsctl_command_t  dsctl_commands[] = {
       "policy check|explain|diff|...   validate, query, compare" },
     { "token", dsctl_token,
       "token new|rotate                mint a token, digest and profile" },
+    { "profile", dsctl_profile,
+      "profile oauth|private-key-jwt   write a v2 (IdP) profile" },
     { "audit", dsctl_audit,
       "audit verify|report             check and summarise audit logs" },
     { "files", dsctl_files,

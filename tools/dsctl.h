@@ -39,6 +39,7 @@ int dsctl_revoke(int argc, char **argv);     /* dsctl_revoke.c */
 int dsctl_unrevoke(int argc, char **argv);   /* dsctl_revoke.c */
 int dsctl_access(int argc, char **argv);     /* dsctl_access.c */
 int dsctl_files(int argc, char **argv);      /* dsctl_files.c */
+int dsctl_profile(int argc, char **argv);    /* dsctl_profile.c */
 
 /* a new file of mode 0600 holding text and "\n"; never overwrites */
 int dsctl_write_profile(const char *file, const char *text);

@@ -28,6 +28,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import \
     decode_dss_signature
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# RFC 7523 section 2.1, what the delta-sharing python client's
+# oauth_jwt_bearer_private_key_jwt profile sends: the signed assertion
+# is the grant itself (iss = client id, aud = the profile's issuer)
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 def b64u(data):
@@ -76,6 +80,7 @@ class TestIdP:
         self.audience = audience
         self.clients = {}
         self.issued = []
+        self.assertions = []    # the claims of accepted jwt-bearer grants
         self.keys = []
         self.lock = threading.Lock()
         # the /jwks endpoint: "ok", "down" (503), "garbage", "slow"
@@ -202,11 +207,14 @@ class TestIdP:
                 n = int(self.headers.get("Content-Length") or 0)
                 form = {k: v[0] for k, v in
                         parse_qs(self.rfile.read(n).decode()).items()}
-                if form.get("grant_type") != "client_credentials":
+                if form.get("grant_type") == JWT_BEARER_GRANT:
+                    client = idp.jwt_bearer(form.get("assertion"))
+                elif form.get("grant_type") == "client_credentials":
+                    client = idp.authenticate(
+                        self.headers.get("Authorization"), form)
+                else:
                     return self.answer(400,
                                        {"error": "unsupported_grant_type"})
-                client = idp.authenticate(self.headers.get("Authorization"),
-                                          form)
                 if client is None:
                     return self.answer(401, {"error": "invalid_client"})
                 return self.answer(200, {
@@ -247,6 +255,23 @@ class TestIdP:
                 return None
 
         return None
+
+    def jwt_bearer(self, assertion):
+        """the client id of a valid RFC 7523 grant assertion, or None"""
+        try:
+            unverified = json.loads(base64.urlsafe_b64decode(
+                assertion.split(".")[1] + "=="))
+            cid = unverified["iss"]
+            c = self.clients[cid]
+            if unverified.get("aud") not in (self.issuer,
+                                             self.token_endpoint):
+                return None
+            t = jwt.JWT(jwt=assertion, key=c["jwk"],
+                        check_claims={"iss": cid, "exp": None})
+            self.assertions.append(json.loads(t.claims))
+            return cid
+        except Exception:
+            return None
 
     def stop(self):
         if self.server:

@@ -145,6 +145,11 @@ void ngx_http_ds_redis_sentinel_watch(ngx_http_ds_redis_main_conf_t *rmcf,
 void ngx_http_ds_redis_sentinel_watch_cancel(void);
 void ngx_http_ds_redis_conn_switch(void);
 
+/* ngx_http_ds_redis_conn.c: for every peer connection of the module */
+ngx_err_t ngx_http_ds_redis_connect_error(ngx_connection_t *c);
+ngx_int_t ngx_http_ds_redis_send_out(ngx_connection_t *c, u_char *out,
+    size_t *pos, size_t len);
+
 /* the TLS handshake of c is over: ok, or refused (slow backoff) */
 void ngx_http_ds_redis_conn_ready(ngx_connection_t *c, ngx_int_t ok);
 

@@ -553,7 +553,6 @@ static void
 ngx_http_ds_redis_connect_handler(ngx_event_t *wev)
 {
     int                        err;
-    socklen_t                  len;
     ngx_connection_t          *c;
     ngx_http_ds_redis_conn_t  *conn;
 
@@ -564,12 +563,7 @@ ngx_http_ds_redis_connect_handler(ngx_event_t *wev)
         return;
     }
 
-    err = 0;
-    len = sizeof(int);
-
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
-        err = ngx_socket_errno;
-    }
+    err = ngx_http_ds_redis_connect_error(c);
 
     if (err) {
         if (ngx_http_ds_redis_log_failure()) {
@@ -1253,4 +1247,51 @@ ngx_http_ds_redis_log_failure(void)
                    "ds_redis: connect attempt %ui failed", conn->attempts);
 
     return 0;
+}
+
+
+/* the outcome of a non-blocking connect, once its socket is writable */
+ngx_err_t
+ngx_http_ds_redis_connect_error(ngx_connection_t *c)
+{
+    int        err;
+    socklen_t  len;
+
+    err = 0;
+    len = sizeof(int);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
+        err = ngx_socket_errno;
+    }
+
+    return err;
+}
+
+
+/*
+ * Sends out[*pos..len) as far as the socket takes it: NGX_OK when all
+ * is sent, NGX_AGAIN when the write event is armed for the rest.
+ */
+ngx_int_t
+ngx_http_ds_redis_send_out(ngx_connection_t *c, u_char *out, size_t *pos,
+    size_t len)
+{
+    ssize_t  n;
+
+    while (*pos < len) {
+        n = c->send(c, out + *pos, len - *pos);
+
+        if (n == NGX_AGAIN) {
+            (void) ngx_handle_write_event(c->write, 0);
+            return NGX_AGAIN;
+        }
+
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        *pos += n;
+    }
+
+    return NGX_OK;
 }

@@ -345,8 +345,7 @@ static void
 ngx_http_ds_redis_sentinel_write(ngx_event_t *wev)
 {
     int                            err;
-    ssize_t                        n;
-    socklen_t                      len;
+    ngx_int_t                      rc;
     ngx_connection_t              *c = wev->data;
     ngx_http_ds_redis_sentinel_t  *s = c->data;
 
@@ -355,14 +354,7 @@ ngx_http_ds_redis_sentinel_write(ngx_event_t *wev)
     }
 
     if (!s->connected) {
-        err = 0;
-        len = sizeof(int);
-
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len)
-            == -1)
-        {
-            err = ngx_socket_errno;
-        }
+        err = ngx_http_ds_redis_connect_error(c);
 
         if (err) {
             ngx_http_ds_redis_sentinel_drop();
@@ -382,22 +374,17 @@ ngx_http_ds_redis_sentinel_write(ngx_event_t *wev)
         s->connected = 1;
     }
 
-    while (s->out_pos < s->out_len) {
-        n = c->send(c, s->out + s->out_pos, s->out_len - s->out_pos);
+    rc = ngx_http_ds_redis_send_out(c, s->out, &s->out_pos, s->out_len);
 
-        if (n == NGX_AGAIN) {
-            (void) ngx_handle_write_event(wev, 0);
-            return;
-        }
+    if (rc == NGX_AGAIN) {
+        return;
+    }
 
-        if (n == NGX_ERROR) {
-            ngx_http_ds_redis_sentinel_drop();
-            ngx_http_ds_redis_sentinel_fail("cannot write to", 0);
-            ngx_http_ds_redis_sentinel_ask();
-            return;
-        }
-
-        s->out_pos += n;
+    if (rc == NGX_ERROR) {
+        ngx_http_ds_redis_sentinel_drop();
+        ngx_http_ds_redis_sentinel_fail("cannot write to", 0);
+        ngx_http_ds_redis_sentinel_ask();
+        return;
     }
 
     /* the reply may be there already (edge triggered) */

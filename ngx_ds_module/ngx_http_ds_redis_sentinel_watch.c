@@ -185,8 +185,7 @@ static void
 ngx_http_ds_redis_watch_write(ngx_event_t *wev)
 {
     int                         err;
-    ssize_t                     n;
-    socklen_t                   len;
+    ngx_int_t                   rc;
     ngx_connection_t           *c = wev->data;
     ngx_http_ds_redis_watch_t  *w = c->data;
 
@@ -195,14 +194,7 @@ ngx_http_ds_redis_watch_write(ngx_event_t *wev)
     }
 
     if (!w->connected) {
-        err = 0;
-        len = sizeof(int);
-
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len)
-            == -1)
-        {
-            err = ngx_socket_errno;
-        }
+        err = ngx_http_ds_redis_connect_error(c);
 
         if (err) {
             ngx_http_ds_redis_watch_lost("cannot connect");
@@ -219,20 +211,15 @@ ngx_http_ds_redis_watch_write(ngx_event_t *wev)
         w->connected = 1;
     }
 
-    while (w->out_pos < w->out_len) {
-        n = c->send(c, w->out + w->out_pos, w->out_len - w->out_pos);
+    rc = ngx_http_ds_redis_send_out(c, w->out, &w->out_pos, w->out_len);
 
-        if (n == NGX_AGAIN) {
-            (void) ngx_handle_write_event(wev, 0);
-            return;
-        }
+    if (rc == NGX_AGAIN) {
+        return;
+    }
 
-        if (n == NGX_ERROR) {
-            ngx_http_ds_redis_watch_lost("cannot write");
-            return;
-        }
-
-        w->out_pos += n;
+    if (rc == NGX_ERROR) {
+        ngx_http_ds_redis_watch_lost("cannot write");
+        return;
     }
 
     if (c->read->ready) {
